@@ -1,0 +1,17 @@
+//! Infra: one place to manage who may reach which Kubernetes clusters and namespaces.
+//!
+//! - [`model`]: request and response types shared by the API, the console and the CLI
+//! - [`app`]: the Leptos console (server-rendered, hydrated in the browser)
+//! - [`server`]: everything server-only: database, services (the domain rules), auth, REST API
+
+pub mod app;
+pub mod model;
+#[cfg(feature = "ssr")]
+pub mod server;
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

@@ -1,0 +1,55 @@
+//! `infra`: one binary, several roles. `infra server` runs the server; later roles (connector, CLI)
+//! are subcommands too.
+
+use clap::{Parser, Subcommand};
+use infra::server::config::ServerConfig;
+
+#[derive(Parser)]
+#[command(name = "infra", version, about = "Manage who may reach which Kubernetes clusters and namespaces")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: the console, the REST API and the connector endpoints.
+    Server(ServerConfig),
+    /// Print the version.
+    Version,
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Version => {
+            println!("infra {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Server(config) => run_server(config).await,
+    };
+    if let Err(message) = result {
+        eprintln!("infra: {message}");
+        std::process::exit(1);
+    }
+}
+
+async fn run_server(config: ServerConfig) -> Result<(), String> {
+    // Under cargo-leptos the LEPTOS_* variables say where the site is; otherwise Leptos.toml does.
+    let path = config.leptos_config.to_string_lossy().to_string();
+    let leptos = if std::env::var_os("LEPTOS_OUTPUT_NAME").is_none() && config.leptos_config.exists() {
+        leptos::config::get_configuration(Some(&path))
+    } else {
+        leptos::config::get_configuration(None)
+    }
+    .map_err(|e| format!("cannot read the site settings {path}: {e}"))?;
+    infra::server::web::serve(config, leptos.leptos_options).await
+}

@@ -1,0 +1,276 @@
+//! Request and response types shared by the REST API, the server functions, the console and the CLI.
+//! One definition each; the server maps its database rows into these.
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch. Every timestamp the product stores or sends is one of these.
+pub type Millis = i64;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub provider: String,
+    pub disabled: bool,
+    pub must_change_password: bool,
+    pub last_seen_at: Option<Millis>,
+    pub created_at: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub id: i64,
+    pub name: String,
+    pub source: String,
+    pub member_count: i64,
+    pub created_at: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupDetail {
+    pub group: Group,
+    pub members: Vec<User>,
+}
+
+/// Who a grant is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubjectKind {
+    User,
+    Group,
+}
+
+impl SubjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectKind::User => "user",
+            SubjectKind::Group => "group",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(SubjectKind::User),
+            "group" => Some(SubjectKind::Group),
+            _ => None,
+        }
+    }
+}
+
+/// A user or group as the typeahead shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Subject {
+    pub kind: SubjectKind,
+    pub id: i64,
+    /// email for a user, name for a group
+    pub name: String,
+    /// display name for a user, empty for a group
+    pub detail: String,
+}
+
+impl Subject {
+    /// The form value a subject picker submits: `user:<email>` or `group:<name>`.
+    pub fn reference(&self) -> String {
+        format!("{}:{}", self.kind.as_str(), self.name)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Grant {
+    pub id: i64,
+    pub subject: Subject,
+    pub role: String,
+    /// `infra`, `cluster` or `cluster.namespace`
+    pub resource: String,
+    pub created_by: Option<String>,
+    pub created_at: Millis,
+    pub expires_at: Option<Millis>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewGrant {
+    /// `user:<email>`, `group:<name>`, or a bare email or group name
+    pub subject: String,
+    pub role: String,
+    pub resource: String,
+    #[serde(default)]
+    pub expires_at: Option<Millis>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterStatus {
+    Connected,
+    Disconnected,
+    Pending,
+}
+
+impl ClusterStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            ClusterStatus::Connected => "connected",
+            ClusterStatus::Disconnected => "disconnected",
+            ClusterStatus::Pending => "pending",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Destination {
+    pub id: i64,
+    pub name: String,
+    pub unique_id: String,
+    pub endpoint: String,
+    pub ca: String,
+    pub kubernetes_version: String,
+    pub connector_version: String,
+    pub namespaces: Vec<String>,
+    pub roles: Vec<String>,
+    pub status: ClusterStatus,
+    pub last_seen_at: Option<Millis>,
+    pub created_at: Millis,
+}
+
+/// What a connector sends when it registers and on every heartbeat.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DestinationRegistration {
+    pub name: String,
+    /// hash of the cluster CA
+    pub unique_id: String,
+    /// URL of the connector's authenticating proxy
+    pub endpoint: String,
+    /// PEM of the proxy's CA
+    pub ca: String,
+    pub kubernetes_version: String,
+    #[serde(default)]
+    pub connector_version: String,
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccessKey {
+    pub id: i64,
+    /// public half of the key, the part before the dot
+    pub key_id: String,
+    pub name: String,
+    pub owner: String,
+    pub expires_at: Millis,
+    pub inactivity_timeout_secs: Option<i64>,
+    pub last_used_at: Option<Millis>,
+    pub created_at: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewAccessKey {
+    pub name: String,
+    /// lifetime in seconds; the server caps and defaults it
+    #[serde(default)]
+    pub ttl_secs: Option<i64>,
+    /// revoke when unused for this many seconds
+    #[serde(default)]
+    pub inactivity_timeout_secs: Option<i64>,
+}
+
+/// The only time the secret is shown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreatedAccessKey {
+    pub key: AccessKey,
+    /// `<key_id>.<secret>`
+    pub access_key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: Millis,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub source: String,
+    pub detail: String,
+}
+
+/// One page of a list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub page: u64,
+    pub limit: u64,
+    pub total: u64,
+}
+
+impl<T> Page<T> {
+    pub fn pages(&self) -> u64 {
+        self.total.div_ceil(self.limit.max(1)).max(1)
+    }
+}
+
+/// One cluster (and namespace) the signed-in user can reach, and through which grants.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AccessEntry {
+    pub resource: String,
+    pub role: String,
+    /// `direct` or `group <name>`
+    pub via: String,
+    pub expires_at: Option<Millis>,
+    pub cluster_status: Option<ClusterStatus>,
+}
+
+/// Who is signed in, as the console sees it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Me {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub is_admin: bool,
+    pub can_view: bool,
+    pub must_change_password: bool,
+}
+
+/// The JSON body of every API error.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldError>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Roles every Kubernetes cluster has; a cluster whose connector has not reported its roles yet offers these.
+/// `logs`, `exec` and `port-forward` are ClusterRoles the connector installs and reports.
+pub const BUILTIN_KUBERNETES_ROLES: [&str; 4] = ["cluster-admin", "admin", "edit", "view"];
+/// The product's own roles on the `infra` resource.
+pub const INFRA_ROLES: [&str; 3] = ["admin", "view", "connector"];
+pub const INFRA_RESOURCE: &str = "infra";
+
+/// Data together with the server's clock when it was read, so that relative times ("3 minutes ago")
+/// render the same on the server and in the browser.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WithNow<T> {
+    pub now: Millis,
+    pub data: T,
+}
+
+/// One suggestion of a typeahead: `value` is what the form submits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TypeaheadOption {
+    pub value: String,
+    pub label: String,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClusterDetail {
+    pub destination: Destination,
+    pub grants: Vec<Grant>,
+}

@@ -1,0 +1,240 @@
+//! The REST API under `/api`. Handlers only parse, call a service, and shape the answer.
+
+mod extract;
+
+pub use extract::{client_ip, resolve_actor, ApiActor};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use extract::{ApiJson, ApiQuery};
+use crate::model::{AccessEntry, DestinationRegistration, NewAccessKey, NewGrant, User};
+use crate::server::error::{AppError, AppResult};
+use crate::server::services::{audit, destinations, grants, groups, keys, users, Ctx, Paging};
+use crate::server::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/me", get(me))
+        .route("/me/access", get(my_access))
+        .route("/users", get(list_users).post(create_user))
+        .route("/users/{id}", get(get_user).patch(update_user).delete(delete_user))
+        .route("/groups", get(list_groups).post(create_group))
+        .route("/groups/{id}", get(get_group).patch(rename_group).delete(delete_group))
+        .route("/groups/{id}/members", post(add_member))
+        .route("/groups/{id}/members/{user_id}", delete(remove_member))
+        .route("/grants", get(list_grants).post(add_grant))
+        .route("/grants/{id}", delete(remove_grant))
+        .route("/destinations", get(list_destinations).post(create_destination))
+        .route("/destinations/register", post(register_destination))
+        .route("/destinations/heartbeat", post(register_destination))
+        .route("/destinations/{name}", get(get_destination).delete(remove_destination))
+        .route("/destinations/{name}/grants", get(destination_grants))
+        .route("/destinations/{name}/connector-key", post(connector_key))
+        .route("/keys", get(list_keys).post(create_key))
+        .route("/keys/{id}", delete(revoke_key))
+        .route("/audit", get(list_audit))
+        .fallback(|| async { AppError::NotFound("API route".into()) })
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    q: Option<String>,
+    page: Option<u64>,
+    limit: Option<u64>,
+}
+
+async fn me(State(s): State<AppState>, ApiActor(a): ApiActor) -> AppResult<Json<User>> {
+    Ok(Json(users::get(Ctx::new(&s.db, &a), a.user_id).await?))
+}
+
+async fn my_access(State(s): State<AppState>, ApiActor(a): ApiActor) -> AppResult<Json<Vec<AccessEntry>>> {
+    Ok(Json(grants::access_of(&s.db, a.user_id).await?))
+}
+
+async fn list_users(State(s): State<AppState>, ApiActor(a): ApiActor, ApiQuery(q): ApiQuery<ListQuery>) -> AppResult<impl IntoResponse> {
+    Ok(Json(users::list(Ctx::new(&s.db, &a), q.q.as_deref(), Paging::new(q.page, q.limit)).await?))
+}
+
+#[derive(Deserialize)]
+struct CreateUser {
+    email: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CreatedUser {
+    user: User,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    one_time_password: Option<String>,
+}
+
+async fn create_user(State(s): State<AppState>, ApiActor(a): ApiActor, ApiJson(body): ApiJson<CreateUser>) -> AppResult<Response> {
+    let (user, one_time_password) = users::create(
+        Ctx::new(&s.db, &a),
+        users::NewUser { email: body.email, name: body.name, password: body.password },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(CreatedUser { user, one_time_password })).into_response())
+}
+
+async fn get_user(State(s): State<AppState>, ApiActor(a): ApiActor, Path(id): Path<i64>) -> AppResult<Json<User>> {
+    Ok(Json(users::get(Ctx::new(&s.db, &a), id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateUser {
+    disabled: Option<bool>,
+    password: Option<String>,
+}
+
+async fn update_user(State(s): State<AppState>, ApiActor(a): ApiActor, Path(id): Path<i64>, ApiJson(body): ApiJson<UpdateUser>) -> AppResult<Json<User>> {
+    let ctx = Ctx::new(&s.db, &a);
+    if let Some(password) = body.password {
+        users::set_password(ctx, id, &password).await?;
+    }
+    if let Some(disabled) = body.disabled {
+        return Ok(Json(users::set_disabled(ctx, id, disabled).await?));
+    }
+    Ok(Json(users::get(ctx, id).await?))
+}
+
+async fn delete_user(State(s): State<AppState>, ApiActor(a): ApiActor, Path(id): Path<i64>) -> AppResult<StatusCode> {
+    users::delete(Ctx::new(&s.db, &a), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_groups(State(s): State<AppState>, ApiActor(a): ApiActor, ApiQuery(q): ApiQuery<ListQuery>) -> AppResult<impl IntoResponse> {
+    Ok(Json(groups::list(Ctx::new(&s.db, &a), q.q.as_deref(), Paging::new(q.page, q.limit)).await?))
+}
+
+#[derive(Deserialize)]
+struct GroupName {
+    name: String,
+}
+
+async fn create_group(State(s): State<AppState>, ApiActor(a): ApiActor, ApiJson(body): ApiJson<GroupName>) -> AppResult<Response> {
+    Ok((StatusCode::CREATED, Json(groups::create(Ctx::new(&s.db, &a), &body.name).await?)).into_response())
+}
+
+async fn get_group(State(s): State<AppState>, ApiActor(a): ApiActor, Path(id): Path<i64>) -> AppResult<impl IntoResponse> {
+    Ok(Json(groups::get(Ctx::new(&s.db, &a), id).await?))
+}
+
+async fn rename_group(State(s): State<AppState>, ApiActor(a): ApiActor, Path(id): Path<i64>, ApiJson(body): ApiJson<GroupName>) -> AppResult<impl IntoResponse> {
+    Ok(Json(groups::rename(Ctx::new(&s.db, &a), id, &body.name).await?))
+}
+
+async fn delete_group(State(s): State<AppState>, ApiActor(a): ApiActor, Path(id): Path<i64>) -> AppResult<StatusCode> {
+    groups::delete(Ctx::new(&s.db, &a), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct Member {
+    /// a user id or email
+    user: String,
+}
+
+async fn add_member(State(s): State<AppState>, ApiActor(a): ApiActor, Path(id): Path<i64>, ApiJson(body): ApiJson<Member>) -> AppResult<impl IntoResponse> {
+    Ok(Json(groups::add_member(Ctx::new(&s.db, &a), id, &body.user).await?))
+}
+
+async fn remove_member(State(s): State<AppState>, ApiActor(a): ApiActor, Path((id, user_id)): Path<(i64, i64)>) -> AppResult<impl IntoResponse> {
+    Ok(Json(groups::remove_member(Ctx::new(&s.db, &a), id, user_id).await?))
+}
+
+#[derive(Deserialize)]
+struct GrantQuery {
+    subject: Option<String>,
+    cluster: Option<String>,
+    role: Option<String>,
+    page: Option<u64>,
+    limit: Option<u64>,
+}
+
+async fn list_grants(State(s): State<AppState>, ApiActor(a): ApiActor, ApiQuery(q): ApiQuery<GrantQuery>) -> AppResult<impl IntoResponse> {
+    let filter = grants::GrantFilter { subject: q.subject, cluster: q.cluster, role: q.role };
+    Ok(Json(grants::list(Ctx::new(&s.db, &a), &filter, Paging::new(q.page, q.limit)).await?))
+}
+
+async fn add_grant(State(s): State<AppState>, ApiActor(a): ApiActor, ApiJson(body): ApiJson<NewGrant>) -> AppResult<Response> {
+    let (grant, created) = grants::add(Ctx::new(&s.db, &a), &body).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(grant)).into_response())
+}
+
+async fn remove_grant(State(s): State<AppState>, ApiActor(a): ApiActor, Path(id): Path<i64>) -> AppResult<StatusCode> {
+    grants::remove(Ctx::new(&s.db, &a), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_destinations(State(s): State<AppState>, ApiActor(a): ApiActor) -> AppResult<impl IntoResponse> {
+    Ok(Json(destinations::list(Ctx::new(&s.db, &a)).await?))
+}
+
+async fn create_destination(State(s): State<AppState>, ApiActor(a): ApiActor, ApiJson(body): ApiJson<GroupName>) -> AppResult<Response> {
+    Ok((StatusCode::CREATED, Json(destinations::create_pending(Ctx::new(&s.db, &a), &body.name).await?)).into_response())
+}
+
+async fn register_destination(State(s): State<AppState>, ApiActor(a): ApiActor, ApiJson(body): ApiJson<DestinationRegistration>) -> AppResult<impl IntoResponse> {
+    Ok(Json(destinations::register(Ctx::new(&s.db, &a), body).await?))
+}
+
+async fn get_destination(State(s): State<AppState>, ApiActor(a): ApiActor, Path(name): Path<String>) -> AppResult<impl IntoResponse> {
+    Ok(Json(destinations::get(Ctx::new(&s.db, &a), &name).await?))
+}
+
+async fn remove_destination(State(s): State<AppState>, ApiActor(a): ApiActor, Path(name): Path<String>) -> AppResult<StatusCode> {
+    destinations::remove(Ctx::new(&s.db, &a), &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn destination_grants(State(s): State<AppState>, ApiActor(a): ApiActor, Path(name): Path<String>) -> AppResult<impl IntoResponse> {
+    Ok(Json(grants::for_destination(Ctx::new(&s.db, &a), &name).await?))
+}
+
+async fn connector_key(State(s): State<AppState>, ApiActor(a): ApiActor, Path(name): Path<String>) -> AppResult<Response> {
+    Ok((StatusCode::CREATED, Json(keys::create_connector_key(Ctx::new(&s.db, &a), &name).await?)).into_response())
+}
+
+#[derive(Deserialize)]
+struct KeysQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+async fn list_keys(State(s): State<AppState>, ApiActor(a): ApiActor, ApiQuery(q): ApiQuery<KeysQuery>) -> AppResult<impl IntoResponse> {
+    Ok(Json(keys::list(Ctx::new(&s.db, &a), q.all).await?))
+}
+
+async fn create_key(State(s): State<AppState>, ApiActor(a): ApiActor, ApiJson(body): ApiJson<NewAccessKey>) -> AppResult<Response> {
+    Ok((StatusCode::CREATED, Json(keys::create(Ctx::new(&s.db, &a), &body).await?)).into_response())
+}
+
+async fn revoke_key(State(s): State<AppState>, ApiActor(a): ApiActor, Path(id): Path<i64>) -> AppResult<StatusCode> {
+    keys::revoke(Ctx::new(&s.db, &a), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    actor: Option<String>,
+    action: Option<String>,
+    outcome: Option<String>,
+    page: Option<u64>,
+    limit: Option<u64>,
+}
+
+async fn list_audit(State(s): State<AppState>, ApiActor(a): ApiActor, ApiQuery(q): ApiQuery<AuditQuery>) -> AppResult<impl IntoResponse> {
+    let filter = audit::AuditFilter { actor: q.actor, action: q.action, outcome: q.outcome };
+    Ok(Json(audit::list(Ctx::new(&s.db, &a), &filter, Paging::new(q.page, q.limit)).await?))
+}

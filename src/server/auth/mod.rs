@@ -1,0 +1,138 @@
+//! Authentication: password sign-in with rate limiting and lockout, sessions, access keys, the acting
+//! identity of a request, the Origin check, and the first admin.
+
+pub mod origin;
+pub mod password;
+pub mod session_store;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Set};
+
+use crate::model::INFRA_RESOURCE;
+use crate::server::db::{self, entities::user};
+use crate::server::error::{AppError, AppResult};
+use crate::server::services::{audit, infra_roles, users, Actor};
+
+/// Failed sign-ins in a row before an account is locked, and for how long.
+pub const MAX_FAILED_LOGINS: i32 = 5;
+pub const LOCKOUT_MS: i64 = 5 * 60_000;
+/// Sign-in attempts one client address may make per window, whatever the accounts.
+pub const ATTEMPTS_PER_ADDRESS: u32 = 30;
+pub const ADDRESS_WINDOW_MS: i64 = 5 * 60_000;
+/// A user's `last_seen_at` is written at most this often.
+const LAST_SEEN_RESOLUTION_MS: i64 = 60_000;
+
+/// Counts sign-in attempts per client address in this server's memory. The per-account lockout is in the
+/// database and so holds across replicas; this limit only slows one address spraying many accounts.
+#[derive(Debug, Default)]
+pub struct LoginLimiter {
+    windows: Mutex<HashMap<IpAddr, (i64, u32)>>,
+}
+
+impl LoginLimiter {
+    /// Counts an attempt; refuses with the seconds to wait when the address is over its limit.
+    pub fn attempt(&self, addr: IpAddr, now: i64) -> AppResult<()> {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        if windows.len() > 100_000 {
+            windows.retain(|_, (start, _)| now - *start < ADDRESS_WINDOW_MS);
+        }
+        let entry = windows.entry(addr).or_insert((now, 0));
+        if now - entry.0 >= ADDRESS_WINDOW_MS {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        if entry.1 > ATTEMPTS_PER_ADDRESS {
+            return Err(AppError::Locked((entry.0 + ADDRESS_WINDOW_MS - now).max(1000) / 1000));
+        }
+        Ok(())
+    }
+}
+
+/// Checks an email and password. On success returns the user; failures count towards the lockout and
+/// are audited. The message never says whether the account exists.
+pub async fn login(db: &DatabaseConnection, limiter: &LoginLimiter, email: &str, password: &str, source: IpAddr) -> AppResult<user::Model> {
+    let now = crate::server::now();
+    let source_text = source.to_string();
+    limiter.attempt(source, now)?;
+    let email = email.trim().to_lowercase();
+    let found = users::find_by_email(db, &email).await?.filter(|u| u.kind == users::KIND_USER);
+    if let Some(locked_until) = found.as_ref().and_then(|u| u.locked_until).filter(|t| *t > now) {
+        audit::record_as(db, &email, &source_text, "auth.login", &email, audit::Outcome::Denied, "locked").await?;
+        return Err(AppError::Locked((locked_until - now).max(1000) / 1000));
+    }
+    let ok = password::verify(password, found.as_ref().and_then(|u| u.password_hash.as_deref())).await;
+    let Some(found) = found else {
+        audit::record_as(db, &email, &source_text, "auth.login", &email, audit::Outcome::Denied, "unknown user").await?;
+        return Err(AppError::Unauthorized("wrong email or password".into()));
+    };
+    if !ok {
+        let failures = found.failed_logins + 1;
+        let mut active: user::ActiveModel = found.into();
+        if failures >= MAX_FAILED_LOGINS {
+            active.failed_logins = Set(0);
+            active.locked_until = Set(Some(now + LOCKOUT_MS));
+        } else {
+            active.failed_logins = Set(failures);
+        }
+        active.update(db).await?;
+        audit::record_as(db, &email, &source_text, "auth.login", &email, audit::Outcome::Denied, "wrong password").await?;
+        return Err(AppError::Unauthorized("wrong email or password".into()));
+    }
+    if found.disabled {
+        audit::record_as(db, &email, &source_text, "auth.login", &email, audit::Outcome::Denied, "disabled").await?;
+        return Err(AppError::Unauthorized("this account is disabled".into()));
+    }
+    let mut active: user::ActiveModel = found.into();
+    active.failed_logins = Set(0);
+    active.locked_until = Set(None);
+    active.last_seen_at = Set(Some(now));
+    let updated = active.update(db).await?;
+    audit::record_as(db, &email, &source_text, "auth.login", &email, audit::Outcome::Success, "password").await?;
+    Ok(updated)
+}
+
+/// The acting identity for a user id from a session or an access key: refused when the user is gone
+/// or disabled. Roles are computed now, so a removed grant takes effect on the next request.
+pub async fn actor_for_user(db: &impl ConnectionTrait, user_id: i64, source: &str) -> AppResult<Actor> {
+    let u = user::Entity::find_by_id(user_id).one(db).await?.ok_or(AppError::Unauthenticated)?;
+    if u.disabled {
+        return Err(AppError::Unauthenticated);
+    }
+    let now = crate::server::now();
+    if u.last_seen_at.is_none_or(|t| now - t >= LAST_SEEN_RESOLUTION_MS) {
+        db::execute(db, "UPDATE users SET last_seen_at = ? WHERE id = ?", [now.into(), u.id.into()]).await?;
+    }
+    Ok(Actor {
+        user_id: u.id,
+        roles: infra_roles(db, u.id).await?,
+        email: u.email,
+        name: u.name,
+        must_change_password: u.must_change_password,
+        source: source.to_string(),
+    })
+}
+
+/// Creates the first admin when there is no user yet, with a one-time password that must be changed
+/// at first sign-in. Returns that password (to print) when it created the admin.
+pub async fn bootstrap_first_admin(db: &DatabaseConnection, email: &str) -> AppResult<Option<String>> {
+    let people = db::count(db, "SELECT COUNT(*) FROM users WHERE kind = 'user'", []).await?;
+    if people > 0 {
+        return Ok(None);
+    }
+    let email = users::normalize_email(email)?;
+    let one_time = password::random_token(20);
+    let hash = password::hash(&one_time).await?;
+    let admin = users::insert(db, users::KIND_USER, &email, "Admin", Some(hash), true).await?;
+    db::execute(
+        db,
+        "INSERT INTO grants (subject_kind, subject_id, role, destination, namespace, created_by, created_at) \
+         VALUES ('user', ?, 'admin', ?, '', NULL, ?)",
+        [admin.id.into(), INFRA_RESOURCE.into(), crate::server::now().into()],
+    )
+    .await?;
+    audit::record_as(db, "system", "", "users.create", &email, audit::Outcome::Success, "first admin").await?;
+    Ok(Some(one_time))
+}

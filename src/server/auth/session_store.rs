@@ -1,0 +1,85 @@
+//! tower-sessions' store on our own database connection (the published sqlx stores do not fit
+//! tower-sessions 0.15 and sqlx 0.9). The cookie carries the session id; only its SHA-256 is stored, so a
+//! copy of the database does not hold live session ids. Any server replica can serve any session.
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, sea_query::OnConflict, Set};
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, SessionStore};
+
+use crate::server::auth::password::sha256_hex;
+use crate::server::db::{self, entities::session};
+use crate::server::error::AppResult;
+
+/// The key under which a session holds the signed-in user's id.
+pub const USER_ID_KEY: &str = "user_id";
+
+#[derive(Clone, Debug)]
+pub struct DbSessionStore {
+    db: DatabaseConnection,
+}
+
+impl DbSessionStore {
+    pub fn new(db: DatabaseConnection) -> Self {
+        DbSessionStore { db }
+    }
+
+    /// Deletes expired sessions; run now and then.
+    pub async fn delete_expired(&self) -> AppResult<u64> {
+        Ok(db::execute(&self.db, "DELETE FROM sessions WHERE expires_at < ?", [crate::server::now().into()]).await?)
+    }
+}
+
+fn id_hash(id: &Id) -> String {
+    sha256_hex(id.to_string().as_bytes())
+}
+
+fn backend(e: impl std::fmt::Display) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
+/// Ends every session of a user (disabled, removed).
+pub async fn delete_user_sessions(db: &impl ConnectionTrait, user_id: i64) -> AppResult<u64> {
+    Ok(db::execute(db, "DELETE FROM sessions WHERE user_id = ?", [user_id.into()]).await?)
+}
+
+#[async_trait::async_trait]
+impl SessionStore for DbSessionStore {
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        let data = serde_json::to_string(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+        let user_id = record.data.get(USER_ID_KEY).and_then(|v| v.as_i64());
+        let expires_at = record.expiry_date.unix_timestamp() * 1000;
+        let row = session::ActiveModel {
+            id_hash: Set(id_hash(&record.id)),
+            user_id: Set(user_id),
+            data: Set(data),
+            expires_at: Set(expires_at),
+        };
+        session::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(session::Column::IdHash)
+                    .update_columns([session::Column::UserId, session::Column::Data, session::Column::ExpiresAt])
+                    .to_owned(),
+            )
+            .exec(&self.db)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let Some(row) = session::Entity::find_by_id(id_hash(id)).one(&self.db).await.map_err(backend)? else {
+            return Ok(None);
+        };
+        if row.expires_at < crate::server::now() {
+            return Ok(None);
+        }
+        let data = serde_json::from_str(&row.data).map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let expiry_date = time::OffsetDateTime::from_unix_timestamp(row.expires_at / 1000).map_err(backend)?;
+        Ok(Some(Record { id: *id, data, expiry_date }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        session::Entity::delete_by_id(id_hash(id)).exec(&self.db).await.map_err(backend)?;
+        Ok(())
+    }
+}

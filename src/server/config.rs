@@ -1,0 +1,61 @@
+//! Settings of `infra server`: flags, each with an environment variable.
+
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct ServerConfig {
+    /// Where the server keeps its data (the SQLite database and the first admin's one-time password).
+    #[arg(long, env = "INFRA_DATA_DIR", default_value_os_t = default_data_dir())]
+    pub data_dir: PathBuf,
+
+    /// Database URL: `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`. Default: SQLite in the data directory.
+    #[arg(long, env = "INFRA_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Address to listen on. Default: `site-addr` in Leptos.toml (127.0.0.1:3000).
+    #[arg(long, env = "INFRA_LISTEN")]
+    pub listen: Option<std::net::SocketAddr>,
+
+    /// The URL people use to reach the server (printed at start; https makes cookies Secure).
+    #[arg(long, env = "INFRA_URL")]
+    pub url: Option<String>,
+
+    /// Email of the first admin, created with a one-time password when the database has no users.
+    #[arg(long, env = "INFRA_ADMIN_EMAIL", default_value = "admin@infra.local")]
+    pub admin_email: String,
+
+    /// The Leptos site settings file (where the console's compiled assets are).
+    #[arg(long, env = "INFRA_LEPTOS_CONFIG", default_value = "Leptos.toml")]
+    pub leptos_config: PathBuf,
+
+    /// Mark session cookies Secure. Default: when --url is https.
+    #[arg(long, env = "INFRA_SECURE_COOKIES")]
+    pub secure_cookies: Option<bool>,
+}
+
+fn default_data_dir() -> PathBuf {
+    match std::env::var_os("XDG_DATA_HOME") {
+        Some(dir) => PathBuf::from(dir).join("infra"),
+        None => match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(".local/share/infra"),
+            None => PathBuf::from(".infra-data"),
+        },
+    }
+}
+
+impl ServerConfig {
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("infra.db").display()))
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.secure_cookies.unwrap_or_else(|| self.url.as_deref().is_some_and(|u| u.starts_with("https://")))
+    }
+
+    /// File holding the first admin's one-time password until it is changed.
+    pub fn initial_password_file(&self) -> PathBuf {
+        self.data_dir.join("initial-admin-password")
+    }
+}

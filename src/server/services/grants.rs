@@ -1,0 +1,313 @@
+//! Grants: subject x role x resource (`infra`, `cluster` or `cluster.namespace`), with optional expiry.
+
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, ActiveModelTrait, TransactionTrait};
+
+use super::{audit, destinations, ensure_an_admin_remains, groups, is_dns_label, users, Ctx, Paging};
+use crate::model::{AccessEntry, Grant, NewGrant, Page, Subject, SubjectKind, INFRA_RESOURCE, INFRA_ROLES};
+use crate::server::db::{self, entities::grant};
+use crate::server::error::{AppError, AppResult};
+
+/// A resource split into its cluster (or `infra`) and namespace (empty for the whole cluster).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resource {
+    pub destination: String,
+    pub namespace: String,
+}
+
+impl Resource {
+    pub fn parse(resource: &str) -> AppResult<Self> {
+        let resource = resource.trim();
+        let (destination, namespace) = match resource.split_once('.') {
+            Some((d, n)) => (d, n),
+            None => (resource, ""),
+        };
+        if destination.is_empty() || namespace.contains('.') || (resource.contains('.') && namespace.is_empty()) {
+            return Err(AppError::field("resource", "must be `infra`, a cluster, or `cluster.namespace`"));
+        }
+        if destination == INFRA_RESOURCE && !namespace.is_empty() {
+            return Err(AppError::field("resource", "`infra` has no namespaces"));
+        }
+        if !namespace.is_empty() && !is_dns_label(namespace) {
+            return Err(AppError::field("resource", format!("{namespace:?} is not a valid namespace name")));
+        }
+        Ok(Resource { destination: destination.to_string(), namespace: namespace.to_string() })
+    }
+
+    pub fn render(destination: &str, namespace: &str) -> String {
+        if namespace.is_empty() { destination.to_string() } else { format!("{destination}.{namespace}") }
+    }
+}
+
+/// Finds a user or group from `user:<email>`, `group:<name>`, or a bare email (user) or name (group).
+pub async fn resolve_subject(db: &impl ConnectionTrait, reference: &str) -> AppResult<Subject> {
+    let reference = reference.trim();
+    let (kind, name) = match reference.split_once(':') {
+        Some(("user", rest)) => (SubjectKind::User, rest.trim()),
+        Some(("group", rest)) => (SubjectKind::Group, rest.trim()),
+        _ if reference.contains('@') => (SubjectKind::User, reference),
+        _ => (SubjectKind::Group, reference),
+    };
+    if name.is_empty() {
+        return Err(AppError::field("subject", "choose a user or a group"));
+    }
+    match kind {
+        SubjectKind::User => match users::find_by_email(db, name).await? {
+            Some(u) if u.kind == users::KIND_USER || u.kind == users::KIND_MACHINE => {
+                Ok(Subject { kind, id: u.id, name: u.email, detail: u.name })
+            }
+            _ => Err(AppError::field("subject", format!("no user {name}"))),
+        },
+        SubjectKind::Group => match groups::find_by_name(db, name).await? {
+            Some(g) => Ok(Subject { kind, id: g.id, name: g.name, detail: String::new() }),
+            None => Err(AppError::field("subject", format!("no group {name}"))),
+        },
+    }
+}
+
+/// Checks that the role fits the resource: a product role on `infra`, or a role the cluster offers.
+async fn validate_role(db: &impl ConnectionTrait, role: &str, resource: &Resource) -> AppResult<()> {
+    let role = role.trim();
+    if role.is_empty() {
+        return Err(AppError::field("role", "is required"));
+    }
+    if resource.destination == INFRA_RESOURCE {
+        if !INFRA_ROLES.contains(&role) {
+            return Err(AppError::field("role", format!("`infra` offers the roles {}", INFRA_ROLES.join(", "))));
+        }
+        return Ok(());
+    }
+    let Some(dest) = destinations::find_by_name(db, &resource.destination).await? else {
+        return Err(AppError::field("resource", format!("no cluster {}", resource.destination)));
+    };
+    let offered = destinations::offered_roles(&dest);
+    if !offered.iter().any(|r| r == role) {
+        return Err(AppError::field("role", format!("cluster {} offers the roles {}", dest.name, offered.join(", "))));
+    }
+    Ok(())
+}
+
+/// Adds a grant. Adding one that exists already returns it unchanged (`false`: nothing was created).
+pub async fn add(ctx: Ctx<'_>, new: &NewGrant) -> AppResult<(Grant, bool)> {
+    let resource_text = new.resource.trim();
+    ctx.require_admin("grants.add", resource_text).await?;
+    let subject = resolve_subject(ctx.db, &new.subject).await?;
+    let resource = Resource::parse(resource_text)?;
+    let role = new.role.trim().to_string();
+    validate_role(ctx.db, &role, &resource).await?;
+    let now = crate::server::now();
+    if let Some(expires_at) = new.expires_at {
+        if expires_at <= now {
+            return Err(AppError::field("expires_at", "must be in the future"));
+        }
+    }
+    let existing = find(ctx.db, &subject, &role, &resource).await?;
+    if let Some(existing) = existing {
+        return Ok((get_by_id(ctx.db, existing.id).await?, false));
+    }
+    let txn = ctx.db.begin().await?;
+    let created = grant::ActiveModel {
+        subject_kind: Set(subject.kind.as_str().to_string()),
+        subject_id: Set(subject.id),
+        role: Set(role.clone()),
+        destination: Set(resource.destination.clone()),
+        namespace: Set(resource.namespace.clone()),
+        created_by: Set(Some(ctx.actor.user_id)),
+        created_at: Set(now),
+        expires_at: Set(new.expires_at),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await;
+    let created = match created {
+        Ok(c) => c,
+        // a concurrent request created the same grant first: that is the idempotent outcome
+        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+            drop(txn);
+            let existing = find(ctx.db, &subject, &role, &resource).await?.ok_or(AppError::Database(e))?;
+            return Ok((get_by_id(ctx.db, existing.id).await?, false));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    audit::record(
+        &txn,
+        ctx.actor,
+        "grants.add",
+        &Resource::render(&resource.destination, &resource.namespace),
+        audit::Outcome::Success,
+        &format!("{} {role}", subject.reference()),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((get_by_id(ctx.db, created.id).await?, true))
+}
+
+async fn find(db: &impl ConnectionTrait, subject: &Subject, role: &str, resource: &Resource) -> AppResult<Option<grant::Model>> {
+    Ok(grant::Entity::find()
+        .filter(grant::Column::SubjectKind.eq(subject.kind.as_str()))
+        .filter(grant::Column::SubjectId.eq(subject.id))
+        .filter(grant::Column::Role.eq(role))
+        .filter(grant::Column::Destination.eq(resource.destination.as_str()))
+        .filter(grant::Column::Namespace.eq(resource.namespace.as_str()))
+        .one(db)
+        .await?)
+}
+
+pub async fn remove(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
+    ctx.require_admin("grants.remove", &id.to_string()).await?;
+    let txn = ctx.db.begin().await?;
+    let existing = get_by_id(&txn, id).await?;
+    grant::Entity::delete_by_id(id).exec(&txn).await?;
+    ensure_an_admin_remains(&txn).await?;
+    audit::record(
+        &txn,
+        ctx.actor,
+        "grants.remove",
+        &existing.resource,
+        audit::Outcome::Success,
+        &format!("{} {}", existing.subject.reference(), existing.role),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+const GRANT_SELECT: &str = "SELECT g.id, g.subject_kind, g.subject_id, COALESCE(u.email, gr.name, ''), COALESCE(u.name, ''), \
+       g.role, g.destination, g.namespace, cb.email, g.created_at, g.expires_at \
+     FROM grants g \
+     LEFT JOIN users u ON g.subject_kind = 'user' AND u.id = g.subject_id \
+     LEFT JOIN groups gr ON g.subject_kind = 'group' AND gr.id = g.subject_id \
+     LEFT JOIN users cb ON cb.id = g.created_by";
+
+fn row_to_grant(r: sea_orm::QueryResult) -> Result<Grant, sea_orm::DbErr> {
+    let kind: String = r.try_get_by_index(1)?;
+    let destination: String = r.try_get_by_index(6)?;
+    let namespace: String = r.try_get_by_index(7)?;
+    Ok(Grant {
+        id: r.try_get_by_index(0)?,
+        subject: Subject {
+            kind: SubjectKind::parse(&kind).unwrap_or(SubjectKind::User),
+            id: r.try_get_by_index(2)?,
+            name: r.try_get_by_index(3)?,
+            detail: r.try_get_by_index(4)?,
+        },
+        role: r.try_get_by_index(5)?,
+        resource: Resource::render(&destination, &namespace),
+        created_by: r.try_get_by_index(8)?,
+        created_at: r.try_get_by_index(9)?,
+        expires_at: r.try_get_by_index(10)?,
+    })
+}
+
+async fn get_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<Grant> {
+    let row = db::query_one(db, &format!("{GRANT_SELECT} WHERE g.id = ?"), [id.into()])
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("grant {id}")))?;
+    Ok(row_to_grant(row)?)
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct GrantFilter {
+    /// `user:<email>`, `group:<name>`, or a bare email or group name
+    pub subject: Option<String>,
+    /// a cluster name (all its namespaces) or `infra`
+    pub cluster: Option<String>,
+    pub role: Option<String>,
+}
+
+fn non_empty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// All grants, newest first, filtered by subject, cluster and role.
+pub async fn list(ctx: Ctx<'_>, filter: &GrantFilter, paging: Paging) -> AppResult<Page<Grant>> {
+    ctx.require_view("grants.list", "grants").await?;
+    let mut clauses: Vec<&str> = Vec::new();
+    let mut values: Vec<sea_orm::Value> = Vec::new();
+    if let Some(subject) = non_empty(&filter.subject) {
+        let Ok(subject) = resolve_subject(ctx.db, subject).await else {
+            return Ok(paging.wrap(Vec::new(), 0));
+        };
+        clauses.push("g.subject_kind = ? AND g.subject_id = ?");
+        values.push(subject.kind.as_str().into());
+        values.push(subject.id.into());
+    }
+    if let Some(cluster) = non_empty(&filter.cluster) {
+        clauses.push("g.destination = ?");
+        values.push(cluster.to_string().into());
+    }
+    if let Some(role) = non_empty(&filter.role) {
+        clauses.push("g.role = ?");
+        values.push(role.to_string().into());
+    }
+    let filter_sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+    let total = db::count(ctx.db, &format!("SELECT COUNT(*) FROM grants g {filter_sql}"), values.clone()).await?;
+    values.push((paging.limit as i64).into());
+    values.push((paging.offset() as i64).into());
+    let rows = db::query_all(ctx.db, &format!("{GRANT_SELECT} {filter_sql} ORDER BY g.id DESC LIMIT ? OFFSET ?"), values).await?;
+    let items = rows.into_iter().map(row_to_grant).collect::<Result<Vec<_>, _>>()?;
+    Ok(paging.wrap(items, total))
+}
+
+/// The access list of one cluster: grants on it and on its namespaces.
+pub async fn for_destination(ctx: Ctx<'_>, name: &str) -> AppResult<Vec<Grant>> {
+    ctx.require_view("grants.list", name).await?;
+    let rows = db::query_all(
+        ctx.db,
+        &format!("{GRANT_SELECT} WHERE g.destination = ? ORDER BY g.namespace, g.role, g.id"),
+        [name.to_string().into()],
+    )
+    .await?;
+    Ok(rows.into_iter().map(row_to_grant).collect::<Result<Vec<_>, _>>()?)
+}
+
+/// What one user can reach now: their own grants and their groups' grants, not expired.
+pub async fn access_of(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec<AccessEntry>> {
+    let rows = db::query_all(
+        db,
+        "SELECT g.destination, g.namespace, g.role, g.expires_at, '' FROM grants g \
+           WHERE g.subject_kind = 'user' AND g.subject_id = ? AND (g.expires_at IS NULL OR g.expires_at > ?) \
+         UNION ALL \
+         SELECT g.destination, g.namespace, g.role, g.expires_at, gr.name FROM grants g \
+           JOIN group_members m ON m.group_id = g.subject_id AND g.subject_kind = 'group' \
+           JOIN groups gr ON gr.id = g.subject_id \
+           WHERE m.user_id = ? AND (g.expires_at IS NULL OR g.expires_at > ?) \
+         ORDER BY 1, 2, 3",
+        [user_id.into(), crate::server::now().into(), user_id.into(), crate::server::now().into()],
+    )
+    .await?;
+    let now = crate::server::now();
+    let mut entries = Vec::with_capacity(rows.len());
+    for r in rows {
+        let destination: String = r.try_get_by_index(0)?;
+        let namespace: String = r.try_get_by_index(1)?;
+        let via_group: String = r.try_get_by_index(4)?;
+        let cluster_status = if destination == INFRA_RESOURCE {
+            None
+        } else {
+            destinations::find_by_name(db, &destination).await?.map(|d| destinations::status_of(d.last_seen_at, now))
+        };
+        entries.push(AccessEntry {
+            resource: Resource::render(&destination, &namespace),
+            role: r.try_get_by_index(2)?,
+            via: if via_group.is_empty() { "direct".into() } else { format!("group {via_group}") },
+            expires_at: r.try_get_by_index(3)?,
+            cluster_status,
+        });
+    }
+    Ok(entries)
+}
+
+/// Names of the clusters a user's current grants cover.
+pub async fn reachable_destinations(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec<String>> {
+    let mut names: Vec<String> = access_of(db, user_id)
+        .await?
+        .into_iter()
+        .filter_map(|e| {
+            let d = Resource::parse(&e.resource).ok()?.destination;
+            (d != INFRA_RESOURCE).then_some(d)
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}

@@ -1,0 +1,247 @@
+//! Groups and their members. Groups that come from an identity provider are read-only here.
+
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+
+use super::{audit, ensure_an_admin_remains, prefix_range, users, Ctx, Paging};
+use crate::model::{Group, GroupDetail, Page, Subject, SubjectKind};
+use crate::server::db::{self, entities::{group, group_member, user}};
+use crate::server::error::{AppError, AppResult};
+
+pub const SOURCE_LOCAL: &str = "local";
+
+fn validate_name(name: &str) -> AppResult<String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(AppError::field("name", "is required"));
+    }
+    if name.chars().count() > 64 {
+        return Err(AppError::field("name", "must be at most 64 characters"));
+    }
+    // no '@' and no ':': a bare name in a grant or filter is then a group, an email a user
+    if !name.chars().all(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_' | '.')) {
+        return Err(AppError::field("name", "may contain letters, digits, spaces and - _ ."));
+    }
+    Ok(name.to_string())
+}
+
+async fn member_count(db: &impl ConnectionTrait, group_id: i64) -> AppResult<i64> {
+    Ok(db::count(db, "SELECT COUNT(*) FROM group_members WHERE group_id = ?", [group_id.into()]).await? as i64)
+}
+
+async fn to_model(db: &impl ConnectionTrait, g: group::Model) -> AppResult<Group> {
+    let member_count = member_count(db, g.id).await?;
+    Ok(Group { id: g.id, name: g.name, source: g.source, member_count, created_at: g.created_at })
+}
+
+async fn get_model(db: &impl ConnectionTrait, id: i64) -> AppResult<group::Model> {
+    group::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound(format!("group {id}")))
+}
+
+pub async fn find_by_name(db: &impl ConnectionTrait, name: &str) -> AppResult<Option<group::Model>> {
+    Ok(group::Entity::find().filter(group::Column::NameLc.eq(name.trim().to_lowercase())).one(db).await?)
+}
+
+fn ensure_local(g: &group::Model) -> AppResult<()> {
+    if g.source != SOURCE_LOCAL {
+        return Err(AppError::Forbidden(format!(
+            "group {} comes from the identity provider {} and is changed there",
+            g.name, g.source
+        )));
+    }
+    Ok(())
+}
+
+fn unique_violation(e: sea_orm::DbErr) -> AppError {
+    match e.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => AppError::field("name", "a group with this name already exists"),
+        _ => AppError::Database(e),
+    }
+}
+
+pub async fn create(ctx: Ctx<'_>, name: &str) -> AppResult<Group> {
+    ctx.require_admin("groups.create", name).await?;
+    let name = validate_name(name)?;
+    if find_by_name(ctx.db, &name).await?.is_some() {
+        return Err(AppError::field("name", "a group with this name already exists"));
+    }
+    let txn = ctx.db.begin().await?;
+    let model = group::ActiveModel {
+        name: Set(name.clone()),
+        name_lc: Set(name.to_lowercase()),
+        source: Set(SOURCE_LOCAL.to_string()),
+        created_at: Set(crate::server::now()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await
+    .map_err(unique_violation)?;
+    audit::record(&txn, ctx.actor, "groups.create", &name, audit::Outcome::Success, "").await?;
+    txn.commit().await?;
+    to_model(ctx.db, model).await
+}
+
+pub async fn rename(ctx: Ctx<'_>, id: i64, new_name: &str) -> AppResult<Group> {
+    ctx.require_admin("groups.rename", &id.to_string()).await?;
+    let new_name = validate_name(new_name)?;
+    let existing = get_model(ctx.db, id).await?;
+    ensure_local(&existing)?;
+    if let Some(other) = find_by_name(ctx.db, &new_name).await? {
+        if other.id != id {
+            return Err(AppError::field("name", "a group with this name already exists"));
+        }
+    }
+    let txn = ctx.db.begin().await?;
+    let old_name = existing.name.clone();
+    let mut active: group::ActiveModel = existing.into();
+    active.name = Set(new_name.clone());
+    active.name_lc = Set(new_name.to_lowercase());
+    let model = active.update(&txn).await.map_err(unique_violation)?;
+    audit::record(&txn, ctx.actor, "groups.rename", &old_name, audit::Outcome::Success, &format!("to {new_name}")).await?;
+    txn.commit().await?;
+    to_model(ctx.db, model).await
+}
+
+/// Removes a group, its memberships and its grants.
+pub async fn delete(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
+    ctx.require_admin("groups.delete", &id.to_string()).await?;
+    let txn = ctx.db.begin().await?;
+    let existing = get_model(&txn, id).await?;
+    ensure_local(&existing)?;
+    db::execute(&txn, "DELETE FROM grants WHERE subject_kind = 'group' AND subject_id = ?", [id.into()]).await?;
+    db::execute(&txn, "DELETE FROM group_members WHERE group_id = ?", [id.into()]).await?;
+    group::Entity::delete_by_id(id).exec(&txn).await?;
+    ensure_an_admin_remains(&txn).await?;
+    audit::record(&txn, ctx.actor, "groups.delete", &existing.name, audit::Outcome::Success, "").await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Resolves a member reference: a user id, or an email (optionally `user:`-prefixed).
+async fn resolve_user(db: &impl ConnectionTrait, member: &str) -> AppResult<user::Model> {
+    let member = member.trim();
+    let member = member.strip_prefix("user:").unwrap_or(member);
+    let found = match member.parse::<i64>() {
+        Ok(id) => user::Entity::find_by_id(id).one(db).await?,
+        Err(_) => users::find_by_email(db, member).await?,
+    };
+    found
+        .filter(|u| u.kind == users::KIND_USER)
+        .ok_or_else(|| AppError::field("user", format!("no user {member}")))
+}
+
+/// Adds a user to a group; adding someone already in it changes nothing.
+pub async fn add_member(ctx: Ctx<'_>, group_id: i64, member: &str) -> AppResult<GroupDetail> {
+    ctx.require_admin("groups.add_member", &group_id.to_string()).await?;
+    let g = get_model(ctx.db, group_id).await?;
+    ensure_local(&g)?;
+    let u = resolve_user(ctx.db, member).await?;
+    let txn = ctx.db.begin().await?;
+    let exists = group_member::Entity::find_by_id((group_id, u.id)).one(&txn).await?.is_some();
+    if !exists {
+        group_member::ActiveModel {
+            group_id: Set(group_id),
+            user_id: Set(u.id),
+            created_at: Set(crate::server::now()),
+        }
+        .insert(&txn)
+        .await?;
+        audit::record(&txn, ctx.actor, "groups.add_member", &g.name, audit::Outcome::Success, &u.email).await?;
+    }
+    txn.commit().await?;
+    detail_of(ctx.db, g).await
+}
+
+pub async fn remove_member(ctx: Ctx<'_>, group_id: i64, user_id: i64) -> AppResult<GroupDetail> {
+    ctx.require_admin("groups.remove_member", &group_id.to_string()).await?;
+    let g = get_model(ctx.db, group_id).await?;
+    ensure_local(&g)?;
+    let u = resolve_user(ctx.db, &user_id.to_string()).await?;
+    let txn = ctx.db.begin().await?;
+    let removed = group_member::Entity::delete_by_id((group_id, user_id)).exec(&txn).await?.rows_affected;
+    if removed > 0 {
+        ensure_an_admin_remains(&txn).await?;
+        audit::record(&txn, ctx.actor, "groups.remove_member", &g.name, audit::Outcome::Success, &u.email).await?;
+    }
+    txn.commit().await?;
+    detail_of(ctx.db, g).await
+}
+
+async fn detail_of(db: &impl ConnectionTrait, g: group::Model) -> AppResult<GroupDetail> {
+    let members = user::Entity::find()
+        .from_raw_sql(db::statement(
+            db.get_database_backend(),
+            "SELECT u.* FROM users u JOIN group_members m ON m.user_id = u.id WHERE m.group_id = ? ORDER BY u.email",
+            [g.id.into()],
+        ))
+        .all(db)
+        .await?;
+    Ok(GroupDetail { group: to_model(db, g).await?, members: members.into_iter().map(users::to_model).collect() })
+}
+
+pub async fn get(ctx: Ctx<'_>, id: i64) -> AppResult<GroupDetail> {
+    ctx.require_view("groups.get", &id.to_string()).await?;
+    detail_of(ctx.db, get_model(ctx.db, id).await?).await
+}
+
+/// Groups, optionally those whose name starts with `q`, ordered by name, with member counts.
+pub async fn list(ctx: Ctx<'_>, q: Option<&str>, paging: Paging) -> AppResult<Page<Group>> {
+    ctx.require_view("groups.list", "groups").await?;
+    let (filter, mut values): (&str, Vec<sea_orm::Value>) = match q.and_then(prefix_range) {
+        Some((lo, hi)) => ("WHERE g.name_lc >= ? AND g.name_lc < ?", vec![lo.into(), hi.into()]),
+        None => ("", vec![]),
+    };
+    let total = db::count(ctx.db, &format!("SELECT COUNT(*) FROM groups g {filter}"), values.clone()).await?;
+    values.push((paging.limit as i64).into());
+    values.push((paging.offset() as i64).into());
+    let rows = db::query_all(
+        ctx.db,
+        &format!(
+            "SELECT g.id, g.name, g.source, g.created_at, \
+               (SELECT COUNT(*) FROM group_members m WHERE m.group_id = g.id) \
+             FROM groups g {filter} ORDER BY g.name_lc LIMIT ? OFFSET ?"
+        ),
+        values,
+    )
+    .await?;
+    let items = rows
+        .into_iter()
+        .map(|r| {
+            Ok(Group {
+                id: r.try_get_by_index(0)?,
+                name: r.try_get_by_index(1)?,
+                source: r.try_get_by_index(2)?,
+                created_at: r.try_get_by_index(3)?,
+                member_count: r.try_get_by_index(4)?,
+            })
+        })
+        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
+    Ok(paging.wrap(items, total))
+}
+
+/// Typeahead: up to `limit` groups whose name starts with `q`.
+pub async fn search(db: &impl ConnectionTrait, q: &str, limit: u64) -> AppResult<Vec<Subject>> {
+    let Some((lo, hi)) = prefix_range(q) else { return Ok(Vec::new()) };
+    let rows = db::query_all(
+        db,
+        "SELECT id, name FROM groups WHERE name_lc >= ? AND name_lc < ? ORDER BY name_lc LIMIT ?",
+        [lo.into(), hi.into(), (limit as i64).into()],
+    )
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Subject { kind: SubjectKind::Group, id: r.try_get_by_index(0)?, name: r.try_get_by_index(1)?, detail: String::new() })
+        })
+        .collect::<Result<Vec<_>, sea_orm::DbErr>>()
+        .map_err(Into::into)
+}
+
+/// The groups a user belongs to, by name.
+pub async fn names_of_user(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec<String>> {
+    let rows = db::query_all(
+        db,
+        "SELECT g.name FROM groups g JOIN group_members m ON m.group_id = g.id WHERE m.user_id = ? ORDER BY g.name_lc",
+        [user_id.into()],
+    )
+    .await?;
+    rows.into_iter().map(|r| r.try_get_by_index(0)).collect::<Result<Vec<String>, _>>().map_err(Into::into)
+}

@@ -1,0 +1,179 @@
+//! The domain services. Every rule of the product lives here once; the REST API, the console's server
+//! functions, the CLI paths and config-as-code all call these functions with a [`Ctx`].
+
+pub mod audit;
+pub mod destinations;
+pub mod grants;
+pub mod groups;
+pub mod keys;
+pub mod search;
+pub mod users;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+
+use crate::server::db;
+use crate::server::error::{AppError, AppResult};
+
+/// Who is acting, resolved from a session or an access key on every request.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub user_id: i64,
+    pub email: String,
+    pub name: String,
+    pub must_change_password: bool,
+    pub roles: InfraRoles,
+    /// the client address, for the audit log
+    pub source: String,
+}
+
+/// The product-level roles an actor holds on the `infra` resource (directly or through a group).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InfraRoles {
+    pub admin: bool,
+    pub view: bool,
+    pub connector: bool,
+}
+
+impl Actor {
+    pub fn is_admin(&self) -> bool {
+        self.roles.admin
+    }
+    /// admins and viewers may read everything
+    pub fn can_view(&self) -> bool {
+        self.roles.admin || self.roles.view
+    }
+}
+
+/// What every service call gets: the database and the acting identity.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub db: &'a DatabaseConnection,
+    pub actor: &'a Actor,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(db: &'a DatabaseConnection, actor: &'a Actor) -> Self {
+        Ctx { db, actor }
+    }
+
+    /// Refuses (and audits the refusal) unless the actor is an infra admin.
+    pub async fn require_admin(&self, action: &str, target: &str) -> AppResult<()> {
+        let allowed = self.actor.is_admin();
+        self.check(allowed, action, target).await
+    }
+
+    /// Refuses unless the actor may read everything (infra admin or view).
+    pub async fn require_view(&self, action: &str, target: &str) -> AppResult<()> {
+        let allowed = self.actor.can_view();
+        self.check(allowed, action, target).await
+    }
+
+    pub async fn require_connector(&self, action: &str, target: &str) -> AppResult<()> {
+        let allowed = self.actor.roles.connector || self.actor.is_admin();
+        self.check(allowed, action, target).await
+    }
+
+    async fn check(&self, allowed: bool, action: &str, target: &str) -> AppResult<()> {
+        if allowed {
+            return Ok(());
+        }
+        audit::record(self.db, self.actor, action, target, audit::Outcome::Denied, "").await?;
+        Err(AppError::forbidden())
+    }
+}
+
+/// The infra roles a user holds now, directly or through any of their groups; expired grants do not count.
+pub async fn infra_roles(db: &impl ConnectionTrait, user_id: i64) -> AppResult<InfraRoles> {
+    let rows = db::query_all(
+        db,
+        "SELECT DISTINCT g.role FROM grants g \
+         WHERE g.destination = 'infra' AND (g.expires_at IS NULL OR g.expires_at > ?) AND ( \
+           (g.subject_kind = 'user' AND g.subject_id = ?) OR \
+           (g.subject_kind = 'group' AND g.subject_id IN (SELECT group_id FROM group_members WHERE user_id = ?)))",
+        [crate::server::now().into(), user_id.into(), user_id.into()],
+    )
+    .await?;
+    let mut roles = InfraRoles::default();
+    for row in rows {
+        let role: String = row.try_get_by_index(0)?;
+        match role.as_str() {
+            "admin" => roles.admin = true,
+            "view" => roles.view = true,
+            "connector" => roles.connector = true,
+            _ => {}
+        }
+    }
+    Ok(roles)
+}
+
+/// Number of enabled users who are infra admins now. Used to refuse any change that would leave none.
+pub async fn admin_count(db: &impl ConnectionTrait) -> AppResult<u64> {
+    Ok(db::count(
+        db,
+        "SELECT COUNT(*) FROM users u WHERE u.disabled = ? AND u.kind = 'user' AND u.id IN ( \
+           SELECT g.subject_id FROM grants g WHERE g.subject_kind = 'user' AND g.destination = 'infra' \
+             AND g.role = 'admin' AND (g.expires_at IS NULL OR g.expires_at > ?) \
+           UNION \
+           SELECT m.user_id FROM grants g JOIN group_members m ON m.group_id = g.subject_id \
+           WHERE g.subject_kind = 'group' AND g.destination = 'infra' AND g.role = 'admin' \
+             AND (g.expires_at IS NULL OR g.expires_at > ?))",
+        [false.into(), crate::server::now().into(), crate::server::now().into()],
+    )
+    .await?)
+}
+
+/// Call inside the transaction of a change that could remove admin rights, after making it:
+/// fails (and so rolls the change back) when no admin would remain.
+pub async fn ensure_an_admin_remains(txn: &impl ConnectionTrait) -> AppResult<()> {
+    if admin_count(txn).await? == 0 {
+        return Err(AppError::Conflict("the last infra admin cannot be removed".into()));
+    }
+    Ok(())
+}
+
+/// Page number (1-based) and size, clamped to sane bounds.
+#[derive(Clone, Copy, Debug)]
+pub struct Paging {
+    pub page: u64,
+    pub limit: u64,
+}
+
+impl Paging {
+    pub const MAX_LIMIT: u64 = 200;
+    pub fn new(page: Option<u64>, limit: Option<u64>) -> Self {
+        Paging { page: page.unwrap_or(1).max(1), limit: limit.unwrap_or(50).clamp(1, Self::MAX_LIMIT) }
+    }
+    pub fn offset(&self) -> u64 {
+        (self.page - 1) * self.limit
+    }
+    pub fn wrap<T>(&self, items: Vec<T>, total: u64) -> crate::model::Page<T> {
+        crate::model::Page { items, page: self.page, limit: self.limit, total }
+    }
+}
+
+/// Normalises a typeahead or list query to the lowercase prefix the indexes are built for,
+/// and returns the range `[lower, upper)` that matches it.
+pub fn prefix_range(q: &str) -> Option<(String, String)> {
+    let q = q.trim().to_lowercase();
+    if q.is_empty() {
+        return None;
+    }
+    let upper = format!("{q}{}", char::MAX);
+    Some((q, upper))
+}
+
+/// A Kubernetes-style name: lowercase letters, digits and '-', starting and ending alphanumeric.
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// Role names as Kubernetes allows them for ClusterRoles we may bind (a path segment name).
+pub fn is_role_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.' | b':'))
+}

@@ -1,0 +1,46 @@
+//! Typeahead suggestions: users, groups, and the roles a cluster offers.
+
+use super::{destinations, groups, users, Ctx};
+use crate::model::{Subject, SubjectKind, TypeaheadOption, INFRA_RESOURCE, INFRA_ROLES};
+use crate::server::error::{AppError, AppResult};
+
+/// How many suggestions a typeahead shows.
+pub const SUGGESTIONS: u64 = 8;
+
+fn subject_option(s: Subject) -> TypeaheadOption {
+    match s.kind {
+        SubjectKind::User => TypeaheadOption { value: s.name.clone(), label: s.name, detail: s.detail },
+        SubjectKind::Group => TypeaheadOption { value: s.name.clone(), label: s.name, detail: "group".into() },
+    }
+}
+
+pub async fn typeahead(ctx: Ctx<'_>, source: &str, scope: &str, q: &str) -> AppResult<Vec<TypeaheadOption>> {
+    ctx.require_view("search", source).await?;
+    match source {
+        "users" => Ok(users::search(ctx.db, q, SUGGESTIONS).await?.into_iter().map(subject_option).collect()),
+        "subjects" => {
+            let mut found = groups::search(ctx.db, q, SUGGESTIONS).await?;
+            found.extend(users::search(ctx.db, q, SUGGESTIONS).await?);
+            found.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+            found.truncate(SUGGESTIONS as usize);
+            Ok(found.into_iter().map(subject_option).collect())
+        }
+        "roles" => {
+            let roles: Vec<String> = if scope == INFRA_RESOURCE {
+                INFRA_ROLES.iter().map(|r| r.to_string()).collect()
+            } else {
+                let d = destinations::find_by_name(ctx.db, scope)
+                    .await?
+                    .ok_or_else(|| AppError::NotFound(format!("cluster {scope}")))?;
+                destinations::offered_roles(&d)
+            };
+            let q = q.trim().to_lowercase();
+            Ok(roles
+                .into_iter()
+                .filter(|r| r.starts_with(&q))
+                .map(|r| TypeaheadOption { value: r.clone(), label: r, detail: String::new() })
+                .collect())
+        }
+        _ => Err(AppError::field("source", "must be users, subjects or roles")),
+    }
+}

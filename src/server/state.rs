@@ -1,0 +1,18 @@
+//! What every request handler can reach.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+use sea_orm::DatabaseConnection;
+
+use crate::server::auth::LoginLimiter;
+use crate::server::config::ServerConfig;
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<ServerConfig>,
+    pub limiter: Arc<LoginLimiter>,
+    pub leptos_options: LeptosOptions,
+}

@@ -1,0 +1,246 @@
+//! The HTTP server: the router (console, server functions, REST API, sign-in forms), its layers, and
+//! start-up (database, migrations, first admin).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::extract::rejection::FormRejection;
+use axum::{middleware, Form, Router};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use serde::Deserialize;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, Session, SessionManagerLayer};
+
+use crate::app::{shell, App};
+use crate::server::api::{self, client_ip, resolve_actor};
+use crate::server::auth::{self, origin, session_store::{DbSessionStore, USER_ID_KEY}, LoginLimiter};
+use crate::server::config::ServerConfig;
+use crate::server::error::AppError;
+use crate::server::services::{users, Actor, Ctx};
+use crate::server::state::AppState;
+
+pub const SESSION_COOKIE: &str = "infra_session";
+pub const SESSION_IDLE_HOURS: i64 = 12;
+
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let sessions = SessionManagerLayer::new(DbSessionStore::new(state.db.clone()))
+        .with_name(SESSION_COOKIE)
+        .with_secure(state.config.secure_cookies())
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(SESSION_IDLE_HOURS)));
+    let leptos_options = state.leptos_options.clone();
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/auth/login", post(login_form))
+        .route("/auth/logout", post(logout_form))
+        .route("/auth/password", post(password_form))
+        .nest("/api", api::routes())
+        .leptos_routes_with_context(&state, routes, || {}, move || shell(leptos_options.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn(origin::check_origin))
+        .layer(sessions)
+        .with_state(state)
+}
+
+/// Connects, migrates, creates the first admin if needed; returns the state and that admin's one-time
+/// password when one was just created.
+pub async fn prepare(config: ServerConfig, leptos_options: LeptosOptions) -> StartResult<(AppState, Option<String>)> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("cannot create the data directory {}: {e}", config.data_dir.display()))?;
+    let url = config.database_url();
+    let db = crate::server::db::connect(&url).await.map_err(|e| format!("cannot open the database: {e}"))?;
+    crate::server::db::migrate(&db).await.map_err(|e| format!("cannot migrate the database: {e}"))?;
+    let one_time = auth::bootstrap_first_admin(&db, &config.admin_email).await.map_err(|e| e.to_string())?;
+    let state = AppState { db, config: Arc::new(config), limiter: Arc::new(LoginLimiter::default()), leptos_options };
+    Ok((state, one_time))
+}
+
+/// Start-up fails with a sentence for the operator.
+pub type StartResult<T> = Result<T, String>;
+
+pub async fn serve(config: ServerConfig, leptos_options: LeptosOptions) -> StartResult<()> {
+    let addr = config.listen.unwrap_or(leptos_options.site_addr);
+    let (state, one_time) = prepare(config, leptos_options).await?;
+    let url = state.config.url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let password_file = state.config.initial_password_file();
+    println!("\n  Infra is running. Sign in at {url}/login");
+    match &one_time {
+        Some(password) => {
+            write_private(&password_file, password)?;
+            println!("  First admin: {}", state.config.admin_email);
+            println!("  One-time password: {password}   (you will choose a new one at first sign-in;");
+            println!("  it is also in {} until then)\n", password_file.display());
+        }
+        None if password_file.exists() => {
+            println!("  The first admin's one-time password is in {}\n", password_file.display());
+        }
+        None => println!(),
+    }
+    spawn_housekeeping(state.clone());
+    let app = router(state);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn write_private(path: &std::path::Path, content: &str) -> StartResult<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    writeln!(file, "{content}").map_err(|e| e.to_string())
+}
+
+fn spawn_housekeeping(state: AppState) {
+    tokio::spawn(async move {
+        let store = DbSessionStore::new(state.db.clone());
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            if let Err(e) = store.delete_expired().await {
+                tracing::warn!(error = %e, "could not delete expired sessions");
+            }
+        }
+    });
+}
+
+fn with_error(path: &str, message: &str) -> Redirect {
+    let mut url = String::from(path);
+    url.push_str("?error=");
+    for b in message.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_' {
+            url.push(b as char);
+        } else {
+            url.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Redirect::to(&url)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    email: String,
+    password: String,
+}
+
+/// The sign-in form posts here; it works with or without JavaScript.
+async fn login_form(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    session: Session,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return with_error("/login", "enter your email and password").into_response();
+    };
+    match auth::login(&state.db, &state.limiter, &form.email, &form.password, ip).await {
+        Ok(user) => {
+            // a new session id at sign-in: no fixation
+            if session.cycle_id().await.is_err() || session.insert(USER_ID_KEY, user.id).await.is_err() {
+                return with_error("/login", "could not start a session").into_response();
+            }
+            let next = if user.must_change_password { "/change-password" } else { "/" };
+            Redirect::to(next).into_response()
+        }
+        Err(e) => with_error("/login", &e.to_string()).into_response(),
+    }
+}
+
+async fn logout_form(session: Session) -> Response {
+    let _ = session.flush().await;
+    Redirect::to("/login").into_response()
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    current_password: String,
+    new_password: String,
+    confirm_password: String,
+}
+
+/// Changing one's own password; the one-time password flow ends here.
+async fn password_form(
+    State(state): State<AppState>,
+    actor: Result<PendingPasswordActor, AppError>,
+    form: Result<Form<PasswordForm>, FormRejection>,
+) -> Response {
+    let Ok(PendingPasswordActor(actor)) = actor else {
+        return Redirect::to("/login").into_response();
+    };
+    let Ok(Form(form)) = form else {
+        return with_error("/change-password", "fill in every field").into_response();
+    };
+    if form.new_password != form.confirm_password {
+        return with_error("/change-password", "the new passwords do not match").into_response();
+    }
+    match users::change_own_password(Ctx::new(&state.db, &actor), &form.current_password, &form.new_password).await {
+        Ok(()) => {
+            if actor.email == state.config.admin_email.to_lowercase() {
+                let _ = std::fs::remove_file(state.config.initial_password_file());
+            }
+            Redirect::to("/?password=changed").into_response()
+        }
+        Err(e) => {
+            let body = e.body();
+            let message = match body.fields.first() {
+                Some(f) => format!("{} {}", f.field.replace('_', " "), f.message),
+                None => body.message,
+            };
+            with_error("/change-password", &message).into_response()
+        }
+    }
+}
+
+/// The client's address (unspecified when the server was not started with connection info).
+pub struct ClientIp(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts)))
+    }
+}
+
+/// The signed-in actor, also while they still have to change a one-time password.
+pub struct PendingPasswordActor(pub Actor);
+
+impl FromRequestParts<AppState> for PendingPasswordActor {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &AppState) -> Result<Self, AppError> {
+        resolve_actor(parts, state, true).await.map(PendingPasswordActor)
+    }
+}
+
+/// For server functions: the app state and the signed-in actor, or an error the console shows.
+pub async fn fn_actor() -> Result<(AppState, Actor), ServerFnError> {
+    let state = use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state missing"))?;
+    let mut parts: http::request::Parts = use_context().ok_or_else(|| ServerFnError::new("request missing"))?;
+    let actor = resolve_actor(&mut parts, &state, false).await.map_err(|e| ServerFnError::new(e.to_string()))?;
+    Ok((state, actor))
+}
+
+/// Like [`fn_actor`], but also for a user who still has to change a one-time password.
+pub async fn fn_actor_pending_password() -> Result<Option<(AppState, Actor)>, ServerFnError> {
+    let state = use_context::<AppState>().ok_or_else(|| ServerFnError::new("server state missing"))?;
+    let mut parts: http::request::Parts = use_context().ok_or_else(|| ServerFnError::new("request missing"))?;
+    match resolve_actor(&mut parts, &state, true).await {
+        Ok(actor) => Ok(Some((state, actor))),
+        Err(AppError::Unauthenticated) => Ok(None),
+        Err(e) => Err(ServerFnError::new(e.to_string())),
+    }
+}
