@@ -1,0 +1,689 @@
+//! Service rules and API authorization, through the real router (REST API, sign-in forms, Origin check),
+//! each scenario run on SQLite and on a throw-away PostgreSQL.
+
+#[path = "support/pg.rs"]
+mod pg;
+
+use std::sync::OnceLock;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use infra::model::NewAccessKey;
+use infra::server::auth::actor_for_user;
+use infra::server::config::ServerConfig;
+use infra::server::db;
+use infra::server::services::{keys, users, Ctx};
+use infra::server::state::AppState;
+use sea_orm::DatabaseConnection;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+static POSTGRES: OnceLock<pg::TempPostgres> = OnceLock::new();
+
+/// Runs each scenario once per database.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("infra.db").display());
+                super::$name(super::Server::start(url, dir).await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let url = super::POSTGRES.get_or_init(super::pg::TempPostgres::start).new_database();
+                super::$name(super::Server::start(url, tempfile::tempdir().expect("temp dir")).await).await
+            }
+        }
+    )*};
+}
+
+on_both_databases!(
+    first_admin_must_change_password,
+    users_rules,
+    groups_rules,
+    grants_rules,
+    last_admin_cannot_be_removed,
+    destinations_rules,
+    access_keys_rules,
+    sign_in_lockout_and_sessions,
+    origin_check,
+    bad_input_and_paging,
+    audit_log,
+    typeahead_search,
+);
+
+const ADMIN: &str = "admin@infra.local";
+const ADMIN_PASSWORD: &str = "admin-password-1";
+
+struct Server {
+    app: Router,
+    db: DatabaseConnection,
+    config: ServerConfig,
+    /// an access key of the first admin
+    admin: String,
+    _dir: tempfile::TempDir,
+}
+
+struct Reply {
+    status: StatusCode,
+    body: Value,
+    headers: axum::http::HeaderMap,
+}
+
+impl Server {
+    async fn start(url: String, dir: tempfile::TempDir) -> Server {
+        let (state, one_time) = Self::prepare(&url, &dir).await;
+        let one_time = one_time.expect("the first start creates the first admin");
+        let db = state.db.clone();
+        let admin_id = users::find_by_email(&db, ADMIN).await.unwrap().expect("first admin").id;
+        let actor = actor_for_user(&db, admin_id, "test").await.unwrap();
+        users::change_own_password(Ctx::new(&db, &actor), &one_time, ADMIN_PASSWORD).await.unwrap();
+        let actor = actor_for_user(&db, admin_id, "test").await.unwrap();
+        let admin = keys::create(Ctx::new(&db, &actor), &NewAccessKey { name: "test".into(), ttl_secs: None, inactivity_timeout_secs: None })
+            .await
+            .unwrap()
+            .access_key;
+        let config = (*state.config).clone();
+        Server { app: infra::server::web::router(state), db, config, admin, _dir: dir }
+    }
+
+    async fn prepare(url: &str, dir: &tempfile::TempDir) -> (AppState, Option<String>) {
+        let config = ServerConfig {
+            data_dir: dir.path().to_path_buf(),
+            database_url: Some(url.to_string()),
+            listen: None,
+            url: None,
+            admin_email: ADMIN.into(),
+            leptos_config: "Leptos.toml".into(),
+            secure_cookies: None,
+        };
+        let leptos = leptos::config::LeptosOptions::builder().output_name("infra").build();
+        infra::server::web::prepare(config, leptos).await.expect("server prepares")
+    }
+
+    async fn send(&self, req: Request<Body>) -> Reply {
+        let res = self.app.clone().oneshot(req).await.expect("router answers");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        Reply { status, body, headers }
+    }
+
+    /// A JSON API call with an access key (or none).
+    async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Option<Value>) -> Reply {
+        let mut req = Request::builder().method(method).uri(path).header(header::HOST, "infra.test");
+        if let Some(key) = key {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {key}"));
+        }
+        let req = match body {
+            Some(b) => req.header(header::CONTENT_TYPE, "application/json").body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        };
+        self.send(req.unwrap()).await
+    }
+
+    async fn get(&self, path: &str, key: &str) -> Reply {
+        self.call(Method::GET, path, Some(key), None).await
+    }
+    async fn post(&self, path: &str, key: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(key), Some(body)).await
+    }
+    async fn delete(&self, path: &str, key: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(key), None).await
+    }
+
+    /// Creates a user with a password (as the admin) and returns their id and an access key of theirs.
+    async fn user(&self, email: &str) -> (i64, String) {
+        let r = self.post("/api/users", &self.admin.clone(), json!({"email": email, "password": "user-password-1"})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        let id = r.body["user"]["id"].as_i64().unwrap();
+        (id, self.key_for(id).await)
+    }
+
+    async fn key_for(&self, user_id: i64) -> String {
+        let actor = actor_for_user(&self.db, user_id, "test").await.unwrap();
+        keys::create(Ctx::new(&self.db, &actor), &NewAccessKey { name: "k".into(), ttl_secs: None, inactivity_timeout_secs: None })
+            .await
+            .unwrap()
+            .access_key
+    }
+
+    async fn count(&self, table: &str) -> u64 {
+        db::count(&self.db, &format!("SELECT COUNT(*) FROM {table}"), []).await.unwrap()
+    }
+
+    /// Registers a cluster through the API with a fresh connector key.
+    async fn cluster(&self, name: &str, namespaces: &[&str]) -> String {
+        let r = self.post(&format!("/api/destinations/{name}/connector-key"), &self.admin.clone(), json!({})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        let key = r.body["access_key"].as_str().unwrap().to_string();
+        let r = self.post("/api/destinations/register", &key, registration(name, namespaces)).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        key
+    }
+}
+
+fn registration(name: &str, namespaces: &[&str]) -> Value {
+    json!({
+        "name": name, "unique_id": format!("sha256:{name}"), "endpoint": "https://127.0.0.1:8443",
+        "ca": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "kubernetes_version": "v1.32.0",
+        "connector_version": "0.1.0", "namespaces": namespaces,
+        "roles": ["cluster-admin", "admin", "edit", "view", "logs", "exec", "port-forward"]
+    })
+}
+
+fn field(r: &Reply) -> &str {
+    r.body["fields"][0]["field"].as_str().unwrap_or("")
+}
+
+async fn first_admin_must_change_password(s: Server) {
+    // a second start on the same database creates nobody
+    let dir = tempfile::tempdir().unwrap();
+    let (_, again) = Server::prepare(&s.config.database_url(), &dir).await;
+    assert_eq!(again, None);
+    assert_eq!(s.count("users").await, 1);
+    // a user created without a password gets a one-time password and is held at the password change
+    let r = s.post("/api/users", &s.admin, json!({"email": "new@example.com"})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let one_time = r.body["one_time_password"].as_str().expect("one-time password").to_string();
+    assert!(r.body["user"]["must_change_password"].as_bool().unwrap());
+    let id = r.body["user"]["id"].as_i64().unwrap();
+    let key = s.key_for(id).await;
+    let r = s.get("/api/me/access", &key).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.body["message"], "change your one-time password first");
+    let actor = actor_for_user(&s.db, id, "test").await.unwrap();
+    users::change_own_password(Ctx::new(&s.db, &actor), &one_time, "brand-new-pass").await.unwrap();
+    assert_eq!(s.get("/api/me/access", &key).await.status, StatusCode::OK);
+}
+
+async fn users_rules(s: Server) {
+    let r = s.post("/api/users", &s.admin, json!({"email": "Alice@Example.com", "name": "Alice", "password": "alice-pass-1"})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.body["user"]["email"], "alice@example.com", "emails are stored lowercase");
+    assert!(r.body.get("one_time_password").is_none());
+    let alice = r.body["user"]["id"].as_i64().unwrap();
+    let before = s.count("users").await;
+    for (body, bad_field) in [
+        (json!({"email": "ALICE@example.com"}), "email"),
+        (json!({"email": "not-an-email"}), "email"),
+        (json!({"email": "x@example.com", "password": "short"}), "password"),
+        (json!({"email": "y@example.com", "name": "n".repeat(101)}), "name"),
+    ] {
+        let r = s.post("/api/users", &s.admin, body).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+        assert_eq!(r.body["code"], "invalid");
+        assert_eq!(field(&r), bad_field);
+    }
+    assert_eq!(s.count("users").await, before, "refused requests change nothing");
+
+    // a user without infra admin cannot manage users, and sees only themselves
+    let alice_key = s.key_for(alice).await;
+    let r = s.post("/api/users", &alice_key, json!({"email": "mallory@example.com"})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.get("/api/users", &alice_key).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.get(&format!("/api/users/{alice}"), &alice_key).await.status, StatusCode::OK);
+    assert_eq!(s.get("/api/users/1", &alice_key).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.call(Method::DELETE, "/api/users/1", Some(&alice_key), None).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.count("users").await, before);
+
+    // disable: her key stops working; enable: it works again
+    let r = s.call(Method::PATCH, &format!("/api/users/{alice}"), Some(&s.admin), Some(json!({"disabled": true}))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["disabled"], true);
+    assert_eq!(s.get("/api/me", &alice_key).await.status, StatusCode::UNAUTHORIZED);
+    s.call(Method::PATCH, &format!("/api/users/{alice}"), Some(&s.admin), Some(json!({"disabled": false}))).await;
+    assert_eq!(s.get("/api/me", &alice_key).await.status, StatusCode::OK);
+
+    // an admin-set password must be changed at next sign-in
+    let r = s.call(Method::PATCH, &format!("/api/users/{alice}"), Some(&s.admin), Some(json!({"password": "reset-pass-1"}))).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["must_change_password"], true);
+
+    // delete removes the user, their keys and grants
+    s.cluster("prod", &["web"]).await;
+    s.post("/api/grants", &s.admin, json!({"subject": "alice@example.com", "role": "view", "resource": "prod"})).await;
+    assert_eq!(s.delete(&format!("/api/users/{alice}"), &s.admin).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(s.get(&format!("/api/users/{alice}"), &s.admin).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(s.get("/api/me", &alice_key).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(db::count(&s.db, "SELECT COUNT(*) FROM grants WHERE subject_kind = 'user' AND subject_id = ?", [alice.into()]).await.unwrap(), 0);
+}
+
+async fn groups_rules(s: Server) {
+    let r = s.post("/api/groups", &s.admin, json!({"name": "Engineering"})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let eng = r.body["id"].as_i64().unwrap();
+    for name in ["engineering", "", "a:b", "x@y", &"n".repeat(65)] {
+        let r = s.post("/api/groups", &s.admin, json!({"name": name})).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name:?} must be refused");
+        assert_eq!(field(&r), "name");
+    }
+    assert_eq!(s.count("groups").await, 1);
+
+    let (bob, bob_key) = s.user("bob@example.com").await;
+    assert_eq!(s.post("/api/groups", &bob_key, json!({"name": "Ops"})).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.post(&format!("/api/groups/{eng}/members"), &bob_key, json!({"user": "bob@example.com"})).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.count("group_members").await, 0);
+
+    // members: by email, idempotent, unknown user refused
+    let r = s.post(&format!("/api/groups/{eng}/members"), &s.admin, json!({"user": "bob@example.com"})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["members"][0]["email"], "bob@example.com");
+    s.post(&format!("/api/groups/{eng}/members"), &s.admin, json!({"user": bob.to_string()})).await;
+    assert_eq!(s.count("group_members").await, 1);
+    let r = s.post(&format!("/api/groups/{eng}/members"), &s.admin, json!({"user": "nobody@example.com"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+
+    // rename, and a clash is refused
+    s.post("/api/groups", &s.admin, json!({"name": "Ops"})).await;
+    let r = s.call(Method::PATCH, &format!("/api/groups/{eng}"), Some(&s.admin), Some(json!({"name": "OPS"}))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = s.call(Method::PATCH, &format!("/api/groups/{eng}"), Some(&s.admin), Some(json!({"name": "Platform"}))).await;
+    assert_eq!(r.body["name"], "Platform");
+
+    // a group's grants reach its members; removing the member or the group ends them
+    s.cluster("prod", &["web"]).await;
+    let r = s.post("/api/grants", &s.admin, json!({"subject": "Platform", "role": "edit", "resource": "prod.web"})).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let access = s.get("/api/me/access", &bob_key).await.body;
+    assert_eq!(access[0]["resource"], "prod.web");
+    assert_eq!(access[0]["via"], "group Platform");
+    assert_eq!(s.get("/api/destinations", &bob_key).await.body[0]["name"], "prod");
+    s.delete(&format!("/api/groups/{eng}/members/{bob}"), &s.admin).await;
+    assert_eq!(s.get("/api/me/access", &bob_key).await.body, json!([]));
+    assert_eq!(s.get("/api/destinations", &bob_key).await.body, json!([]));
+    assert_eq!(s.get("/api/destinations/prod", &bob_key).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(s.delete(&format!("/api/groups/{eng}"), &s.admin).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(s.count("grants").await, 2, "the admin's grant and the connector's remain; the group's went with it");
+}
+
+async fn grants_rules(s: Server) {
+    s.cluster("prod", &["web", "db"]).await;
+    let (_, carol_key) = s.user("carol@example.com").await;
+    let before = s.count("grants").await;
+    for (body, bad_field) in [
+        (json!({"subject": "carol@example.com", "role": "edit", "resource": "staging"}), "resource"),
+        (json!({"subject": "carol@example.com", "role": "owner", "resource": "prod"}), "role"),
+        (json!({"subject": "carol@example.com", "role": "edit", "resource": "infra"}), "role"),
+        (json!({"subject": "carol@example.com", "role": "edit", "resource": "prod.Bad_NS"}), "resource"),
+        (json!({"subject": "carol@example.com", "role": "edit", "resource": "prod.web.x"}), "resource"),
+        (json!({"subject": "carol@example.com", "role": "admin", "resource": "infra.web"}), "resource"),
+        (json!({"subject": "nobody@example.com", "role": "edit", "resource": "prod"}), "subject"),
+        (json!({"subject": "NoSuchGroup", "role": "edit", "resource": "prod"}), "subject"),
+        (json!({"subject": "carol@example.com", "role": "edit", "resource": "prod", "expires_at": 1000}), "expires_at"),
+    ] {
+        let r = s.post("/api/grants", &s.admin, body.clone()).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body} gave {:?}", r.body);
+        assert_eq!(field(&r), bad_field, "{body}");
+    }
+    assert_eq!(s.count("grants").await, before);
+
+    // a non-admin cannot grant, not even to themselves
+    let r = s.post("/api/grants", &carol_key, json!({"subject": "carol@example.com", "role": "admin", "resource": "infra"})).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.count("grants").await, before);
+
+    // namespace scope; a duplicate is idempotent
+    let r = s.post("/api/grants", &s.admin, json!({"subject": "user:carol@example.com", "role": "edit", "resource": "prod.web"})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let id = r.body["id"].as_i64().unwrap();
+    assert_eq!(r.body["created_by"], ADMIN);
+    let r = s.post("/api/grants", &s.admin, json!({"subject": "carol@example.com", "role": "edit", "resource": "prod.web"})).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["id"].as_i64(), Some(id));
+    assert_eq!(s.count("grants").await, before + 1);
+
+    // an expired grant gives no access
+    let future = infra::server::now() + 3_600_000;
+    let r = s.post("/api/grants", &s.admin, json!({"subject": "carol@example.com", "role": "view", "resource": "prod.db", "expires_at": future})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let access: Vec<String> = serde_json::from_value::<Vec<Value>>(s.get("/api/me/access", &carol_key).await.body).unwrap()
+        .iter().map(|e| e["resource"].as_str().unwrap().to_string()).collect();
+    assert_eq!(access, vec!["prod.db", "prod.web"]);
+    db::execute(&s.db, "UPDATE grants SET expires_at = ? WHERE role = 'view'", [1000i64.into()]).await.unwrap();
+    assert_eq!(s.get("/api/me/access", &carol_key).await.body.as_array().unwrap().len(), 1);
+
+    // view on infra reads everything and changes nothing
+    assert_eq!(s.get("/api/grants", &carol_key).await.status, StatusCode::FORBIDDEN);
+    s.post("/api/grants", &s.admin, json!({"subject": "carol@example.com", "role": "view", "resource": "infra"})).await;
+    let r = s.get("/api/grants?cluster=prod&role=edit", &carol_key).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["total"], 1);
+    assert_eq!(r.body["items"][0]["resource"], "prod.web");
+    assert_eq!(s.get("/api/grants?subject=carol@example.com", &carol_key).await.body["total"], 3);
+    assert_eq!(s.delete(&format!("/api/grants/{id}"), &carol_key).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.delete(&format!("/api/grants/{id}"), &s.admin).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(s.delete(&format!("/api/grants/{id}"), &s.admin).await.status, StatusCode::NOT_FOUND);
+}
+
+async fn last_admin_cannot_be_removed(s: Server) {
+    let admin_id = users::find_by_email(&s.db, ADMIN).await.unwrap().unwrap().id;
+    let admin_grant = db::query_one(&s.db, "SELECT id FROM grants WHERE role = 'admin'", []).await.unwrap().unwrap();
+    let admin_grant: i64 = admin_grant.try_get_by_index(0).unwrap();
+    let grants = s.count("grants").await;
+    for r in [
+        s.delete(&format!("/api/grants/{admin_grant}"), &s.admin).await,
+        s.delete(&format!("/api/users/{admin_id}"), &s.admin).await,
+        s.call(Method::PATCH, &format!("/api/users/{admin_id}"), Some(&s.admin), Some(json!({"disabled": true}))).await,
+    ] {
+        assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+        assert_eq!(r.body["message"], "the last infra admin cannot be removed");
+    }
+    assert_eq!(s.count("grants").await, grants);
+    assert_eq!(s.get("/api/me", &s.admin).await.body["disabled"], false);
+
+    // admin through a group: removing the direct grant is fine then; removing the group's last admin is not
+    let r = s.post("/api/groups", &s.admin, json!({"name": "Admins"})).await;
+    let group = r.body["id"].as_i64().unwrap();
+    s.post(&format!("/api/groups/{group}/members"), &s.admin, json!({"user": ADMIN})).await;
+    s.post("/api/grants", &s.admin, json!({"subject": "Admins", "role": "admin", "resource": "infra"})).await;
+    assert_eq!(s.delete(&format!("/api/grants/{admin_grant}"), &s.admin).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(s.delete(&format!("/api/groups/{group}/members/{admin_id}"), &s.admin).await.status, StatusCode::CONFLICT);
+    assert_eq!(s.delete(&format!("/api/groups/{group}"), &s.admin).await.status, StatusCode::CONFLICT);
+    assert_eq!(s.count("group_members").await, 1);
+    // with a second admin, the first may go
+    let (dave, dave_key) = s.user("dave@example.com").await;
+    s.post("/api/grants", &s.admin, json!({"subject": "dave@example.com", "role": "admin", "resource": "infra"})).await;
+    assert_eq!(s.delete(&format!("/api/users/{admin_id}"), &dave_key).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(s.delete(&format!("/api/users/{dave}"), &dave_key).await.status, StatusCode::CONFLICT);
+}
+
+async fn destinations_rules(s: Server) {
+    // a user's own key is not a connector key
+    let (_, erin_key) = s.user("erin@example.com").await;
+    let r = s.post("/api/destinations/register", &erin_key, registration("prod", &["web"])).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.count("destinations").await, 0);
+
+    let key = s.cluster("prod", &["web", "db"]).await;
+    let d = s.get("/api/destinations/prod", &s.admin).await.body;
+    assert_eq!(d["status"], "connected");
+    assert_eq!(d["namespaces"], json!(["db", "web"]));
+    let first_seen = d["last_seen_at"].as_i64().unwrap();
+    // heartbeat: the same call, later; namespaces follow the cluster
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let r = s.post("/api/destinations/heartbeat", &key, registration("prod", &["web", "db", "cache"])).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body["last_seen_at"].as_i64().unwrap() > first_seen);
+    assert_eq!(r.body["namespaces"], json!(["cache", "db", "web"]));
+
+    // the connector key can do nothing else
+    assert_eq!(s.get("/api/users", &key).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.post("/api/grants", &key, json!({"subject": "erin@example.com", "role": "edit", "resource": "prod"})).await.status, StatusCode::FORBIDDEN);
+
+    // another cluster may not take the name; bad names are refused
+    let mut other = registration("prod", &[]);
+    other["unique_id"] = json!("sha256:someone-else");
+    assert_eq!(s.post("/api/destinations/register", &key, other).await.status, StatusCode::CONFLICT);
+    for name in ["prod.eu", "infra", "Prod", ""] {
+        let r = s.post("/api/destinations/register", &key, registration(name, &[])).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name:?}");
+    }
+    let mut bad_ns = registration("stage", &[]);
+    bad_ns["namespaces"] = json!(["Not_Valid"]);
+    assert_eq!(s.post("/api/destinations/register", &key, bad_ns).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(s.count("destinations").await, 1);
+
+    // a pending cluster: created by an admin, never seen
+    let r = s.post("/api/destinations", &s.admin, json!({"name": "edge"})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.body["status"], "pending");
+    // a disconnected one: not seen within the window
+    db::execute(&s.db, "UPDATE destinations SET last_seen_at = ? WHERE name = 'prod'", [1000i64.into()]).await.unwrap();
+    assert_eq!(s.get("/api/destinations/prod", &s.admin).await.body["status"], "disconnected");
+
+    // non-admins see only what their grants cover
+    assert_eq!(s.get("/api/destinations", &erin_key).await.body, json!([]));
+    s.post("/api/grants", &s.admin, json!({"subject": "erin@example.com", "role": "view", "resource": "prod.web"})).await;
+    let names: Vec<Value> = serde_json::from_value(s.get("/api/destinations", &erin_key).await.body).unwrap();
+    assert_eq!(names.len(), 1);
+    assert_eq!(s.get("/api/destinations/edge", &erin_key).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(s.delete("/api/destinations/prod", &erin_key).await.status, StatusCode::FORBIDDEN);
+
+    // removing a cluster removes its grants
+    assert_eq!(s.delete("/api/destinations/prod", &s.admin).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(db::count(&s.db, "SELECT COUNT(*) FROM grants WHERE destination = 'prod'", []).await.unwrap(), 0);
+}
+
+async fn access_keys_rules(s: Server) {
+    let (frank, frank_key) = s.user("frank@example.com").await;
+    let r = s.post("/api/keys", &frank_key, json!({"name": "laptop", "ttl_secs": 3600, "inactivity_timeout_secs": 600})).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let key = r.body["access_key"].as_str().unwrap().to_string();
+    let key_db_id = r.body["key"]["id"].as_i64().unwrap();
+    let (key_id, secret) = key.split_once('.').unwrap();
+    assert_eq!(s.get("/api/me", &key).await.body["email"], "frank@example.com");
+    // only a hash of the secret is stored
+    let stored = db::query_one(&s.db, "SELECT secret_hash FROM access_keys WHERE key_id = ?", [key_id.into()]).await.unwrap().unwrap();
+    let stored: String = stored.try_get_by_index(0).unwrap();
+    assert_ne!(stored, secret);
+    assert!(!stored.contains(secret));
+
+    // bad key input
+    for body in [json!({"name": ""}), json!({"name": "x", "ttl_secs": 0}), json!({"name": "x", "ttl_secs": 999_999_999}), json!({"name": "x", "inactivity_timeout_secs": 5})] {
+        assert_eq!(s.post("/api/keys", &frank_key, body).await.status, StatusCode::BAD_REQUEST);
+    }
+
+    // tampered, unknown, malformed
+    let mut tampered = key.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'a' { 'b' } else { 'a' });
+    for bad in [tampered.as_str(), "nokey", "abc.def", ""] {
+        let r = s.get("/api/me", bad).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{bad:?}");
+    }
+    // idle too long
+    db::execute(&s.db, "UPDATE access_keys SET last_used_at = ? WHERE key_id = ?", [(infra::server::now() - 601_000).into(), key_id.into()]).await.unwrap();
+    assert_eq!(s.get("/api/me", &key).await.status, StatusCode::UNAUTHORIZED);
+    db::execute(&s.db, "UPDATE access_keys SET last_used_at = ? WHERE key_id = ?", [infra::server::now().into(), key_id.into()]).await.unwrap();
+    assert_eq!(s.get("/api/me", &key).await.status, StatusCode::OK);
+    // expired
+    db::execute(&s.db, "UPDATE access_keys SET expires_at = ? WHERE key_id = ?", [1000i64.into(), key_id.into()]).await.unwrap();
+    assert_eq!(s.get("/api/me", &key).await.status, StatusCode::UNAUTHORIZED);
+
+    // someone else's key cannot be revoked by a non-admin; the owner and admins can
+    let (_, gina_key) = s.user("gina@example.com").await;
+    let frank_keys = s.get("/api/keys", &frank_key).await.body;
+    let other = frank_keys.as_array().unwrap().iter().find(|k| k["id"].as_i64() != Some(key_db_id)).unwrap()["id"].as_i64().unwrap();
+    assert_eq!(s.delete(&format!("/api/keys/{other}"), &gina_key).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.get("/api/me", &frank_key).await.status, StatusCode::OK);
+    assert_eq!(s.get("/api/keys?all=true", &gina_key).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.delete(&format!("/api/keys/{other}"), &frank_key).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(s.get("/api/me", &frank_key).await.status, StatusCode::UNAUTHORIZED, "a revoked key is refused");
+    let _ = frank;
+}
+
+fn form_request(path: &str, body: &str, cookie: Option<&str>) -> Request<Body> {
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::HOST, "infra.test")
+        .header(header::ORIGIN, "http://infra.test")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(cookie) = cookie {
+        req = req.header(header::COOKIE, cookie);
+    }
+    req.body(Body::from(body.to_string())).unwrap()
+}
+
+fn session_cookie(r: &Reply) -> Option<String> {
+    let set = r.headers.get(header::SET_COOKIE)?.to_str().ok()?;
+    Some(set.split(';').next()?.to_string())
+}
+
+async fn sign_in_lockout_and_sessions(s: Server) {
+    s.user("hana@example.com").await;
+    // a good sign-in sets an HttpOnly, SameSite=Lax session cookie and leads to the console
+    let r = s.send(form_request("/auth/login", "email=hana%40example.com&password=user-password-1", None)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.headers[header::LOCATION], "/");
+    let set_cookie = r.headers[header::SET_COOKIE].to_str().unwrap().to_string();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    let cookie = session_cookie(&r).unwrap();
+    let me = s.send(Request::get("/api/me").header(header::COOKIE, &cookie).body(Body::empty()).unwrap()).await;
+    assert_eq!(me.body["email"], "hana@example.com");
+    // the session id itself is not in the database
+    let id = cookie.split_once('=').unwrap().1;
+    assert_eq!(db::count(&s.db, "SELECT COUNT(*) FROM sessions WHERE id_hash = ? OR data LIKE ?", [id.into(), format!("%{id}%").into()]).await.unwrap(), 0);
+    assert_eq!(s.count("sessions").await, 1);
+    // sign out ends the session
+    let r = s.send(form_request("/auth/logout", "", Some(&cookie))).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let me = s.send(Request::get("/api/me").header(header::COOKIE, &cookie).body(Body::empty()).unwrap()).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+
+    // five wrong passwords lock the account: then even the right one is refused for a while
+    for _ in 0..5 {
+        let r = s.send(form_request("/auth/login", "email=hana%40example.com&password=wrong-guess", None)).await;
+        assert!(r.headers[header::LOCATION].to_str().unwrap().starts_with("/login?error=wrong"));
+    }
+    let r = s.send(form_request("/auth/login", "email=hana%40example.com&password=user-password-1", None)).await;
+    let location = r.headers[header::LOCATION].to_str().unwrap();
+    assert!(location.contains("too%20many%20failed%20sign-ins"), "{location}");
+    assert!(session_cookie(&r).is_none(), "no session for a locked account");
+    db::execute(&s.db, "UPDATE users SET locked_until = ? WHERE email = 'hana@example.com'", [1000i64.into()]).await.unwrap();
+    let r = s.send(form_request("/auth/login", "email=hana%40example.com&password=user-password-1", None)).await;
+    assert_eq!(r.headers[header::LOCATION], "/", "the lockout ends");
+
+    // a disabled user's sessions end at once
+    let cookie = session_cookie(&r).unwrap();
+    let hana = users::find_by_email(&s.db, "hana@example.com").await.unwrap().unwrap().id;
+    s.call(Method::PATCH, &format!("/api/users/{hana}"), Some(&s.admin), Some(json!({"disabled": true}))).await;
+    let me = s.send(Request::get("/api/me").header(header::COOKIE, &cookie).body(Body::empty()).unwrap()).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+    let r = s.send(form_request("/auth/login", "email=hana%40example.com&password=user-password-1", None)).await;
+    assert!(r.headers[header::LOCATION].to_str().unwrap().contains("disabled"));
+    // unknown accounts get the same answer as wrong passwords
+    let r = s.send(form_request("/auth/login", "email=ghost%40example.com&password=whatever-1", None)).await;
+    assert_eq!(r.headers[header::LOCATION], "/login?error=wrong%20email%20or%20password");
+    let denied = db::count(&s.db, "SELECT COUNT(*) FROM audit_events WHERE action = 'auth.login' AND outcome = 'denied'", []).await.unwrap();
+    assert!(denied >= 8, "failed sign-ins are audited ({denied})");
+}
+
+async fn origin_check(s: Server) {
+    let r = s.send(form_request("/auth/login", &format!("email=admin%40infra.local&password={ADMIN_PASSWORD}"), None)).await;
+    let cookie = session_cookie(&r).unwrap();
+    let create = |origin: Option<&str>, name: &str| {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri("/api/groups")
+            .header(header::HOST, "infra.test")
+            .header(header::COOKIE, &cookie)
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(o) = origin {
+            req = req.header(header::ORIGIN, o);
+        }
+        req.body(Body::from(json!({"name": name}).to_string())).unwrap()
+    };
+    assert_eq!(s.send(create(None, "A")).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.send(create(Some("https://evil.example"), "B")).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.send(create(Some("http://infra.test.evil.example"), "C")).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.count("groups").await, 0, "refused requests change nothing");
+    assert_eq!(s.send(create(Some("http://infra.test"), "D")).await.status, StatusCode::CREATED);
+    // server functions are covered too
+    let fn_call = Request::builder()
+        .method(Method::POST)
+        .uri("/_fn/groups_create")
+        .header(header::HOST, "infra.test")
+        .header(header::ORIGIN, "https://evil.example")
+        .header(header::COOKIE, &cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("name=E"))
+        .unwrap();
+    assert_eq!(s.send(fn_call).await.status, StatusCode::FORBIDDEN);
+    // a cross-site sign-in attempt is refused before it is tried
+    let mut login = form_request("/auth/login", &format!("email=admin%40infra.local&password={ADMIN_PASSWORD}"), None);
+    login.headers_mut().insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+    assert_eq!(s.send(login).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.count("groups").await, 1);
+}
+
+async fn bad_input_and_paging(s: Server) {
+    let r = s.call(Method::POST, "/api/groups", Some(&s.admin), None).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["code"], "invalid");
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/api/users")
+        .header(header::AUTHORIZATION, format!("Bearer {}", s.admin))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{not json"))
+        .unwrap();
+    let r = s.send(req).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["code"], "invalid");
+    let r = s.get("/api/users?page=abc", &s.admin).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = s.call(Method::PATCH, "/api/users/1", Some(&s.admin), Some(json!({"role": "god"}))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "unknown fields are refused");
+    let r = s.get("/api/nothing-here", &s.admin).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.body["code"], "not_found");
+    assert_eq!(s.call(Method::GET, "/api/users", None, None).await.status, StatusCode::UNAUTHORIZED);
+
+    for i in 0..7 {
+        s.post("/api/users", &s.admin, json!({"email": format!("p{i}@example.com"), "password": "password-123"})).await;
+    }
+    let r = s.get("/api/users?limit=3&page=2", &s.admin).await.body;
+    assert_eq!((r["total"].as_u64(), r["page"].as_u64(), r["limit"].as_u64()), (Some(8), Some(2), Some(3)));
+    let emails: Vec<&str> = r["items"].as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap()).collect();
+    // ordered by email: admin@infra.local, p0, p1 | p2, p3, p4 | p5, p6
+    assert_eq!(emails, vec!["p2@example.com", "p3@example.com", "p4@example.com"]);
+    assert_eq!(s.get("/api/users?limit=100000", &s.admin).await.body["limit"], 200, "limits are capped");
+}
+
+async fn audit_log(s: Server) {
+    let (_, ivan_key) = s.user("ivan@example.com").await;
+    s.post("/api/groups", &s.admin, json!({"name": "Audited"})).await;
+    s.post("/api/groups", &ivan_key, json!({"name": "Sneaky"})).await;
+    let r = s.get("/api/audit", &s.admin).await.body;
+    let items = r["items"].as_array().unwrap();
+    assert_eq!(items[0]["action"], "groups.create");
+    assert_eq!(items[0]["actor"], "ivan@example.com");
+    assert_eq!(items[0]["outcome"], "denied");
+    assert_eq!(items[1]["action"], "groups.create");
+    assert_eq!(items[1]["actor"], ADMIN);
+    assert_eq!(items[1]["target"], "Audited");
+    assert_eq!(items[1]["outcome"], "success");
+    assert!(items.windows(2).all(|w| w[0]["id"].as_i64() > w[1]["id"].as_i64()), "newest first");
+    let r = s.get("/api/audit?action=users.&actor=admin@infra.local", &s.admin).await.body;
+    assert!(r["items"].as_array().unwrap().iter().all(|e| e["action"].as_str().unwrap().starts_with("users.") && e["actor"] == ADMIN));
+    assert!(r["total"].as_u64().unwrap() >= 1);
+    assert_eq!(s.get("/api/audit", &ivan_key).await.status, StatusCode::FORBIDDEN);
+}
+
+async fn typeahead_search(s: Server) {
+    let admin_id = users::find_by_email(&s.db, ADMIN).await.unwrap().unwrap().id;
+    let actor = actor_for_user(&s.db, admin_id, "test").await.unwrap();
+    let ctx = Ctx::new(&s.db, &actor);
+    for (email, name) in [("jane.doe@example.com", "Jane Doe"), ("john@example.com", "Johnny Walker"), ("kim@example.com", "Jolene Kim")] {
+        s.post("/api/users", &s.admin, json!({"email": email, "name": name, "password": "password-123"})).await;
+    }
+    s.post("/api/groups", &s.admin, json!({"name": "Jobs"})).await;
+    s.post("/api/groups", &s.admin, json!({"name": "Kernel"})).await;
+    let values = |opts: Vec<infra::model::TypeaheadOption>| opts.into_iter().map(|o| o.value).collect::<Vec<_>>();
+    use infra::server::services::search::typeahead;
+    // email prefix, name prefix, case-insensitive; groups too for subjects
+    assert_eq!(values(typeahead(ctx, "users", "", "JO").await.unwrap()), vec!["john@example.com", "kim@example.com"]);
+    assert_eq!(values(typeahead(ctx, "subjects", "", "jo").await.unwrap()), vec!["Jobs", "john@example.com", "kim@example.com"]);
+    assert_eq!(values(typeahead(ctx, "subjects", "", "ja").await.unwrap()), vec!["jane.doe@example.com"]);
+    assert!(typeahead(ctx, "users", "", "   ").await.unwrap().is_empty());
+    // disabled users are not suggested
+    let john = users::find_by_email(&s.db, "john@example.com").await.unwrap().unwrap().id;
+    s.call(Method::PATCH, &format!("/api/users/{john}"), Some(&s.admin), Some(json!({"disabled": true}))).await;
+    assert_eq!(values(typeahead(ctx, "users", "", "jo").await.unwrap()), vec!["kim@example.com"]);
+    // roles: what the cluster offers
+    s.cluster("prod", &["web"]).await;
+    assert_eq!(values(typeahead(ctx, "roles", "prod", "e").await.unwrap()), vec!["edit", "exec"]);
+    assert_eq!(values(typeahead(ctx, "roles", "infra", "").await.unwrap()), vec!["admin", "view", "connector"]);
+    assert!(typeahead(ctx, "roles", "nope", "").await.is_err());
+    // only for those who may read
+    let (kid, _) = s.user("nora@example.com").await;
+    let nora = actor_for_user(&s.db, kid, "test").await.unwrap();
+    assert!(typeahead(Ctx::new(&s.db, &nora), "users", "", "j").await.is_err());
+}
