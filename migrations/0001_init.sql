@@ -73,6 +73,7 @@ CREATE TABLE access_keys (
     secret_hash TEXT NOT NULL,                   -- SHA-256 of the secret; the secret itself is never stored
     name TEXT NOT NULL,
     user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    destination TEXT,                            -- a connector key may register only this cluster
     expires_at BIGINT NOT NULL,
     inactivity_timeout_secs BIGINT,
     last_used_at BIGINT,

@@ -412,7 +412,15 @@ async fn destinations_rules(s: Server) {
     assert!(r.body["last_seen_at"].as_i64().unwrap() > first_seen);
     assert_eq!(r.body["namespaces"], json!(["cache", "db", "web"]));
 
-    // the connector key can do nothing else
+    // the connector key registers its own cluster only, and can do nothing else
+    let r = s.post("/api/destinations/register", &key, registration("staging", &["web"])).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+    s.post("/api/destinations", &s.admin, json!({"name": "edge2"})).await;
+    let r = s.post("/api/destinations/register", &key, registration("edge2", &["web"])).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "a key cannot take over another (pending) cluster");
+    assert_eq!(s.get("/api/destinations/edge2", &s.admin).await.body["status"], "pending");
+    s.delete("/api/destinations/edge2", &s.admin).await;
+    assert_eq!(s.post("/api/keys", &key, json!({"name": "escape"})).await.status, StatusCode::FORBIDDEN);
     assert_eq!(s.get("/api/users", &key).await.status, StatusCode::FORBIDDEN);
     assert_eq!(s.post("/api/grants", &key, json!({"subject": "erin@example.com", "role": "edit", "resource": "prod"})).await.status, StatusCode::FORBIDDEN);
 
@@ -421,12 +429,12 @@ async fn destinations_rules(s: Server) {
     other["unique_id"] = json!("sha256:someone-else");
     assert_eq!(s.post("/api/destinations/register", &key, other).await.status, StatusCode::CONFLICT);
     for name in ["prod.eu", "infra", "Prod", ""] {
-        let r = s.post("/api/destinations/register", &key, registration(name, &[])).await;
+        let r = s.post("/api/destinations/register", &s.admin, registration(name, &[])).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name:?}");
     }
     let mut bad_ns = registration("stage", &[]);
     bad_ns["namespaces"] = json!(["Not_Valid"]);
-    assert_eq!(s.post("/api/destinations/register", &key, bad_ns).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(s.post("/api/destinations/register", &s.admin, bad_ns).await.status, StatusCode::BAD_REQUEST);
     assert_eq!(s.count("destinations").await, 1);
 
     // a pending cluster: created by an admin, never seen
@@ -473,10 +481,16 @@ async fn access_keys_rules(s: Server) {
     let mut tampered = key.clone();
     let last = tampered.pop().unwrap();
     tampered.push(if last == 'a' { 'b' } else { 'a' });
+    let refused_before = db::count(&s.db, "SELECT COUNT(*) FROM audit_events WHERE action = 'auth.key' AND outcome = 'denied'", []).await.unwrap();
     for bad in [tampered.as_str(), "nokey", "abc.def", ""] {
         let r = s.get("/api/me", bad).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{bad:?}");
     }
+    // refusals are audited with the key id, never the secret
+    let refused = db::query_all(&s.db, "SELECT target, detail FROM audit_events WHERE action = 'auth.key' AND outcome = 'denied'", []).await.unwrap();
+    assert_eq!(refused.len() as u64, refused_before + 4);
+    assert!(refused.iter().any(|r| r.try_get_by_index::<String>(0).unwrap() == key_id));
+    assert!(refused.iter().all(|r| !r.try_get_by_index::<String>(0).unwrap().contains(secret)));
     // idle too long
     db::execute(&s.db, "UPDATE access_keys SET last_used_at = ? WHERE key_id = ?", [(infra::server::now() - 601_000).into(), key_id.into()]).await.unwrap();
     assert_eq!(s.get("/api/me", &key).await.status, StatusCode::UNAUTHORIZED);

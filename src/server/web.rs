@@ -171,6 +171,9 @@ struct PasswordForm {
     current_password: String,
     new_password: String,
     confirm_password: String,
+    /// the page the form is on, where errors are shown: `/settings` or (default) `/change-password`
+    #[serde(default)]
+    from: String,
 }
 
 /// Changing one's own password; the one-time password flow ends here.
@@ -185,8 +188,10 @@ async fn password_form(
     let Ok(Form(form)) = form else {
         return with_error("/change-password", "fill in every field").into_response();
     };
+    // only our own two pages: never an open redirect
+    let from = if form.from == "/settings" { "/settings" } else { "/change-password" };
     if form.new_password != form.confirm_password {
-        return with_error("/change-password", "the new passwords do not match").into_response();
+        return with_error(from, "the new passwords do not match").into_response();
     }
     match users::change_own_password(Ctx::new(&state.db, &actor), &form.current_password, &form.new_password).await {
         Ok(()) => {
@@ -201,7 +206,7 @@ async fn password_form(
                 Some(f) => format!("{} {}", f.field.replace('_', " "), f.message),
                 None => body.message,
             };
-            with_error("/change-password", &message).into_response()
+            with_error(from, &message).into_response()
         }
     }
 }

@@ -38,7 +38,7 @@ pub fn AuditPage() -> impl IntoView {
                     Ok(page) => {
                         let base = format!("actor={}&action={}&outcome={}", encode(&actor()), encode(&action()), encode(&outcome()));
                         view! {
-                            <div class=CARD>
+                            <div class=format!("{CARD} overflow-x-auto")>
                                 <table class=TABLE data-testid="audit">
                                     <thead class="bg-slate-50"><tr>
                                         <th class=TH>"Time"</th><th class=TH>"Actor"</th><th class=TH>"Action"</th>

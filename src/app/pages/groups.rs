@@ -91,7 +91,7 @@ pub fn GroupPage() -> impl IntoView {
                         let local = g.source == "local";
                         view! {
                             <div class="mb-2 text-sm"><A href="/groups" attr:class="text-indigo-700 hover:underline">"← Groups"</A></div>
-                            <PageHeader title=g.name.clone() subtitle=format!("Group · {} members · source {}", g.member_count, g.source)/>
+                            <PageHeader title=g.name.clone() subtitle=format!("Group · {} member{} · source {}", g.member_count, if g.member_count == 1 { "" } else { "s" }, g.source)/>
                             <Show when=move || admin() && local>
                                 <section class=format!("{CARD} mb-6 p-5")>
                                     <h3 class="mb-3 text-sm font-semibold">"Add a member"</h3>

@@ -21,6 +21,7 @@ pub fn SettingsPage() -> impl IntoView {
                 <h2 class="mb-3 text-sm font-semibold">"Change password"</h2>
                 {move || (!error().is_empty()).then(|| view! { <div class="mb-3"><ErrorBox message=error()/></div> })}
                 <form method="post" action="/auth/password" class="space-y-3">
+                    <input type="hidden" name="from" value="/settings"/>
                     <div><label class=LABEL for="current_password">"Current password"</label>
                         <input class=INPUT id="current_password" name="current_password" type="password" autocomplete="current-password" required/></div>
                     <div><label class=LABEL for="new_password">"New password (at least 8 characters)"</label>

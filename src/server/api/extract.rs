@@ -10,7 +10,7 @@ use tower_sessions::Session;
 
 use crate::server::auth::{actor_for_user, session_store::USER_ID_KEY};
 use crate::server::error::AppError;
-use crate::server::services::{keys, Actor};
+use crate::server::services::{audit, keys, Actor};
 use crate::server::state::AppState;
 
 pub fn client_ip(parts: &Parts) -> IpAddr {
@@ -30,8 +30,17 @@ fn bearer(parts: &Parts) -> Option<&str> {
 pub async fn resolve_actor(parts: &mut Parts, state: &AppState, allow_pending_password: bool) -> Result<Actor, AppError> {
     let source = client_ip(parts).to_string();
     let actor = if let Some(key) = bearer(parts) {
-        let user_id = keys::authenticate(&state.db, key).await?;
-        actor_for_user(&state.db, user_id, &source).await?
+        let identity = match keys::authenticate(&state.db, key).await {
+            Ok(identity) => identity,
+            Err(e) => {
+                let key_id = key.split('.').next().unwrap_or("").chars().take(32).collect::<String>();
+                audit::record_as(&state.db, "", &source, "auth.key", &key_id, audit::Outcome::Denied, &e.to_string()).await?;
+                return Err(e);
+            }
+        };
+        let mut actor = actor_for_user(&state.db, identity.user_id, &source).await?;
+        actor.bound_destination = identity.destination;
+        actor
     } else {
         let session = Session::from_request_parts(parts, state).await.map_err(|_| AppError::Unauthenticated)?;
         let user_id: Option<i64> = session.get(USER_ID_KEY).await.map_err(|e| AppError::Internal(e.to_string()))?;

@@ -112,6 +112,7 @@ pub async fn actor_for_user(db: &impl ConnectionTrait, user_id: i64, source: &st
         name: u.name,
         must_change_password: u.must_change_password,
         source: source.to_string(),
+        bound_destination: None,
     })
 }
 

@@ -118,6 +118,7 @@ pub mod access_key {
         pub secret_hash: String,
         pub name: String,
         pub user_id: i64,
+        pub destination: Option<String>,
         pub expires_at: i64,
         pub inactivity_timeout_secs: Option<i64>,
         pub last_used_at: Option<i64>,

@@ -98,6 +98,10 @@ fn sorted_json(list: &[String]) -> String {
 /// Heartbeats are not audited; a first registration and any change of what the cluster reports are.
 pub async fn register(ctx: Ctx<'_>, reg: DestinationRegistration) -> AppResult<Destination> {
     ctx.require_connector("destinations.register", &reg.name).await?;
+    if ctx.actor.bound_destination.as_deref().is_some_and(|bound| bound != reg.name.trim()) {
+        audit::record(ctx.db, ctx.actor, "destinations.register", &reg.name, audit::Outcome::Denied, "key is for another cluster").await?;
+        return Err(AppError::Forbidden(format!("this connector key is not for cluster {}", reg.name.trim())));
+    }
     validate_registration(&reg)?;
     let now = crate::server::now();
     let namespaces = sorted_json(&reg.namespaces);

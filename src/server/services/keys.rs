@@ -51,7 +51,14 @@ fn validate(new: &NewAccessKey) -> AppResult<(String, i64, Option<i64>)> {
     Ok((name.to_string(), ttl, new.inactivity_timeout_secs))
 }
 
-async fn issue(db: &impl ConnectionTrait, owner: &user::Model, name: String, ttl: i64, inactivity: Option<i64>) -> AppResult<CreatedAccessKey> {
+async fn issue(
+    db: &impl ConnectionTrait,
+    owner: &user::Model,
+    name: String,
+    ttl: i64,
+    inactivity: Option<i64>,
+    destination: Option<String>,
+) -> AppResult<CreatedAccessKey> {
     let key_id = random_token(KEY_ID_LEN);
     let secret = random_token(SECRET_LEN);
     let now = crate::server::now();
@@ -60,6 +67,7 @@ async fn issue(db: &impl ConnectionTrait, owner: &user::Model, name: String, ttl
         secret_hash: Set(sha256_hex(secret.as_bytes())),
         name: Set(name),
         user_id: Set(owner.id),
+        destination: Set(destination),
         expires_at: Set(now + ttl * 1000),
         inactivity_timeout_secs: Set(inactivity),
         last_used_at: Set(None),
@@ -73,20 +81,25 @@ async fn issue(db: &impl ConnectionTrait, owner: &user::Model, name: String, ttl
 
 /// A key for the signed-in user, acting with their rights.
 pub async fn create(ctx: Ctx<'_>, new: &NewAccessKey) -> AppResult<CreatedAccessKey> {
+    if ctx.actor.bound_destination.is_some() {
+        // a connector key must not mint itself a key without its cluster binding
+        audit::record(ctx.db, ctx.actor, "keys.create", &new.name, audit::Outcome::Denied, "connector key").await?;
+        return Err(AppError::forbidden());
+    }
     let (name, ttl, inactivity) = validate(new)?;
     let owner = user::Entity::find_by_id(ctx.actor.user_id)
         .one(ctx.db)
         .await?
         .ok_or(AppError::Unauthenticated)?;
     let txn = ctx.db.begin().await?;
-    let created = issue(&txn, &owner, name, ttl, inactivity).await?;
+    let created = issue(&txn, &owner, name, ttl, inactivity, None).await?;
     audit::record(&txn, ctx.actor, "keys.create", &created.key.name, audit::Outcome::Success, &created.key.key_id).await?;
     txn.commit().await?;
     Ok(created)
 }
 
 /// A key a connector uses to register its cluster: owned by the `connector` identity, which holds the
-/// `connector` role on `infra` and nothing else.
+/// `connector` role on `infra` and nothing else, and bound to this one cluster.
 pub async fn create_connector_key(ctx: Ctx<'_>, cluster: &str) -> AppResult<CreatedAccessKey> {
     ctx.require_admin("keys.create_connector", cluster).await?;
     let cluster = super::destinations::validate_name(cluster)?;
@@ -105,7 +118,7 @@ pub async fn create_connector_key(ctx: Ctx<'_>, cluster: &str) -> AppResult<Crea
     )
     .await?;
     let txn = ctx.db.begin().await?;
-    let created = issue(&txn, &identity, format!("connector-{cluster}"), MAX_TTL_SECS, None).await?;
+    let created = issue(&txn, &identity, format!("connector-{cluster}"), MAX_TTL_SECS, None, Some(cluster.clone())).await?;
     audit::record(&txn, ctx.actor, "keys.create_connector", &cluster, audit::Outcome::Success, &created.key.key_id).await?;
     txn.commit().await?;
     Ok(created)
@@ -141,9 +154,16 @@ pub async fn revoke(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     Ok(())
 }
 
+/// A key that passed [`authenticate`].
+pub struct KeyIdentity {
+    pub user_id: i64,
+    /// for a connector key: the cluster it may register
+    pub destination: Option<String>,
+}
+
 /// Checks a presented key: known, secret matching, not expired, not idle too long, owner enabled.
-/// Returns the owner's id. Every refusal says only "invalid or expired access key".
-pub async fn authenticate(db: &impl ConnectionTrait, presented: &str) -> AppResult<i64> {
+/// Every refusal says only "invalid or expired access key".
+pub async fn authenticate(db: &impl ConnectionTrait, presented: &str) -> AppResult<KeyIdentity> {
     let refused = || AppError::Unauthorized("invalid or expired access key".into());
     let (key_id, secret) = presented.trim().split_once('.').ok_or_else(refused)?;
     let key = access_key::Entity::find()
@@ -168,10 +188,11 @@ pub async fn authenticate(db: &impl ConnectionTrait, presented: &str) -> AppResu
     if owner.disabled {
         return Err(refused());
     }
+    let identity = KeyIdentity { user_id: owner.id, destination: key.destination.clone() };
     if key.last_used_at.is_none_or(|t| now - t >= LAST_USED_RESOLUTION_MS) {
         let mut active: access_key::ActiveModel = key.into();
         active.last_used_at = Set(Some(now));
         active.update(db).await?;
     }
-    Ok(owner.id)
+    Ok(identity)
 }

@@ -24,6 +24,8 @@ pub struct Actor {
     pub roles: InfraRoles,
     /// the client address, for the audit log
     pub source: String,
+    /// set when the request came with a connector key: the one cluster that key may register
+    pub bound_destination: Option<String>,
 }
 
 /// The product-level roles an actor holds on the `infra` resource (directly or through a group).

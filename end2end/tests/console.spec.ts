@@ -1,0 +1,464 @@
+// The console end to end, as a person uses it: the first admin signs in, adds a user and a group,
+// connects a cluster (its connector registering through the REST API), grants the group a role on a
+// namespace, and the user then sees that access. The tests build on each other and run in order.
+
+import { test as base, expect, type BrowserContext, type Page, type TestInfo } from '@playwright/test';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const ADMIN = 'admin@infra.local';
+const ADMIN_PASSWORD = 'admin-e2e-password-1';
+const DANA = 'dana@example.com';
+const DANA_PASSWORD = 'dana-e2e-password-1';
+const SCREENSHOTS = path.resolve(__dirname, '..', 'test-results', 'screenshots');
+
+const registration = {
+  name: 'prod',
+  unique_id: 'sha256:abc',
+  endpoint: 'https://127.0.0.1:8443',
+  ca: '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUe2e\n-----END CERTIFICATE-----\n',
+  kubernetes_version: 'v1.32.0',
+  connector_version: '0.1.0',
+  namespaces: ['web', 'db'],
+  roles: ['cluster-admin', 'admin', 'edit', 'view', 'logs', 'exec', 'port-forward'],
+};
+
+// Every console error fails the test. (Debian's chromium launcher prints shell noise on the browser's
+// stderr, which never reaches a page's console.)
+const ignoredConsoleError = (_text: string, _url: string) => false;
+
+type Guard = { watch: (context: BrowserContext) => void };
+
+/**
+ * Every test fails on a console error or an uncaught page error (hydration errors and panics included).
+ * Console warnings do not fail it; they are attached to its results as console-warnings.
+ */
+const test = base.extend<{ consoleGuard: Guard }>({
+  consoleGuard: [
+    async ({ context }, use, testInfo) => {
+      const errors: string[] = [];
+      const warnings: string[] = [];
+      const watch = (ctx: BrowserContext) => {
+        ctx.on('console', (msg) => {
+          if (msg.type() === 'warning') warnings.push(`${msg.page()?.url() ?? '?'}: ${msg.text()}`);
+          if (msg.type() !== 'error' || ignoredConsoleError(msg.text(), msg.location().url)) return;
+          const at = msg.location().url ? ` (${msg.location().url})` : '';
+          errors.push(`console error on ${msg.page()?.url() ?? '?'}: ${msg.text()}${at}`);
+        });
+        ctx.on('weberror', (err) => {
+          errors.push(`page error on ${err.page()?.url() ?? '?'}: ${err.error().stack ?? err.error().message}`);
+        });
+      };
+      watch(context);
+      await use({ watch });
+      if (warnings.length) await testInfo.attach('console-warnings', { body: warnings.join('\n'), contentType: 'text/plain' });
+      expect(errors, 'the browser console should have no errors').toEqual([]);
+    },
+    { auto: true },
+  ],
+});
+
+test.describe.configure({ mode: 'serial' });
+
+// The server binary must match the assets in target/site. A binary from a plain `cargo build` or
+// `cargo test --features ssr` (not `cargo leptos build`) overwrites target/debug/infra and asks for
+// /pkg/infra_bg.wasm, which cargo-leptos never writes: nothing would hydrate. Say so at once.
+test.beforeAll(async ({ request }) => {
+  const html = await (await request.get('/login')).text();
+  const assets = [...html.matchAll(/<link[^>]+href="(\/pkg\/[^"]+)"/g)].map((m) => m[1]);
+  expect(assets.length, 'the sign-in page links the console assets under /pkg/').toBeGreaterThan(0);
+  for (const asset of assets) {
+    const res = await request.head(asset);
+    expect(
+      res.status(),
+      `${asset} is missing: the server binary does not match target/site. ` +
+        'Rebuild both with `cargo leptos build` (or point INFRA_BIN at a binary it built).',
+    ).toBe(200);
+  }
+});
+
+// What earlier tests learnt and later ones need.
+let danaOneTimePassword = '';
+
+function dataDir(): string {
+  const dir = process.env.INFRA_E2E_DATA_DIR;
+  if (!dir) throw new Error('INFRA_E2E_DATA_DIR is not set: run the suite through playwright.config.ts');
+  return dir;
+}
+
+/** Waits until the WebAssembly has hydrated the page (the app sets data-hydrated on <body>). */
+async function hydrated(page: Page) {
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+}
+
+async function open(page: Page, url: string) {
+  await page.goto(url);
+  await hydrated(page);
+}
+
+/** A full-page screenshot in test-results/screenshots/NAME.png, attached to the test's results. */
+async function snap(page: Page, testInfo: TestInfo, name: string) {
+  const file = path.join(SCREENSHOTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  await testInfo.attach(name, { path: file, contentType: 'image/png' });
+}
+
+async function signIn(page: Page, email: string, password: string) {
+  await open(page, '/login');
+  await page.locator('#email').fill(email);
+  await page.locator('#password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+async function signInAdmin(page: Page) {
+  await signIn(page, ADMIN, ADMIN_PASSWORD);
+  await expect(page).toHaveURL(/\/$/);
+  await hydrated(page);
+}
+
+async function changePassword(page: Page, current: string, next: string) {
+  await expect(page).toHaveURL(/\/change-password$/);
+  await hydrated(page);
+  await page.locator('#current_password').fill(current);
+  await page.locator('#new_password').fill(next);
+  await page.locator('#confirm_password').fill(next);
+  await page.getByRole('button', { name: 'Save password' }).click();
+  await expect(page).toHaveURL(/\/\?password=changed$/);
+  await hydrated(page);
+  await expect(page.getByRole('status')).toHaveText('Your password was changed.');
+}
+
+const nav = (page: Page) => page.getByRole('navigation');
+
+test('the first admin signs in with the one-time password and chooses a new one', async ({ page }, testInfo) => {
+  const passwordFile = path.join(dataDir(), 'initial-admin-password');
+  const oneTime = fs.readFileSync(passwordFile, 'utf8').trim();
+  expect(oneTime).not.toBe('');
+
+  await open(page, '/login');
+  await expect(page.getByRole('heading', { name: 'Sign in' })).toBeVisible();
+  await snap(page, testInfo, 'login');
+
+  await page.locator('#email').fill(ADMIN);
+  await page.locator('#password').fill(oneTime);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+
+  await expect(page).toHaveURL(/\/change-password$/);
+  await hydrated(page);
+  await expect(page.getByText(`Signed in as ${ADMIN}`)).toBeVisible();
+  await snap(page, testInfo, 'change-password');
+
+  await changePassword(page, oneTime, ADMIN_PASSWORD);
+  await expect(page.getByTestId('page-title')).toHaveText('My access');
+  await expect(page.getByTestId('signed-in-as')).toHaveText(ADMIN);
+  for (const link of ['My access', 'Users', 'Groups', 'Clusters', 'Access', 'Audit log', 'Settings']) {
+    await expect(nav(page).getByRole('link', { name: link, exact: true })).toBeVisible();
+  }
+  await snap(page, testInfo, 'my-access-admin');
+
+  // the one-time password is spent: its file is gone and it no longer signs in
+  expect(fs.existsSync(passwordFile)).toBe(false);
+});
+
+test('a wrong password shows an error and does not sign in', async ({ page }) => {
+  await signIn(page, ADMIN, 'not-the-password');
+  await expect(page).toHaveURL(/\/login\?error=/);
+  await hydrated(page);
+  await expect(page.getByRole('alert')).toBeVisible();
+  await expect(page.getByRole('alert')).not.toBeEmpty();
+
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/login$/);
+  await expect(page.getByRole('button', { name: 'Sign in' })).toBeVisible();
+});
+
+test('the admin adds a user and a group, and adds the user to the group with the keyboard', async ({ page }, testInfo) => {
+  await signInAdmin(page);
+
+  // a user with a one-time password
+  await nav(page).getByRole('link', { name: 'Users', exact: true }).click();
+  await expect(page).toHaveURL(/\/users$/);
+  await expect(page.getByTestId('page-title')).toHaveText('Users');
+  await page.locator('#new-email').fill(DANA);
+  await page.locator('#new-name').fill('Dana Scully');
+  await page.getByRole('button', { name: 'Add user' }).click();
+  const notice = page.getByRole('status').filter({ hasText: 'User added.' });
+  await expect(notice).toContainText('One-time password:');
+  const match = /One-time password: (\S+) \(shown once/.exec((await notice.textContent()) ?? '');
+  expect(match, 'the notice shows the one-time password').not.toBeNull();
+  danaOneTimePassword = match![1];
+  const users = page.getByTestId('users');
+  await expect(users.getByRole('row').filter({ hasText: DANA })).toContainText('Dana Scully');
+  await expect(users.getByRole('row').filter({ hasText: DANA })).toContainText('active');
+  await snap(page, testInfo, 'users');
+
+  // a group
+  await nav(page).getByRole('link', { name: 'Groups', exact: true }).click();
+  await expect(page).toHaveURL(/\/groups$/);
+  await page.locator('#group-name').fill('Engineering');
+  await page.getByRole('button', { name: 'Create group' }).click();
+  const groupLink = page.getByTestId('groups').getByRole('link', { name: 'Engineering', exact: true });
+  await expect(groupLink).toBeVisible();
+  await snap(page, testInfo, 'groups');
+
+  await groupLink.click();
+  await expect(page).toHaveURL(/\/groups\/\d+$/);
+  await expect(page.getByTestId('page-title')).toHaveText('Engineering');
+
+  // the typeahead, driven from the keyboard
+  const member = page.locator('#member');
+  const listbox = page.locator('#member-listbox');
+  await expect(member).toHaveAttribute('role', 'combobox');
+  await expect(member).toHaveAttribute('aria-controls', 'member-listbox');
+  await expect(member).toHaveAttribute('aria-expanded', 'false');
+  await member.click();
+  await member.pressSequentially('dan'); // real keystrokes: each one an input event (debounced 150 ms)
+  await expect(member).toHaveAttribute('aria-expanded', 'true');
+  const dana = listbox.getByRole('option').filter({ hasText: DANA });
+  await expect(dana).toBeVisible();
+  await expect(listbox.getByRole('option')).toHaveCount(1);
+  // the first suggestion is active at once
+  await expect(member).toHaveAttribute('aria-activedescendant', 'member-option-0');
+  await expect(dana).toHaveAttribute('id', 'member-option-0');
+  await expect(dana).toHaveAttribute('aria-selected', 'true');
+
+  // Escape closes the list; ArrowDown opens it again on the first option
+  await member.press('Escape');
+  await expect(member).toHaveAttribute('aria-expanded', 'false');
+  await expect(member).not.toHaveAttribute('aria-activedescendant', /./);
+  await expect(listbox).toBeHidden();
+  await member.press('ArrowDown');
+  await expect(member).toHaveAttribute('aria-expanded', 'true');
+  await expect(member).toHaveAttribute('aria-activedescendant', 'member-option-0');
+  await member.press('ArrowUp'); // wraps around: one option, so still the same
+  await expect(member).toHaveAttribute('aria-activedescendant', 'member-option-0');
+
+  // Enter picks the active option and closes the list without submitting the form
+  await member.press('Enter');
+  await expect(member).toHaveValue(DANA);
+  await expect(member).toHaveAttribute('aria-expanded', 'false');
+  await expect(member).not.toHaveAttribute('aria-activedescendant', /./);
+  await expect(page.getByTestId('members').getByRole('row').filter({ hasText: DANA })).toHaveCount(0);
+
+  await page.getByRole('button', { name: 'Add member' }).click();
+  const members = page.getByTestId('members');
+  await expect(members.getByRole('row').filter({ hasText: DANA })).toContainText('Dana Scully');
+  await expect(page.getByText('Group · 1 member ·')).toBeVisible();
+  await snap(page, testInfo, 'group-detail');
+});
+
+test('the admin connects a cluster whose connector registers with its key', async ({ page, request }) => {
+  await signInAdmin(page);
+  await nav(page).getByRole('link', { name: 'Clusters', exact: true }).click();
+  await expect(page).toHaveURL(/\/clusters$/);
+  await expect(page.getByText('No clusters yet.')).toBeVisible();
+
+  await page.locator('#cluster-name').fill('prod');
+  await page.getByRole('button', { name: 'Create connector key' }).click();
+  const keyBox = page.getByTestId('connector-key');
+  await expect(keyBox).toHaveText(/^\s*[^.\s]+\.[^.\s]+\s*$/);
+  const key = ((await keyBox.textContent()) ?? '').trim();
+
+  const clusters = page.getByTestId('clusters');
+  const prodRow = clusters.getByRole('row').filter({ has: page.getByRole('link', { name: 'prod', exact: true }) });
+  await expect(prodRow.locator('[data-status]')).toHaveAttribute('data-status', 'pending');
+  await expect(prodRow.locator('[data-status]')).toHaveText('pending');
+  await expect(prodRow).toContainText('never');
+
+  // a tampered key is refused, and nothing changes
+  const last = key.slice(-1);
+  const tampered = key.slice(0, -1) + (last === 'A' ? 'B' : 'A');
+  const refused = await request.post('/api/destinations/register', {
+    headers: { Authorization: `Bearer ${tampered}` },
+    data: registration,
+  });
+  expect(refused.status()).toBe(401);
+  await page.reload();
+  await hydrated(page);
+  await expect(clusters.getByRole('row')).toHaveCount(2); // the header and prod
+  await expect(prodRow.locator('[data-status]')).toHaveAttribute('data-status', 'pending');
+  await expect(prodRow).toContainText('never');
+
+  // the real key registers the cluster
+  const registered = await request.post('/api/destinations/register', {
+    headers: { Authorization: `Bearer ${key}` },
+    data: registration,
+  });
+  expect(registered.status(), await registered.text()).toBe(200);
+  expect(await registered.json()).toMatchObject({ name: 'prod', status: 'connected', namespaces: ['db', 'web'] });
+
+  await page.reload();
+  await hydrated(page);
+  await expect(clusters.getByRole('row')).toHaveCount(2);
+  await expect(prodRow.locator('[data-status]')).toHaveAttribute('data-status', 'connected');
+  await expect(prodRow).toContainText('v1.32.0');
+  await expect(prodRow).toContainText('just now');
+
+  await prodRow.getByRole('link', { name: 'prod', exact: true }).click();
+  await expect(page).toHaveURL(/\/clusters\/prod$/);
+  await expect(page.getByTestId('page-title')).toHaveText('prod');
+  await expect(page.locator('header [data-status]')).toHaveAttribute('data-status', 'connected');
+  await expect(page.getByTestId('last-seen')).toHaveText('just now');
+  const namespaces = page.getByTestId('namespaces');
+  await expect(namespaces.getByText('web', { exact: true })).toBeVisible();
+  await expect(namespaces.getByText('db', { exact: true })).toBeVisible();
+});
+
+test('the admin grants the group a role on a namespace with the typeaheads', async ({ page }, testInfo) => {
+  await signInAdmin(page);
+  await open(page, '/clusters');
+  await expect(page.getByTestId('clusters').locator('[data-status]')).toHaveAttribute('data-status', 'connected');
+  await snap(page, testInfo, 'clusters');
+
+  await open(page, '/clusters/prod');
+  await expect(page.getByTestId('page-title')).toHaveText('prod');
+
+  // who: the group, picked from the keyboard
+  const subject = page.locator('#subject');
+  await subject.click();
+  await subject.pressSequentially('Eng');
+  await expect(subject).toHaveAttribute('aria-expanded', 'true');
+  const group = page.locator('#subject-listbox').getByRole('option').filter({ hasText: 'Engineering' });
+  await expect(group).toBeVisible();
+  await expect(group).toContainText('group');
+  const groupId = await group.getAttribute('id');
+  // walk to the group's option (it is the only match today, but don't depend on the order)
+  for (let i = 0; i < 8 && (await subject.getAttribute('aria-activedescendant')) !== groupId; i++) {
+    await subject.press('ArrowDown');
+  }
+  await expect(subject).toHaveAttribute('aria-activedescendant', groupId!);
+  await subject.press('Enter');
+  await expect(subject).toHaveValue('Engineering');
+  await expect(subject).toHaveAttribute('aria-expanded', 'false');
+
+  // which role: the cluster's roles, picked with the mouse
+  const role = page.locator('#role');
+  await role.click();
+  await role.pressSequentially('e');
+  const roleOptions = page.locator('#role-listbox').getByRole('option');
+  await expect(roleOptions).toHaveText(['edit', 'exec']);
+  await role.pressSequentially('d');
+  await expect(roleOptions).toHaveText(['edit']);
+  await roleOptions.first().click();
+  await expect(role).toHaveValue('edit');
+  await expect(role).toHaveAttribute('aria-expanded', 'false');
+
+  // where: one namespace
+  await expect(page.locator('#namespace option')).toHaveText(['Whole cluster', 'Namespace db', 'Namespace web']);
+  await page.locator('#namespace').selectOption('web');
+
+  await page.getByRole('button', { name: 'Grant access' }).click();
+  const row = page.getByTestId('cluster-access').getByRole('row').filter({ hasText: 'Engineering' });
+  await expect(row).toHaveCount(1);
+  const cells = row.getByRole('cell');
+  await expect(cells.nth(0)).toContainText('Engineering');
+  await expect(cells.nth(0)).toContainText('group');
+  await expect(cells.nth(1)).toHaveText('edit');
+  await expect(cells.nth(2)).toHaveText('prod.web');
+  await expect(cells.nth(3)).toHaveText('never');
+  await expect(page.getByRole('alert')).toHaveCount(0);
+  await snap(page, testInfo, 'cluster-detail');
+
+  // every grant, filtered
+  await nav(page).getByRole('link', { name: 'Access', exact: true }).click();
+  await expect(page).toHaveURL(/\/access$/);
+  const grants = page.getByTestId('grants');
+  const grant = grants.getByRole('row').filter({ hasText: 'prod.web' });
+  await expect(grant).toContainText('Engineering');
+  await expect(grant).toContainText('edit');
+  await expect(grant).toContainText(`by ${ADMIN}`);
+  await page.locator('#f-role').fill('view');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/role=view/);
+  await expect(grants.getByRole('row').filter({ hasText: 'prod.web' })).toHaveCount(0);
+  await page.locator('#f-role').fill('edit');
+  await page.locator('#f-cluster').fill('prod');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await expect(page).toHaveURL(/role=edit/);
+  await expect(grant).toContainText('Engineering');
+  await snap(page, testInfo, 'access');
+
+  // the audit log shows the changes and the refused registration
+  await nav(page).getByRole('link', { name: 'Audit log', exact: true }).click();
+  await expect(page).toHaveURL(/\/audit$/);
+  const audit = page.getByTestId('audit');
+  await expect(audit.getByRole('row').filter({ hasText: 'denied' }).first()).toBeVisible();
+  await expect(audit.getByRole('row').filter({ hasText: 'grants.' }).first()).toContainText(ADMIN);
+  await snap(page, testInfo, 'audit');
+
+  await nav(page).getByRole('link', { name: 'Settings', exact: true }).click();
+  await expect(page).toHaveURL(/\/settings$/);
+  await expect(page.getByTestId('page-title')).toHaveText('Settings');
+  await expect(page.getByTestId('keys')).toBeVisible();
+  await snap(page, testInfo, 'settings');
+});
+
+test('the user signs in, chooses a password and sees the access her group has', async ({ page }, testInfo) => {
+  expect(danaOneTimePassword, 'set by an earlier test').not.toBe('');
+  await signInAdmin(page);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/login$/);
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/login$/);
+
+  await signIn(page, DANA, danaOneTimePassword);
+  await changePassword(page, danaOneTimePassword, DANA_PASSWORD);
+  await expect(page.getByTestId('signed-in-as')).toHaveText(DANA);
+  const access = page.getByTestId('my-access');
+  const row = access.getByRole('row').filter({ hasText: 'prod.web' });
+  await expect(row).toHaveCount(1);
+  await expect(row.getByRole('cell').nth(0)).toHaveText('prod.web');
+  await expect(row.getByRole('cell').nth(1)).toHaveText('edit');
+  await expect(row.getByRole('cell').nth(2)).toHaveText('group Engineering');
+  await expect(row.locator('[data-status]')).toHaveAttribute('data-status', 'connected');
+  await snap(page, testInfo, 'my-access-dana');
+
+  // not an admin: no Users link, and the users page lists nobody
+  await expect(nav(page).getByRole('link', { name: 'Clusters', exact: true })).toBeVisible();
+  await expect(nav(page).getByRole('link', { name: 'Users', exact: true })).toHaveCount(0);
+  await expect(nav(page).getByRole('link', { name: 'Access', exact: true })).toHaveCount(0);
+  const html = await (await page.request.get('/users')).text();
+  expect(html).not.toContain('data-testid="users"');
+  await open(page, '/users');
+  await expect(page.getByRole('alert')).toBeVisible();
+  await expect(page.getByTestId('users')).toHaveCount(0);
+  await expect(page.locator('#new-email')).toHaveCount(0);
+
+  // she can sign in with her new password only
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signIn(page, DANA, danaOneTimePassword);
+  await expect(page).toHaveURL(/\/login\?error=/);
+  await signIn(page, DANA, DANA_PASSWORD);
+  await expect(page).toHaveURL(/\/$/);
+});
+
+test('without JavaScript the forms still work', async ({ browser, consoleGuard }, testInfo) => {
+  const context = await browser.newContext({ javaScriptEnabled: false, baseURL: testInfo.project.use.baseURL });
+  consoleGuard.watch(context);
+  try {
+    const page = await context.newPage();
+    await page.goto('/login');
+    await page.locator('#email').fill(ADMIN);
+    await page.locator('#password').fill(ADMIN_PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect(page).toHaveURL(/\/$/);
+    await expect(page.getByTestId('page-title')).toHaveText('My access');
+    await expect(page.locator('body')).not.toHaveAttribute('data-hydrated', /./);
+
+    await page.goto('/users');
+    const users = page.getByTestId('users');
+    await expect(users.getByRole('row').filter({ hasText: DANA })).toBeVisible();
+    await expect(users.getByRole('row').filter({ hasText: ADMIN })).toBeVisible();
+
+    // the action forms post to the server functions, which send the browser back to the page (with a
+    // password given: a one-time password could not be shown without JavaScript)
+    await page.locator('#new-email').fill('erin@example.com');
+    await page.locator('#new-name').fill('Erin No-Script');
+    await page.locator('#new-password').fill('erin-e2e-password-1');
+    await page.getByRole('button', { name: 'Add user' }).click();
+    await expect(page).toHaveURL(/\/users\??$/);
+    await expect(users.getByRole('row').filter({ hasText: 'erin@example.com' })).toContainText('Erin No-Script');
+  } finally {
+    await context.close();
+  }
+});

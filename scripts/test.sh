@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Sets up whatever is missing and runs every test:
+#   1. the Rust tests (services, API authorization, sign-in, sessions), each on SQLite and on a
+#      throw-away PostgreSQL started from a temporary directory;
+#   2. the Playwright tests in Debian's Chromium against the real server.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+bash scripts/setup.sh
+
+echo "[test] building the console and the server"
+cargo leptos build
+
+echo "[test] Rust tests (SQLite and PostgreSQL)"
+cargo test --features ssr
+
+echo "[test] browser tests (Playwright, Chromium)"
+cd end2end
+npx playwright test
