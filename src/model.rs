@@ -272,5 +272,6 @@ pub struct TypeaheadOption {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClusterDetail {
     pub destination: Destination,
-    pub grants: Vec<Grant>,
+    /// one page of the cluster's access list (empty for those who may not read it)
+    pub grants: Page<Grant>,
 }

@@ -453,6 +453,13 @@ async fn destinations_rules(s: Server) {
     assert_eq!(s.get("/api/destinations/edge", &erin_key).await.status, StatusCode::NOT_FOUND);
     assert_eq!(s.delete("/api/destinations/prod", &erin_key).await.status, StatusCode::FORBIDDEN);
 
+    // the cluster's access list is paginated and readable by viewers only
+    s.post("/api/grants", &s.admin, json!({"subject": "erin@example.com", "role": "edit", "resource": "prod.db"})).await;
+    let r = s.get("/api/destinations/prod/grants?limit=1", &s.admin).await;
+    assert_eq!((r.body["total"].as_u64(), r.body["items"].as_array().unwrap().len()), (Some(2), 1));
+    assert_eq!(r.body["items"][0]["resource"], "prod.db", "newest first");
+    assert_eq!(s.get("/api/destinations/prod/grants", &erin_key).await.status, StatusCode::FORBIDDEN);
+
     // removing a cluster removes its grants
     assert_eq!(s.delete("/api/destinations/prod", &s.admin).await.status, StatusCode::NO_CONTENT);
     assert_eq!(db::count(&s.db, "SELECT COUNT(*) FROM grants WHERE destination = 'prod'", []).await.unwrap(), 0);

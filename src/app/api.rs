@@ -101,11 +101,17 @@ pub async fn list_clusters() -> Result<WithNow<Vec<Destination>>, ServerFnError>
 }
 
 #[server(prefix = "/_fn", endpoint = "clusters_get")]
-pub async fn get_cluster(name: String) -> Result<WithNow<ClusterDetail>, ServerFnError> {
+pub async fn get_cluster(name: String, page: u64) -> Result<WithNow<ClusterDetail>, ServerFnError> {
     let (s, a) = fn_actor().await?;
     let ctx = Ctx::new(&s.db, &a);
     let destination = services::destinations::get(ctx, &name).await?;
-    let grants = if a.can_view() { services::grants::for_destination(ctx, &name).await? } else { Vec::new() };
+    let paging = Paging::new(Some(page), Some(50));
+    let grants = if a.can_view() {
+        let filter = services::grants::GrantFilter { cluster: Some(name.clone()), ..Default::default() };
+        services::grants::list(ctx, &filter, paging).await?
+    } else {
+        paging.wrap(Vec::new(), 0)
+    };
     Ok(WithNow { now: crate::server::now(), data: ClusterDetail { destination, grants } })
 }
 

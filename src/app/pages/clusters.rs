@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
-use super::is_admin;
+use super::{is_admin, page_param};
 use crate::app::api::{get_cluster, list_clusters, AddGrant, ConnectCluster, RemoveGrant};
 use crate::app::components::*;
 
@@ -82,7 +82,11 @@ pub fn ClusterPage() -> impl IntoView {
     let admin = is_admin();
     let add = ServerAction::<AddGrant>::new();
     let remove = ServerAction::<RemoveGrant>::new();
-    let cluster = Resource::new(move || (name(), add.version().get(), remove.version().get()), |(name, ..)| get_cluster(name));
+    let page = page_param();
+    let cluster = Resource::new(
+        move || (name(), page(), add.version().get(), remove.version().get()),
+        |(name, page, ..)| get_cluster(name, page),
+    );
     view! {
         <Title text="Cluster · Infra"/>
         <div class="mb-2 text-sm"><A href="/clusters" attr:class="text-indigo-700 hover:underline">"← Clusters"</A></div>
@@ -146,7 +150,7 @@ pub fn ClusterPage() -> impl IntoView {
                                             <th class=TH>"Who"</th><th class=TH>"Role"</th><th class=TH>"Scope"</th><th class=TH>"Expires"</th><th class=TH></th>
                                         </tr></thead>
                                         <tbody class="divide-y divide-slate-100">
-                                            {grants.into_iter().map(|g| view! {
+                                            {grants.items.clone().into_iter().map(|g| view! {
                                                 <tr>
                                                     <td class=TD><span class="font-medium">{g.subject.name.clone()}</span>
                                                         <span class="ml-2 text-xs text-slate-500">{g.subject.kind.as_str()}</span></td>
@@ -165,6 +169,7 @@ pub fn ClusterPage() -> impl IntoView {
                                             }).collect_view()}
                                         </tbody>
                                     </table>
+                                    <Pager page=grants.page pages=grants.pages() total=grants.total base_query=String::new()/>
                                 </div>
                             </section>
                         }.into_any()

@@ -198,8 +198,14 @@ async fn remove_destination(State(s): State<AppState>, ApiActor(a): ApiActor, Pa
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn destination_grants(State(s): State<AppState>, ApiActor(a): ApiActor, Path(name): Path<String>) -> AppResult<impl IntoResponse> {
-    Ok(Json(grants::for_destination(Ctx::new(&s.db, &a), &name).await?))
+async fn destination_grants(
+    State(s): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(name): Path<String>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> AppResult<impl IntoResponse> {
+    let filter = grants::GrantFilter { cluster: Some(name), ..Default::default() };
+    Ok(Json(grants::list(Ctx::new(&s.db, &a), &filter, Paging::new(q.page, q.limit)).await?))
 }
 
 async fn connector_key(State(s): State<AppState>, ApiActor(a): ApiActor, Path(name): Path<String>) -> AppResult<Response> {

@@ -248,18 +248,6 @@ pub async fn list(ctx: Ctx<'_>, filter: &GrantFilter, paging: Paging) -> AppResu
     Ok(paging.wrap(items, total))
 }
 
-/// The access list of one cluster: grants on it and on its namespaces.
-pub async fn for_destination(ctx: Ctx<'_>, name: &str) -> AppResult<Vec<Grant>> {
-    ctx.require_view("grants.list", name).await?;
-    let rows = db::query_all(
-        ctx.db,
-        &format!("{GRANT_SELECT} WHERE g.destination = ? ORDER BY g.namespace, g.role, g.id"),
-        [name.to_string().into()],
-    )
-    .await?;
-    Ok(rows.into_iter().map(row_to_grant).collect::<Result<Vec<_>, _>>()?)
-}
-
 /// What one user can reach now: their own grants and their groups' grants, not expired.
 pub async fn access_of(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec<AccessEntry>> {
     let rows = db::query_all(
