@@ -3,11 +3,18 @@
 //! - [`model`]: request and response types shared by the API, the console and the CLI
 //! - [`app`]: the Leptos console (server-rendered, hydrated in the browser)
 //! - [`server`]: everything server-only: database, services (the domain rules), auth, REST API
+//! - [`connector`]: `infra connector`: registration, RBAC reconcile, the authenticating proxy
 
 pub mod app;
 pub mod model;
 #[cfg(feature = "ssr")]
+pub mod connector;
+#[cfg(feature = "ssr")]
+pub mod files;
+#[cfg(feature = "ssr")]
 pub mod server;
+#[cfg(feature = "ssr")]
+pub mod tls;
 
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]

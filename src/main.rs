@@ -1,5 +1,4 @@
-//! `infra`: one binary, several roles. `infra server` runs the server; later roles (connector, CLI)
-//! are subcommands too.
+//! `infra`: one binary, several roles: `infra server`, `infra connector`; the CLI roles are subcommands too.
 
 use clap::{Parser, Subcommand};
 use infra::server::config::ServerConfig;
@@ -15,6 +14,8 @@ struct Cli {
 enum Command {
     /// Run the server: the console, the REST API and the connector endpoints.
     Server(ServerConfig),
+    /// Run the connector for one cluster: registration, RBAC bindings, the kubectl proxy.
+    Connector(infra::connector::ConnectorConfig),
     /// Print the version.
     Version,
 }
@@ -35,6 +36,7 @@ async fn main() {
             Ok(())
         }
         Command::Server(config) => run_server(config).await,
+        Command::Connector(config) => infra::connector::run(config).await,
     };
     if let Err(message) = result {
         eprintln!("infra: {message}");

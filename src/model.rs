@@ -129,6 +129,9 @@ pub struct Destination {
     pub status: ClusterStatus,
     pub last_seen_at: Option<Millis>,
     pub created_at: Millis,
+    /// what the connector could not apply, in sentences (a grant to a missing namespace or role)
+    #[serde(default)]
+    pub problems: Vec<String>,
 }
 
 /// What a connector sends when it registers and on every heartbeat.
@@ -148,6 +151,76 @@ pub struct DestinationRegistration {
     pub namespaces: Vec<String>,
     #[serde(default)]
     pub roles: Vec<String>,
+    /// grants the connector could not turn into bindings, in sentences; empty when all is well
+    #[serde(default)]
+    pub problems: Vec<String>,
+}
+
+/// What a cluster's connector should make true: one binding per role and scope, with its subjects.
+/// `version` changes whenever the content does; the connector long-polls with the version it has.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredBindings {
+    pub version: String,
+    pub bindings: Vec<DesiredBinding>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct DesiredBinding {
+    pub role: String,
+    /// empty for a ClusterRoleBinding (the whole cluster)
+    #[serde(default)]
+    pub namespace: String,
+    pub subjects: Vec<BindingSubject>,
+}
+
+/// A Kubernetes RBAC subject: `User` (named by email) or `Group` (named by group name).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BindingSubject {
+    pub kind: String,
+    pub name: String,
+}
+
+/// `POST /api/tokens`: a short-lived token for one cluster.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenRequest {
+    pub destination: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_at: Millis,
+}
+
+/// The claims of a cluster token, signed by the server and checked by the connector's proxy.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClusterClaims {
+    pub iss: String,
+    /// the cluster's name
+    pub aud: String,
+    /// the user's email: the Kubernetes user name
+    pub sub: String,
+    pub groups: Vec<String>,
+    /// seconds since the epoch
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+/// One request the proxy forwarded, reported to the server's audit log in batches.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProxiedRequest {
+    pub at: Millis,
+    pub user: String,
+    pub verb: String,
+    pub resource: String,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub name: String,
+    pub status: u16,
+    #[serde(default)]
+    pub source: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

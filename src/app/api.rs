@@ -119,12 +119,7 @@ pub async fn get_cluster(name: String, page: u64) -> Result<WithNow<ClusterDetai
 #[server(prefix = "/_fn", endpoint = "clusters_connect")]
 pub async fn connect_cluster(name: String) -> Result<CreatedAccessKey, ServerFnError> {
     let (s, a) = fn_actor().await?;
-    let ctx = Ctx::new(&s.db, &a);
-    let name = name.trim().to_string();
-    if services::destinations::find_by_name(&s.db, &name).await?.is_none() {
-        services::destinations::create_pending(ctx, &name).await?;
-    }
-    Ok(services::keys::create_connector_key(ctx, &name).await?)
+    Ok(services::keys::create_connector_key(Ctx::new(&s.db, &a), &name).await?)
 }
 
 /// Grants a role on a cluster, or on one of its namespaces when `namespace` is not empty.

@@ -54,6 +54,17 @@ impl ServerConfig {
         self.secure_cookies.unwrap_or_else(|| self.url.as_deref().is_some_and(|u| u.starts_with("https://")))
     }
 
+    /// The `iss` of the tokens this server signs: its URL, which connectors learn from
+    /// `/.well-known/openid-configuration`.
+    pub fn issuer(&self) -> String {
+        self.url.clone().unwrap_or_else(|| "infra".into()).trim_end_matches('/').to_string()
+    }
+
+    /// The key that encrypts signing keys at rest (unless `INFRA_MASTER_KEY` is set). Replicas must share it.
+    pub fn master_key_file(&self) -> PathBuf {
+        self.data_dir.join("master.key")
+    }
+
     /// File holding the first admin's one-time password until it is changed.
     pub fn initial_password_file(&self) -> PathBuf {
         self.data_dir.join("initial-admin-password")

@@ -17,6 +17,7 @@ use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
 use crate::app::{shell, App};
 use crate::server::api::{self, client_ip, resolve_actor};
+use crate::server::auth::signing::{MasterKey, Signer};
 use crate::server::auth::{self, origin, session_store::{DbSessionStore, USER_ID_KEY}, LoginLimiter};
 use crate::server::config::ServerConfig;
 use crate::server::error::AppError;
@@ -41,6 +42,8 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout", post(logout_form))
         .route("/auth/password", post(password_form))
         .nest("/api", api::routes())
+        .route("/.well-known/jwks.json", get(api::jwks))
+        .route("/.well-known/openid-configuration", get(api::discovery))
         .leptos_routes_with_context(&state, routes, || {}, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn(origin::check_origin))
@@ -57,23 +60,25 @@ pub async fn prepare(config: ServerConfig, leptos_options: LeptosOptions) -> Sta
     let db = crate::server::db::connect(&url).await.map_err(|e| format!("cannot open the database: {e}"))?;
     crate::server::db::migrate(&db).await.map_err(|e| format!("cannot migrate the database: {e}"))?;
     let one_time = auth::bootstrap_first_admin(&db, &config.admin_email).await.map_err(|e| e.to_string())?;
-    let state = AppState { db, config: Arc::new(config), limiter: Arc::new(LoginLimiter::default()), leptos_options };
+    let master = MasterKey::load_or_create(&config.master_key_file())?;
+    let signer = Signer::start(&db, master).await?;
+    let state = AppState { db, config: Arc::new(config), limiter: Arc::new(LoginLimiter::default()), signer, leptos_options };
     Ok((state, one_time))
 }
 
 /// Start-up fails with a sentence for the operator.
 pub type StartResult<T> = Result<T, String>;
 
-pub async fn serve(config: ServerConfig, leptos_options: LeptosOptions) -> StartResult<()> {
+pub async fn serve(mut config: ServerConfig, leptos_options: LeptosOptions) -> StartResult<()> {
     let addr = config.listen.unwrap_or(leptos_options.site_addr);
+    let url = config.url.get_or_insert_with(|| format!("http://{addr}")).clone();
     let (state, one_time) = prepare(config, leptos_options).await?;
-    let url = state.config.url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let password_file = state.config.initial_password_file();
     println!("\n  Infra is running. Sign in at {url}/login");
     match &one_time {
         Some(password) => {
-            write_private(&password_file, password)?;
+            crate::files::write_private(&password_file, password)?;
             println!("  First admin: {}", state.config.admin_email);
             println!("  One-time password: {password}   (you will choose a new one at first sign-in;");
             println!("  it is also in {} until then)\n", password_file.display());
@@ -91,19 +96,6 @@ pub async fn serve(config: ServerConfig, leptos_options: LeptosOptions) -> Start
         })
         .await
         .map_err(|e| e.to_string())
-}
-
-fn write_private(path: &std::path::Path, content: &str) -> StartResult<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    writeln!(file, "{content}").map_err(|e| e.to_string())
 }
 
 fn spawn_housekeeping(state: AppState) {

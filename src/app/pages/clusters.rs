@@ -87,19 +87,28 @@ pub fn ClusterPage() -> impl IntoView {
         move || (name(), page(), add.version().get(), remove.version().get()),
         |(name, page, ..)| get_cluster(name, page),
     );
+    // The connector reports every few seconds: the status part of the page is refetched on its own,
+    // so the grant form below is never re-rendered under the admin's fingers.
+    let tick = RwSignal::new(0u64);
+    let live = Resource::new(move || (name(), tick.get()), |(name, _)| get_cluster(name, 1));
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(move || tick.update(|t| *t += 1), std::time::Duration::from_secs(5));
+        on_cleanup(move || {
+            if let Ok(h) = handle {
+                h.clear();
+            }
+        });
+    });
     view! {
         <Title text="Cluster · Infra"/>
         <div class="mb-2 text-sm"><A href="/clusters" attr:class="text-indigo-700 hover:underline">"← Clusters"</A></div>
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
-                match cluster.await {
+                match live.await {
                     Err(e) => view! { <ErrorBox message=e.to_string()/> }.into_any(),
                     Ok(detail) => {
                         let now = detail.now;
                         let d = detail.data.destination;
-                        let grants = detail.data.grants;
-                        let cluster_name = StoredValue::new(d.name.clone());
-                        let namespaces = StoredValue::new(d.namespaces.clone());
                         view! {
                             <header class="mb-6 flex items-center gap-3">
                                 <h1 class="text-2xl font-semibold tracking-tight" data-testid="page-title">{d.name.clone()}</h1>
@@ -123,6 +132,29 @@ pub fn ClusterPage() -> impl IntoView {
                                     }}
                                 </div>
                             </section>
+                            {(!d.problems.is_empty()).then(|| view! {
+                                <section class="mb-6 rounded-lg border border-amber-300 bg-amber-50 p-4" data-testid="problems">
+                                    <h2 class="mb-2 text-sm font-semibold text-amber-900">"Grants the connector cannot apply"</h2>
+                                    <ul class="list-disc space-y-1 pl-5 text-sm text-amber-900">
+                                        {d.problems.iter().map(|p| view! { <li>{p.clone()}</li> }).collect_view()}
+                                    </ul>
+                                </section>
+                            })}
+                        }.into_any()
+                    }
+                }
+            })}
+        </Transition>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match cluster.await {
+                    Err(e) => view! { <ErrorBox message=e.to_string()/> }.into_any(),
+                    Ok(detail) => {
+                        let d = detail.data.destination;
+                        let grants = detail.data.grants;
+                        let cluster_name = StoredValue::new(d.name.clone());
+                        let namespaces = StoredValue::new(d.namespaces.clone());
+                        view! {
                             <section>
                                 <h2 class="mb-2 text-sm font-semibold">"Access"</h2>
                                 <Show when=admin>

@@ -12,9 +12,9 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use extract::{ApiJson, ApiQuery};
-use crate::model::{AccessEntry, DestinationRegistration, NewAccessKey, NewGrant, User};
+use crate::model::{AccessEntry, DestinationRegistration, NewAccessKey, NewGrant, ProxiedRequest, TokenRequest, User};
 use crate::server::error::{AppError, AppResult};
-use crate::server::services::{audit, destinations, grants, groups, keys, users, Ctx, Paging};
+use crate::server::services::{audit, bindings, destinations, grants, groups, keys, tokens, users, Ctx, Paging};
 use crate::server::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -35,6 +35,10 @@ pub fn routes() -> Router<AppState> {
         .route("/destinations/{name}", get(get_destination).delete(remove_destination))
         .route("/destinations/{name}/grants", get(destination_grants))
         .route("/destinations/{name}/connector-key", post(connector_key))
+        .route("/destinations/{name}/bindings", get(destination_bindings))
+        .route("/destinations/{name}/audit", post(destination_audit))
+        .route("/tokens", post(issue_token))
+        .route("/signing-keys/rotate", post(rotate_signing_key))
         .route("/keys", get(list_keys).post(create_key))
         .route("/keys/{id}", delete(revoke_key))
         .route("/audit", get(list_audit))
@@ -243,4 +247,72 @@ struct AuditQuery {
 async fn list_audit(State(s): State<AppState>, ApiActor(a): ApiActor, ApiQuery(q): ApiQuery<AuditQuery>) -> AppResult<impl IntoResponse> {
     let filter = audit::AuditFilter { actor: q.actor, action: q.action, outcome: q.outcome };
     Ok(Json(audit::list(Ctx::new(&s.db, &a), &filter, Paging::new(q.page, q.limit)).await?))
+}
+
+#[derive(Deserialize)]
+struct BindingsQuery {
+    /// the version the connector has; the answer waits until the bindings differ from it
+    #[serde(default)]
+    version: String,
+    /// seconds to wait for a change (at most 30)
+    #[serde(default)]
+    wait: u64,
+}
+
+async fn destination_bindings(
+    State(s): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(name): Path<String>,
+    ApiQuery(q): ApiQuery<BindingsQuery>,
+) -> AppResult<impl IntoResponse> {
+    let wait = std::time::Duration::from_secs(q.wait);
+    Ok(Json(bindings::wait_for_change(Ctx::new(&s.db, &a), &name, &q.version, wait).await?))
+}
+
+#[derive(Deserialize, Serialize)]
+struct Recorded {
+    recorded: usize,
+}
+
+async fn destination_audit(
+    State(s): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(name): Path<String>,
+    ApiJson(events): ApiJson<Vec<ProxiedRequest>>,
+) -> AppResult<impl IntoResponse> {
+    let recorded = audit::record_proxied(Ctx::new(&s.db, &a), &name, &events).await?;
+    Ok(Json(Recorded { recorded }))
+}
+
+async fn issue_token(State(s): State<AppState>, ApiActor(a): ApiActor, ApiJson(body): ApiJson<TokenRequest>) -> AppResult<Response> {
+    let token = tokens::issue(Ctx::new(&s.db, &a), &s.signer, &s.config.issuer(), &body.destination).await?;
+    Ok((StatusCode::CREATED, Json(token)).into_response())
+}
+
+#[derive(Serialize)]
+struct Rotated {
+    kid: String,
+}
+
+async fn rotate_signing_key(State(s): State<AppState>, ApiActor(a): ApiActor) -> AppResult<impl IntoResponse> {
+    Ok(Json(Rotated { kid: tokens::rotate_signing_key(Ctx::new(&s.db, &a), &s.signer).await? }))
+}
+
+/// `/.well-known/jwks.json`: the public keys that verify cluster tokens. Public by design.
+pub async fn jwks(State(s): State<AppState>) -> AppResult<Response> {
+    let keys = s.signer.jwks(&s.db).await?;
+    Ok(([(axum::http::header::CACHE_CONTROL, "max-age=60")], Json(keys)).into_response())
+}
+
+#[derive(Serialize)]
+struct Discovery {
+    issuer: String,
+    jwks_uri: String,
+}
+
+/// `/.well-known/openid-configuration`: the issuer connectors pin and where its keys are.
+pub async fn discovery(State(s): State<AppState>) -> impl IntoResponse {
+    let issuer = s.config.issuer();
+    let base = s.config.url.clone().unwrap_or_default();
+    Json(Discovery { issuer, jwks_uri: format!("{}/.well-known/jwks.json", base.trim_end_matches('/')) })
 }

@@ -4,6 +4,7 @@
 pub mod origin;
 pub mod password;
 pub mod session_store;
+pub mod signing;
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -82,6 +82,7 @@ pub mod destination {
         pub roles: String,
         pub last_seen_at: Option<i64>,
         pub created_at: i64,
+        pub problems: String,
     }
     no_relations!();
 }

@@ -9,7 +9,10 @@ use sea_orm::{
 };
 
 /// The migrations, in order. Each runs once, inside a transaction, and is recorded in `schema_migrations`.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../../../migrations/0001_init.sql")),
+    ("0002_connector", include_str!("../../../migrations/0002_connector.sql")),
+];
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_string());

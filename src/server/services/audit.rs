@@ -1,9 +1,9 @@
 //! The audit log: every mutation and every refusal is recorded here, in the same transaction as the change.
 
-use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, ColumnTrait, PaginatorTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait};
 
 use super::{Actor, Ctx, Paging};
-use crate::model::{AuditEvent, Page};
+use crate::model::{AuditEvent, Page, ProxiedRequest};
 use crate::server::db::entities::audit_event;
 use crate::server::error::AppResult;
 
@@ -100,4 +100,48 @@ pub async fn list(ctx: Ctx<'_>, filter: &AuditFilter, paging: Paging) -> AppResu
         })
         .collect();
     Ok(paging.wrap(items, total))
+}
+
+/// At most this many proxied requests per batch from a connector.
+pub const MAX_PROXIED_BATCH: usize = 5000;
+
+/// Records the requests a cluster's proxy forwarded (sent in batches so the proxy never waits on the
+/// audit log). Only that cluster's connector may report for it.
+pub async fn record_proxied(ctx: Ctx<'_>, destination: &str, events: &[ProxiedRequest]) -> AppResult<usize> {
+    ctx.require_connector_for("audit.proxied", destination).await?;
+    if events.len() > MAX_PROXIED_BATCH {
+        return Err(crate::server::error::AppError::field("events", format!("at most {MAX_PROXIED_BATCH} per batch")));
+    }
+    let txn = ctx.db.begin().await?;
+    for e in events {
+        let mut target = format!("{destination}/");
+        if !e.namespace.is_empty() {
+            target.push_str(&e.namespace);
+            target.push('/');
+        }
+        target.push_str(&e.resource);
+        if !e.name.is_empty() {
+            target.push('/');
+            target.push_str(&e.name);
+        }
+        let outcome = if e.status < 400 { Outcome::Success } else { Outcome::Denied };
+        audit_event::ActiveModel {
+            at: Set(e.at),
+            actor: Set(clip(&e.user, 320)),
+            action: Set(format!("kubernetes.{}", clip(&e.verb, 32))),
+            target: Set(clip(&target, 1024)),
+            outcome: Set(outcome.as_str().to_string()),
+            source: Set(clip(&e.source, 64)),
+            detail: Set(format!("status {}", e.status)),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(events.len())
+}
+
+fn clip(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
 }

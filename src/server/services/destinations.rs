@@ -36,6 +36,7 @@ pub fn to_model(d: destination::Model) -> Destination {
         connector_version: d.connector_version,
         last_seen_at: d.last_seen_at,
         created_at: d.created_at,
+        problems: json_list(&d.problems),
     }
 }
 
@@ -84,6 +85,9 @@ fn validate_registration(reg: &DestinationRegistration) -> AppResult<()> {
     if let Some(bad) = reg.roles.iter().find(|r| !is_role_name(r)) {
         return Err(AppError::field("roles", format!("{bad:?} is not a role name")));
     }
+    if reg.problems.len() > 1000 || reg.problems.iter().any(|p| p.len() > 1000) {
+        return Err(AppError::field("problems", "too many or too long"));
+    }
     Ok(())
 }
 
@@ -97,15 +101,12 @@ fn sorted_json(list: &[String]) -> String {
 /// Registers a cluster or refreshes it: the connector calls this at start and as its heartbeat.
 /// Heartbeats are not audited; a first registration and any change of what the cluster reports are.
 pub async fn register(ctx: Ctx<'_>, reg: DestinationRegistration) -> AppResult<Destination> {
-    ctx.require_connector("destinations.register", &reg.name).await?;
-    if ctx.actor.bound_destination.as_deref().is_some_and(|bound| bound != reg.name.trim()) {
-        audit::record(ctx.db, ctx.actor, "destinations.register", &reg.name, audit::Outcome::Denied, "key is for another cluster").await?;
-        return Err(AppError::Forbidden(format!("this connector key is not for cluster {}", reg.name.trim())));
-    }
+    ctx.require_connector_for("destinations.register", &reg.name).await?;
     validate_registration(&reg)?;
     let now = crate::server::now();
     let namespaces = sorted_json(&reg.namespaces);
     let roles = sorted_json(&reg.roles);
+    let problems = sorted_json(&reg.problems);
     let txn = ctx.db.begin().await?;
     let model = match find_by_name(&txn, reg.name.trim()).await? {
         Some(existing) => {
@@ -131,6 +132,7 @@ pub async fn register(ctx: Ctx<'_>, reg: DestinationRegistration) -> AppResult<D
             active.connector_version = Set(reg.connector_version.clone());
             active.namespaces = Set(namespaces);
             active.roles = Set(roles);
+            active.problems = Set(problems);
             active.last_seen_at = Set(Some(now));
             let model = active.update(&txn).await?;
             if changed {
@@ -148,6 +150,7 @@ pub async fn register(ctx: Ctx<'_>, reg: DestinationRegistration) -> AppResult<D
                 connector_version: Set(reg.connector_version.clone()),
                 namespaces: Set(namespaces),
                 roles: Set(roles),
+                problems: Set(problems),
                 last_seen_at: Set(Some(now)),
                 created_at: Set(now),
                 ..Default::default()
@@ -179,6 +182,7 @@ pub async fn create_pending(ctx: Ctx<'_>, name: &str) -> AppResult<Destination> 
         connector_version: Set(String::new()),
         namespaces: Set("[]".into()),
         roles: Set("[]".into()),
+        problems: Set("[]".into()),
         last_seen_at: Set(None),
         created_at: Set(crate::server::now()),
         ..Default::default()
@@ -226,5 +230,6 @@ pub async fn remove(ctx: Ctx<'_>, name: &str) -> AppResult<()> {
     destination::Entity::delete_by_id(existing.id).exec(&txn).await?;
     audit::record(&txn, ctx.actor, "destinations.remove", &existing.name, audit::Outcome::Success, "").await?;
     txn.commit().await?;
+    super::changes::notify();
     Ok(())
 }

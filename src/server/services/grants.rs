@@ -138,6 +138,7 @@ pub async fn add(ctx: Ctx<'_>, new: &NewGrant) -> AppResult<(Grant, bool)> {
     )
     .await?;
     txn.commit().await?;
+    super::changes::notify();
     Ok((get_by_id(ctx.db, created.id).await?, true))
 }
 
@@ -168,6 +169,7 @@ pub async fn remove(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     )
     .await?;
     txn.commit().await?;
+    super::changes::notify();
     Ok(())
 }
 

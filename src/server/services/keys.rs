@@ -99,10 +99,14 @@ pub async fn create(ctx: Ctx<'_>, new: &NewAccessKey) -> AppResult<CreatedAccess
 }
 
 /// A key a connector uses to register its cluster: owned by the `connector` identity, which holds the
-/// `connector` role on `infra` and nothing else, and bound to this one cluster.
+/// `connector` role on `infra` and nothing else, and bound to this one cluster. A cluster not known
+/// yet is added as pending, to show in the console until its connector registers.
 pub async fn create_connector_key(ctx: Ctx<'_>, cluster: &str) -> AppResult<CreatedAccessKey> {
     ctx.require_admin("keys.create_connector", cluster).await?;
     let cluster = super::destinations::validate_name(cluster)?;
+    if super::destinations::find_by_name(ctx.db, &cluster).await?.is_none() {
+        super::destinations::create_pending(ctx, &cluster).await?;
+    }
     let identity = match users::find_by_email(ctx.db, CONNECTOR_IDENTITY).await? {
         Some(u) => u,
         None => users::insert(ctx.db, users::KIND_MACHINE, CONNECTOR_IDENTITY, "Connector", None, false).await?,

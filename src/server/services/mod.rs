@@ -2,11 +2,14 @@
 //! functions, the CLI paths and config-as-code all call these functions with a [`Ctx`].
 
 pub mod audit;
+pub mod bindings;
+pub mod changes;
 pub mod destinations;
 pub mod grants;
 pub mod groups;
 pub mod keys;
 pub mod search;
+pub mod tokens;
 pub mod users;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -73,6 +76,17 @@ impl<'a> Ctx<'a> {
     pub async fn require_connector(&self, action: &str, target: &str) -> AppResult<()> {
         let allowed = self.actor.roles.connector || self.actor.is_admin();
         self.check(allowed, action, target).await
+    }
+
+    /// A connector acting for one cluster: its key must be a connector key, and a key bound to a cluster
+    /// acts for that cluster only.
+    pub async fn require_connector_for(&self, action: &str, cluster: &str) -> AppResult<()> {
+        self.require_connector(action, cluster).await?;
+        if self.actor.bound_destination.as_deref().is_some_and(|bound| bound != cluster.trim()) {
+            audit::record(self.db, self.actor, action, cluster, audit::Outcome::Denied, "key is for another cluster").await?;
+            return Err(AppError::Forbidden(format!("this connector key is not for cluster {}", cluster.trim())));
+        }
+        Ok(())
     }
 
     async fn check(&self, allowed: bool, action: &str, target: &str) -> AppResult<()> {

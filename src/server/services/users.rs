@@ -151,6 +151,7 @@ pub async fn set_disabled(ctx: Ctx<'_>, id: i64, disabled: bool) -> AppResult<Us
     }
     audit::record(&txn, ctx.actor, action, &email, audit::Outcome::Success, "").await?;
     txn.commit().await?;
+    super::changes::notify();
     Ok(to_model(model))
 }
 
@@ -165,6 +166,7 @@ pub async fn delete(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     ensure_an_admin_remains(&txn).await?;
     audit::record(&txn, ctx.actor, "users.delete", &existing.email, audit::Outcome::Success, "").await?;
     txn.commit().await?;
+    super::changes::notify();
     Ok(())
 }
 

@@ -1,0 +1,80 @@
+//! What each cluster's connector must bind: the grants on that cluster, grouped into one binding per
+//! role and namespace, with users named by email and groups by name. Expired grants and disabled users
+//! are left out, so expiry and disabling reach the cluster like a removed grant.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use sea_orm::ConnectionTrait;
+use sha2::{Digest, Sha256};
+
+use super::{changes, destinations, Ctx};
+use crate::model::{BindingSubject, DesiredBinding, DesiredBindings, INFRA_RESOURCE};
+use crate::server::db;
+use crate::server::error::{AppError, AppResult};
+
+/// The longest a connector's long poll is held open.
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
+
+pub async fn desired(db: &impl ConnectionTrait, destination: &str) -> AppResult<DesiredBindings> {
+    let rows = db::query_all(
+        db,
+        "SELECT g.role, g.namespace, 'User', u.email FROM grants g JOIN users u ON u.id = g.subject_id \
+           WHERE g.subject_kind = 'user' AND g.destination = ? AND u.disabled = ? \
+             AND (g.expires_at IS NULL OR g.expires_at > ?) \
+         UNION ALL \
+         SELECT g.role, g.namespace, 'Group', gr.name FROM grants g JOIN groups gr ON gr.id = g.subject_id \
+           WHERE g.subject_kind = 'group' AND g.destination = ? AND (g.expires_at IS NULL OR g.expires_at > ?)",
+        [
+            destination.into(),
+            false.into(),
+            crate::server::now().into(),
+            destination.into(),
+            crate::server::now().into(),
+        ],
+    )
+    .await?;
+    let mut grouped: BTreeMap<(String, String), Vec<BindingSubject>> = BTreeMap::new();
+    for r in rows {
+        let role: String = r.try_get_by_index(0)?;
+        let namespace: String = r.try_get_by_index(1)?;
+        let subject = BindingSubject { kind: r.try_get_by_index(2)?, name: r.try_get_by_index(3)? };
+        grouped.entry((role, namespace)).or_default().push(subject);
+    }
+    let bindings: Vec<DesiredBinding> = grouped
+        .into_iter()
+        .map(|((role, namespace), mut subjects)| {
+            subjects.sort();
+            subjects.dedup();
+            DesiredBinding { role, namespace, subjects }
+        })
+        .collect();
+    Ok(DesiredBindings { version: version_of(&bindings), bindings })
+}
+
+/// A short digest of the content: equal content, equal version, on every replica.
+fn version_of(bindings: &[DesiredBinding]) -> String {
+    let canonical = serde_json::to_vec(bindings).unwrap_or_default();
+    let digest = Sha256::digest(&canonical);
+    digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The connector's long poll: answers as soon as the bindings differ from `known_version`, or after
+/// `wait` with the unchanged state. Only a connector key bound to this cluster (or an admin) may ask.
+pub async fn wait_for_change(ctx: Ctx<'_>, destination: &str, known_version: &str, wait: Duration) -> AppResult<DesiredBindings> {
+    ctx.require_connector_for("destinations.bindings", destination).await?;
+    if destination == INFRA_RESOURCE || destinations::find_by_name(ctx.db, destination).await?.is_none() {
+        return Err(AppError::NotFound(format!("cluster {destination}")));
+    }
+    let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
+    let mut wake = changes::subscribe();
+    loop {
+        let current = desired(ctx.db, destination).await?;
+        if current.version != known_version || tokio::time::Instant::now() >= deadline {
+            return Ok(current);
+        }
+        let next_poll = (tokio::time::Instant::now() + changes::POLL_INTERVAL).min(deadline);
+        // either a local change wakes us, or we look again at the next poll
+        let _ = tokio::time::timeout_at(next_poll, wake.changed()).await;
+    }
+}

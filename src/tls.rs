@@ -1,0 +1,108 @@
+//! TLS for the parts that serve HTTPS with a CA of their own (the connector's proxy): a CA kept in a
+//! directory, server certificates it issues, and rustls configurations. rustls uses the ring provider
+//! only; [`install_crypto_provider`] makes that explicit for the whole process.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use sha2::{Digest, Sha256};
+
+/// Installs ring as the process' rustls provider (once; later calls change nothing).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A certificate authority: its certificate (PEM) and key.
+pub struct Ca {
+    pub cert_pem: String,
+    key: KeyPair,
+}
+
+/// A server certificate and its key, both PEM.
+pub struct ServerCert {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl Ca {
+    /// Creates a self-signed CA named `common_name`.
+    pub fn create(common_name: &str) -> Result<Ca, String> {
+        let key = KeyPair::generate().map_err(|e| format!("cannot generate a key: {e}"))?;
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, common_name);
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2044, 1, 1);
+        let cert = params.self_signed(&key).map_err(|e| format!("cannot sign the CA: {e}"))?;
+        Ok(Ca { cert_pem: cert.pem(), key })
+    }
+
+    /// Loads `<dir>/<stem>-ca.crt` and `-ca.key`, creating them (the key with mode 0600) if absent.
+    pub fn load_or_create(dir: &Path, stem: &str, common_name: &str) -> Result<Ca, String> {
+        let cert_path = dir.join(format!("{stem}-ca.crt"));
+        let key_path = dir.join(format!("{stem}-ca.key"));
+        if cert_path.exists() && key_path.exists() {
+            let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+            let key = KeyPair::from_pem(&read(&key_path)?).map_err(|e| format!("{}: {e}", key_path.display()))?;
+            return Ok(Ca { cert_pem: read(&cert_path)?, key });
+        }
+        let ca = Ca::create(common_name)?;
+        crate::files::write_private(&key_path, &ca.key.serialize_pem())?;
+        crate::files::write_private(&cert_path, &ca.cert_pem)?;
+        Ok(ca)
+    }
+
+    pub fn key_pem(&self) -> String {
+        self.key.serialize_pem()
+    }
+
+    fn issuer(&self) -> Result<Issuer<'static, &KeyPair>, String> {
+        Issuer::from_ca_cert_pem(&self.cert_pem, &self.key).map_err(|e| format!("cannot use the CA: {e}"))
+    }
+
+    /// Issues a server certificate for the given DNS names and IP addresses.
+    pub fn issue_server(&self, names: &[String]) -> Result<ServerCert, String> {
+        let key = KeyPair::generate().map_err(|e| format!("cannot generate a key: {e}"))?;
+        let mut params = CertificateParams::new(names.to_vec()).map_err(|e| format!("bad certificate name: {e}"))?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, names.first().cloned().unwrap_or_default());
+        params.distinguished_name = dn;
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2044, 1, 1);
+        let cert = params.signed_by(&key, &self.issuer()?).map_err(|e| format!("cannot sign a certificate: {e}"))?;
+        Ok(ServerCert { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+    }
+}
+
+/// SHA-256 of the first certificate in a PEM (or of the bytes when they are not PEM), hex.
+pub fn fingerprint(pem_or_der: &[u8]) -> String {
+    let der = rustls_pemfile::certs(&mut &pem_or_der[..])
+        .next()
+        .and_then(|c| c.ok())
+        .map(|c| c.to_vec())
+        .unwrap_or_else(|| pem_or_der.to_vec());
+    Sha256::digest(&der).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A rustls server configuration for HTTP/2 and HTTP/1.1.
+pub fn server_config(cert: &ServerCert) -> Result<Arc<rustls::ServerConfig>, String> {
+    install_crypto_provider();
+    let certs = rustls_pemfile::certs(&mut cert.cert_pem.as_bytes())
+        .collect::<Result<Vec<CertificateDer<'static>>, _>>()
+        .map_err(|e| format!("bad certificate: {e}"))?;
+    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut cert.key_pem.as_bytes())
+        .map_err(|e| format!("bad key: {e}"))?
+        .ok_or("no private key in the PEM")?;
+    let mut config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("bad certificate or key: {e}"))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}

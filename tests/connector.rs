@@ -1,0 +1,436 @@
+//! The connector against real parts: `infra server` on a TCP port (SQLite), the Kubernetes API test
+//! server over HTTPS, the connector as it runs in production (in this process), kube-rs, and the real
+//! kubectl with a kubeconfig holding a token from `POST /api/tokens`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use infra::connector::cluster::Facts;
+use infra::connector::reconcile::{self, binding_name};
+use infra::kube_test_server::{Options, TestApiServer};
+use infra::model::{BindingSubject, ClusterClaims, DesiredBinding, NewAccessKey};
+use infra::server::auth::actor_for_user;
+use infra::server::config::ServerConfig;
+use infra::server::services::{keys, users, Ctx};
+use infra::server::state::AppState;
+use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subject};
+use kube::api::{DeleteParams, ObjectMeta, PostParams};
+use kube::{Api, Client};
+use serde_json::{json, Value};
+
+const ADMIN: &str = "admin@infra.local";
+
+async fn test_api_server(dir: &Path) -> TestApiServer {
+    TestApiServer::start(Options { listen: "127.0.0.1:0".parse().unwrap(), dir: dir.to_path_buf() })
+        .await
+        .expect("the Kubernetes API test server starts")
+}
+
+async fn kube_client(kubeconfig: &Path) -> Client {
+    let file = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default()).await.expect("config");
+    Client::try_from(config).expect("client")
+}
+
+fn facts(namespaces: &[&str], roles: &[&str]) -> Facts {
+    Facts { namespaces: namespaces.iter().map(|s| s.to_string()).collect(), roles: roles.iter().map(|s| s.to_string()).collect() }
+}
+
+fn binding(role: &str, namespace: &str, subjects: &[(&str, &str)]) -> DesiredBinding {
+    DesiredBinding {
+        role: role.into(),
+        namespace: namespace.into(),
+        subjects: subjects.iter().map(|(k, n)| BindingSubject { kind: k.to_string(), name: n.to_string() }).collect(),
+    }
+}
+
+fn subject_names(subjects: &Option<Vec<Subject>>) -> Vec<String> {
+    let mut names: Vec<String> = subjects.iter().flatten().map(|s| format!("{}:{}", s.kind, s.name)).collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_turns_grants_into_owned_bindings_and_converges() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let k8s = test_api_server(dir.path()).await;
+    let client = kube_client(&k8s.connector_kubeconfig()).await;
+    let crbs = Api::<ClusterRoleBinding>::all(client.clone());
+    let web = Api::<RoleBinding>::namespaced(client.clone(), "web");
+    let facts = facts(&["default", "web", "db"], &["cluster-admin", "admin", "edit", "view", "logs"]);
+
+    // a binding somebody else made, with a name of ours in a namespace: never touched
+    let foreign = RoleBinding {
+        metadata: ObjectMeta { name: Some(binding_name("admin")), namespace: Some("web".into()), ..Default::default() },
+        role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "ClusterRole".into(), name: "view".into() },
+        subjects: Some(vec![Subject { kind: "User".into(), name: "someone".into(), api_group: Some("rbac.authorization.k8s.io".into()), namespace: None }]),
+    };
+    web.create(&PostParams::default(), &foreign).await.unwrap();
+
+    let desired = vec![
+        binding("edit", "web", &[("Group", "dev"), ("User", "alice@example.com")]),
+        binding("view", "", &[("Group", "viewers")]),
+        binding("admin", "web", &[("User", "bob@example.com")]),
+        binding("edit", "ghost", &[("Group", "dev")]),
+        binding("no-such-role", "", &[("Group", "dev")]),
+    ];
+    let first = reconcile::reconcile(&client, "prod", &desired, &facts).await.unwrap();
+    assert_eq!(first.created, 2, "{first:?}");
+    let edit = web.get(&binding_name("edit")).await.unwrap();
+    assert_eq!(subject_names(&edit.subjects), ["Group:dev", "User:alice@example.com"]);
+    assert_eq!(edit.role_ref.name, "edit");
+    assert_eq!(edit.metadata.labels.as_ref().unwrap()["app.kubernetes.io/managed-by"], "infra");
+    let view = crbs.get(&binding_name("view")).await.unwrap();
+    assert_eq!(subject_names(&view.subjects), ["Group:viewers"]);
+    // grants that cannot be applied are reported in words, not dropped silently
+    assert_eq!(first.problems.len(), 3, "{:?}", first.problems);
+    assert!(first.problems.iter().any(|p| p.contains("namespace ghost does not exist")), "{:?}", first.problems);
+    assert!(first.problems.iter().any(|p| p.contains("no role no-such-role")), "{:?}", first.problems);
+    assert!(first.problems.iter().any(|p| p.contains("infra does not manage")), "{:?}", first.problems);
+    assert_eq!(subject_names(&web.get(&binding_name("admin")).await.unwrap().subjects), ["User:someone"]);
+
+    // idempotent
+    let again = reconcile::reconcile(&client, "prod", &desired, &facts).await.unwrap();
+    assert!(!again.changed(), "{again:?}");
+
+    // hand edits are repaired: subjects changed, a binding deleted
+    let mut edited = web.get(&binding_name("edit")).await.unwrap();
+    edited.subjects = Some(vec![Subject { kind: "User".into(), name: "mallory".into(), api_group: Some("rbac.authorization.k8s.io".into()), namespace: None }]);
+    web.replace(&binding_name("edit"), &PostParams::default(), &edited).await.unwrap();
+    crbs.delete(&binding_name("view"), &DeleteParams::default()).await.unwrap();
+    let repaired = reconcile::reconcile(&client, "prod", &desired, &facts).await.unwrap();
+    assert_eq!((repaired.created, repaired.updated), (1, 1), "{repaired:?}");
+    assert_eq!(subject_names(&web.get(&binding_name("edit")).await.unwrap().subjects), ["Group:dev", "User:alice@example.com"]);
+    assert!(crbs.get_opt(&binding_name("view")).await.unwrap().is_some());
+
+    // stale bindings go; the foreign one stays
+    let fewer = vec![binding("edit", "web", &[("Group", "dev")])];
+    let pruned = reconcile::reconcile(&client, "prod", &fewer, &facts).await.unwrap();
+    assert_eq!(pruned.deleted, 1, "{pruned:?}");
+    assert!(crbs.get_opt(&binding_name("view")).await.unwrap().is_none());
+    assert_eq!(subject_names(&web.get(&binding_name("edit")).await.unwrap().subjects), ["Group:dev"]);
+    assert!(web.get_opt(&binding_name("admin")).await.unwrap().is_some(), "bindings infra does not own are left alone");
+    // the seeded bindings of the cluster itself are untouched too
+    assert!(!crbs.list(&Default::default()).await.unwrap().items.is_empty());
+    k8s.shutdown().await;
+}
+
+/// `infra server` on a real port, with its first admin and an admin key.
+struct Infra {
+    url: String,
+    state: AppState,
+    admin: String,
+    http: reqwest::Client,
+}
+
+impl Infra {
+    async fn start(dir: &Path) -> Infra {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let config = ServerConfig {
+            data_dir: dir.to_path_buf(),
+            database_url: None,
+            listen: None,
+            url: Some(url.clone()),
+            admin_email: ADMIN.into(),
+            leptos_config: "Leptos.toml".into(),
+            secure_cookies: None,
+        };
+        let leptos = leptos::config::LeptosOptions::builder().output_name("infra").build();
+        let (state, one_time) = infra::server::web::prepare(config, leptos).await.expect("server prepares");
+        let db = state.db.clone();
+        let admin_id = users::find_by_email(&db, ADMIN).await.unwrap().unwrap().id;
+        let actor = actor_for_user(&db, admin_id, "test").await.unwrap();
+        users::change_own_password(Ctx::new(&db, &actor), &one_time.unwrap(), "admin-password-1").await.unwrap();
+        let admin = key_for(&state, admin_id).await;
+        let app = infra::server::web::router(state.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+        });
+        Infra { url, state, admin, http: reqwest::Client::new() }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(key);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("server answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, key, Some(body)).await
+    }
+
+    async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, key, None).await
+    }
+
+    /// A user with a password, and an access key of theirs.
+    async fn user(&self, email: &str) -> (i64, String) {
+        let (status, body) = self.post("/api/users", &self.admin, json!({"email": email, "password": "user-password-1"})).await;
+        assert_eq!(status, 201, "{body}");
+        let id = body["user"]["id"].as_i64().unwrap();
+        (id, key_for(&self.state, id).await)
+    }
+
+    async fn token(&self, key: &str, cluster: &str) -> String {
+        let (status, body) = self.post("/api/tokens", key, json!({"destination": cluster})).await;
+        assert_eq!(status, 201, "{body}");
+        body["token"].as_str().unwrap().to_string()
+    }
+}
+
+async fn key_for(state: &AppState, user_id: i64) -> String {
+    let actor = actor_for_user(&state.db, user_id, "test").await.unwrap();
+    keys::create(Ctx::new(&state.db, &actor), &NewAccessKey { name: "k".into(), ttl_secs: None, inactivity_timeout_secs: None })
+        .await
+        .unwrap()
+        .access_key
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start_connector(infra: &Infra, key: &str, name: &str, kubeconfig: &Path, port: u16, data_dir: &Path) -> tokio::task::JoinHandle<()> {
+    let config = infra::connector::ConnectorConfig {
+        server: infra.url.clone(),
+        access_key: key.to_string(),
+        name: name.into(),
+        kubeconfig: Some(kubeconfig.to_path_buf()),
+        listen: format!("127.0.0.1:{port}").parse().unwrap(),
+        endpoint: None,
+        data_dir: data_dir.to_path_buf(),
+        server_ca: None,
+        heartbeat_secs: 2,
+        resync_secs: 2,
+    };
+    tokio::spawn(async move {
+        if let Err(e) = infra::connector::run(config).await {
+            panic!("connector failed: {e}");
+        }
+    })
+}
+
+/// Polls `check` until it returns Some, or fails after `limit` with `what`.
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(what: &str, limit: Duration, mut check: impl FnMut() -> F) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A kubeconfig for the proxy with this token, as the console and the CLI will write it.
+fn kubeconfig(dir: &Path, file: &str, endpoint: &str, ca_pem: &str, token: &str) -> PathBuf {
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    let path = dir.join(file);
+    let yaml = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster:\n    server: {endpoint}\n    certificate-authority-data: {ca}\n\
+         users:\n- name: user\n  user:\n    token: {token}\ncontexts:\n- name: infra:prod\n  context:\n    cluster: prod\n    user: user\n\
+         current-context: infra:prod\n"
+    );
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+struct Kubectl {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+fn kubectl(kubeconfig: &Path, args: &[&str]) -> Kubectl {
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(kubeconfig.with_extension("cache"))
+        .args(["--request-timeout", "10s"])
+        .args(args)
+        .output()
+        .expect("kubectl runs");
+    Kubectl {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+fn tamper(token: &str) -> String {
+    // change one character of the signature
+    let mut chars: Vec<char> = token.chars().collect();
+    let i = chars.len() - 5;
+    chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+    chars.into_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kubectl_through_the_proxy_follows_the_grants() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let k8s_dir = dir.path().join("k8s");
+    let k8s = test_api_server(&k8s_dir).await;
+    let k8s_admin = kube_client(&k8s.admin_kubeconfig()).await;
+    let infra = Infra::start(&dir.path().join("server")).await;
+
+    // the admin connects a cluster; the connector registers it with its namespaces and roles
+    let (status, created) = infra.post("/api/destinations/prod/connector-key", &infra.admin, json!({})).await;
+    assert_eq!(status, 201, "{created}");
+    let connector_key = created["access_key"].as_str().unwrap().to_string();
+    let port = free_port();
+    let connector_dir = dir.path().join("connector");
+    let connector = start_connector(&infra, &connector_key, "prod", &k8s.connector_kubeconfig(), port, &connector_dir);
+    let prod = eventually("the cluster connects", Duration::from_secs(20), || async {
+        let (_, d) = infra.get("/api/destinations/prod", &infra.admin).await;
+        (d["status"] == "connected" && d["namespaces"].as_array().is_some_and(|n| n.len() >= 2)).then_some(d)
+    })
+    .await;
+    let namespaces: Vec<&str> = prod["namespaces"].as_array().unwrap().iter().filter_map(|n| n.as_str()).collect();
+    assert!(namespaces.contains(&"web") && namespaces.contains(&"db"), "{namespaces:?}");
+    let roles: Vec<&str> = prod["roles"].as_array().unwrap().iter().filter_map(|n| n.as_str()).collect();
+    for role in ["edit", "view", "logs", "exec", "port-forward"] {
+        assert!(roles.contains(&role), "{role} missing from {roles:?}");
+    }
+    let endpoint = prod["endpoint"].as_str().unwrap().to_string();
+    let proxy_ca = prod["ca"].as_str().unwrap().to_string();
+    assert_eq!(endpoint, format!("https://127.0.0.1:{port}"));
+
+    // alice is in group dev; dev gets edit on prod.web
+    let (alice_id, alice_key) = infra.user("alice@example.com").await;
+    let (status, group) = infra.post("/api/groups", &infra.admin, json!({"name": "dev"})).await;
+    assert_eq!(status, 201, "{group}");
+    let group_id = group["id"].as_i64().unwrap();
+    infra.post(&format!("/api/groups/{group_id}/members"), &infra.admin, json!({"user": alice_id.to_string()})).await;
+    let (status, _) = infra.post("/api/tokens", &alice_key, json!({"destination": "prod"})).await;
+    assert_eq!(status, 403, "no token without a grant");
+    let (status, grant) = infra.post("/api/grants", &infra.admin, json!({"subject": "group:dev", "role": "edit", "resource": "prod.web"})).await;
+    assert_eq!(status, 201, "{grant}");
+    let token = infra.token(&alice_key, "prod").await;
+    let config = kubeconfig(dir.path(), "alice.kubeconfig", &endpoint, &proxy_ca, &token);
+
+    // the binding arrives within seconds, and kubectl can list pods in web
+    let listed = eventually("kubectl may list pods in web", Duration::from_secs(10), || async {
+        let r = kubectl(&config, &["get", "pods", "-n", "web", "-o", "name"]);
+        r.ok.then_some(r.stdout)
+    })
+    .await;
+    assert!(listed.contains("web-0"), "{listed}");
+    let whoami = kubectl(&config, &["auth", "whoami"]);
+    assert!(whoami.ok, "{}", whoami.stderr);
+    assert!(whoami.stdout.contains("alice@example.com") && whoami.stdout.contains("dev"), "{}", whoami.stdout);
+    let db = kubectl(&config, &["get", "pods", "-n", "db"]);
+    assert!(!db.ok && db.stderr.contains("forbidden"), "{}", db.stderr);
+    let can = kubectl(&config, &["auth", "can-i", "delete", "pods", "-n", "web"]);
+    assert_eq!(can.stdout.trim(), "yes", "{}", can.stderr);
+
+    // exec and a followed log go through the proxy
+    let exec = kubectl(&config, &["exec", "web-0", "-n", "web", "--", "echo", "hello"]);
+    assert!(exec.ok && exec.stdout.contains("hello"), "{} {}", exec.stdout, exec.stderr);
+    let mut follow = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&config)
+        .args(["logs", "-f", "web-0", "-n", "web"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let lines = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout).lines().take(8).filter_map(Result::ok).collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert_eq!(lines.len(), 8, "logs -f keeps streaming: {lines:?}");
+
+    // refused tokens: tampered, for another cluster, expired, none
+    let tampered = kubeconfig(dir.path(), "tampered.kubeconfig", &endpoint, &proxy_ca, &tamper(&token));
+    let r = kubectl(&tampered, &["get", "pods", "-n", "web"]);
+    assert!(!r.ok && r.stderr.contains("Unauthorized"), "{}", r.stderr);
+    let (status, _) = infra.post("/api/destinations/staging/connector-key", &infra.admin, json!({})).await;
+    assert_eq!(status, 201);
+    infra.post("/api/grants", &infra.admin, json!({"subject": "group:dev", "role": "edit", "resource": "staging"})).await;
+    let staging_token = infra.token(&alice_key, "staging").await;
+    let other = kubeconfig(dir.path(), "other.kubeconfig", &endpoint, &proxy_ca, &staging_token);
+    let r = kubectl(&other, &["get", "pods", "-n", "web"]);
+    assert!(!r.ok && r.stderr.contains("Unauthorized"), "a token for staging is refused by prod: {}", r.stderr);
+    let now = infra::server::now() / 1000;
+    let expired_claims = ClusterClaims {
+        iss: infra.url.clone(),
+        aud: "prod".into(),
+        sub: "alice@example.com".into(),
+        groups: vec!["dev".into()],
+        iat: now - 900,
+        exp: now - 600,
+        jti: "expired".into(),
+    };
+    let expired = infra.state.signer.sign(&infra.state.db, &expired_claims).await.unwrap();
+    let expired = kubeconfig(dir.path(), "expired.kubeconfig", &endpoint, &proxy_ca, &expired);
+    let r = kubectl(&expired, &["get", "pods", "-n", "web"]);
+    assert!(!r.ok && r.stderr.contains("Unauthorized"), "{}", r.stderr);
+
+    // a rotated signing key: old tokens still work, new ones too
+    let (status, _) = infra.post("/api/signing-keys/rotate", &infra.admin, json!({})).await;
+    assert_eq!(status, 200);
+    assert!(kubectl(&config, &["get", "pods", "-n", "web"]).ok, "a token signed before the rotation");
+    let fresh = kubeconfig(dir.path(), "fresh.kubeconfig", &endpoint, &proxy_ca, &infra.token(&alice_key, "prod").await);
+    let r = kubectl(&fresh, &["get", "pods", "-n", "web"]);
+    assert!(r.ok, "a token signed with the new key: {}", r.stderr);
+
+    // every proxied request reaches the audit log
+    eventually("proxied requests are audited", Duration::from_secs(10), || async {
+        let (_, page) = infra.get("/api/audit?actor=alice@example.com&limit=200", &infra.admin).await;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        let listed = items.iter().any(|e| e["action"] == "kubernetes.list" && e["target"] == "prod/web/pods" && e["outcome"] == "success");
+        let denied = items.iter().any(|e| e["action"] == "kubernetes.list" && e["target"] == "prod/db/pods" && e["outcome"] == "denied");
+        (listed && denied).then_some(())
+    })
+    .await;
+
+    // a namespace that disappears turns a grant into a problem on the cluster page
+    infra.post("/api/grants", &infra.admin, json!({"subject": "group:dev", "role": "view", "resource": "prod.db"})).await;
+    let namespaces = Api::<k8s_openapi::api::core::v1::Namespace>::all(k8s_admin.clone());
+    namespaces.delete("db", &DeleteParams::default()).await.unwrap();
+    eventually("the missing namespace is reported", Duration::from_secs(15), || async {
+        let (_, d) = infra.get("/api/destinations/prod", &infra.admin).await;
+        d["problems"].as_array().is_some_and(|p| p.iter().any(|p| p.as_str().unwrap_or("").contains("namespace db does not exist"))).then_some(())
+    })
+    .await;
+
+    // a restarted connector converges again, also after a hand edit made while it was down
+    connector.abort();
+    let _ = connector.await;
+    let web = Api::<RoleBinding>::namespaced(k8s_admin.clone(), "web");
+    web.delete(&binding_name("edit"), &DeleteParams::default()).await.unwrap();
+    let connector = start_connector(&infra, &connector_key, "prod", &k8s.connector_kubeconfig(), port, &connector_dir);
+    eventually("the restarted connector restores the binding", Duration::from_secs(15), || async {
+        web.get_opt(&binding_name("edit")).await.ok().flatten().map(|_| ())
+    })
+    .await;
+    assert!(kubectl(&config, &["get", "pods", "-n", "web"]).ok, "the proxy CA survived the restart");
+
+    // the grant goes: kubectl is forbidden within seconds
+    let grant_id = grant["id"].as_i64().unwrap();
+    let (status, _) = infra.call(reqwest::Method::DELETE, &format!("/api/grants/{grant_id}"), &infra.admin, None).await;
+    assert_eq!(status, 204);
+    eventually("kubectl is refused after the grant is removed", Duration::from_secs(10), || async {
+        let r = kubectl(&config, &["get", "pods", "-n", "web"]);
+        (!r.ok && r.stderr.contains("forbidden")).then_some(())
+    })
+    .await;
+    connector.abort();
+    k8s.shutdown().await;
+}
