@@ -15,5 +15,7 @@ echo "[test] Rust tests (SQLite and PostgreSQL)"
 cargo test --features ssr
 
 echo "[test] browser tests (Playwright, Chromium)"
+# the browser tests start the Kubernetes API test server too (cargo test built it; this is a no-op then)
+cargo build --features ssr --bin kube-test-apiserver
 cd end2end
 npx playwright test

@@ -462,3 +462,78 @@ test('without JavaScript the forms still work', async ({ browser, consoleGuard }
     await context.close();
   }
 });
+
+/** A TCP port nobody listens on right now. */
+async function freePort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForFile(file: string, timeoutMs: number) {
+  const start = Date.now();
+  while (!fs.existsSync(file)) {
+    if (Date.now() - start > timeoutMs) throw new Error(`${file} did not appear`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('a running connector keeps the cluster page live: status, last seen, namespaces, problems', async ({ page }, testInfo) => {
+  test.setTimeout(120_000);
+  const { spawn } = await import('node:child_process');
+  const root = path.resolve(__dirname, '..', '..');
+  const infraBin = path.resolve(root, process.env.INFRA_BIN ?? 'target/debug/infra');
+  const apiserverBin = path.resolve(root, 'target/debug/kube-test-apiserver');
+  const baseURL = testInfo.project.use.baseURL!;
+
+  await signInAdmin(page);
+  await open(page, '/clusters');
+  await page.locator('#cluster-name').fill('live');
+  await page.getByRole('button', { name: 'Create connector key' }).click();
+  const keyBox = page.getByTestId('connector-key');
+  await expect(keyBox).toHaveText(/^\s*[^.\s]+\.[^.\s]+\s*$/);
+  const key = ((await keyBox.textContent()) ?? '').trim();
+
+  // the Kubernetes API test server and the real connector, as separate processes
+  const dir = fs.mkdtempSync(path.join(dataDir(), 'cluster-'));
+  const apiserver = spawn(apiserverBin, ['--listen', `127.0.0.1:${await freePort()}`, '--dir', dir], { stdio: 'ignore' });
+  let connector: ReturnType<typeof spawn> | undefined;
+  try {
+    await waitForFile(path.join(dir, 'connector.kubeconfig'), 20_000);
+    connector = spawn(
+      infraBin,
+      ['connector', '--server', baseURL, '--access-key', key, '--name', 'live',
+        '--kubeconfig', path.join(dir, 'connector.kubeconfig'), '--listen', `127.0.0.1:${await freePort()}`,
+        '--data-dir', path.join(dir, 'connector'), '--heartbeat-secs', '2'],
+      { stdio: 'ignore', env: { ...process.env, RUST_LOG: 'warn' } },
+    );
+
+    // the page was opened while the cluster was still pending; it turns connected without a reload
+    await open(page, '/clusters/live');
+    await expect(page.locator('header [data-status]')).toHaveAttribute('data-status', 'connected', { timeout: 30_000 });
+    await expect(page.getByTestId('last-seen')).toHaveText('just now');
+    const namespaces = page.getByTestId('namespaces');
+    for (const ns of ['default', 'web', 'db']) {
+      await expect(namespaces.getByText(ns, { exact: true })).toBeVisible();
+    }
+    await expect(page.getByTestId('problems')).toHaveCount(0);
+
+    // a grant on a namespace the cluster does not have shows as a problem, again without a reload
+    const granted = await page.request.post('/api/grants', {
+      headers: { Origin: baseURL },
+      data: { subject: 'group:Engineering', role: 'view', resource: 'live.ghost' },
+    });
+    expect(granted.status(), await granted.text()).toBe(201);
+    await expect(page.getByTestId('problems')).toContainText('namespace ghost does not exist', { timeout: 30_000 });
+    await snap(page, testInfo, 'cluster-live');
+  } finally {
+    connector?.kill();
+    apiserver.kill();
+  }
+});
