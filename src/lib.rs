@@ -3,9 +3,12 @@
 //! - [`model`]: request and response types shared by the API, the console and the CLI
 //! - [`app`]: the Leptos console (server-rendered, hydrated in the browser)
 //! - [`server`]: everything server-only: database, services (the domain rules), auth, REST API
+//! - [`kube_test_server`]: a Kubernetes API test double (not Kubernetes) for tests and local runs
 
 pub mod app;
 pub mod model;
+#[cfg(feature = "ssr")]
+pub mod kube_test_server;
 #[cfg(feature = "ssr")]
 pub mod server;
 
