@@ -231,9 +231,20 @@ fn message(bytes: &[u8], schema: &[Field]) -> Result<Value, String> {
             if let Some(items) = items.as_array_mut() {
                 items.push(value);
             }
-        } else {
+        } else if !is_default(&value) {
+            // Go writes every non-pointer field; JSON (omitempty) leaves defaults out, and so does this.
             out.insert(name.to_string(), value);
         }
     }
     Ok(Value::Object(out))
+}
+
+fn is_default(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Number(n) => n.as_i64() == Some(0),
+        Value::Object(m) => m.is_empty(),
+        _ => false,
+    }
 }
