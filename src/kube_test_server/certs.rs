@@ -44,7 +44,8 @@ impl Ca {
             let mut params = CertificateParams::default();
             params.distinguished_name.push(DnType::CommonName, "kube-test-apiserver-ca");
             params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+            params.key_usages =
+                vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
             let now = OffsetDateTime::now_utc();
             params.not_before = now - time::Duration::hours(1);
             params.not_after = now + time::Duration::days(3650);
@@ -106,9 +107,16 @@ impl Ca {
                 w.next().write_tagged(Tag::context(3), |w| {
                     w.write_sequence(|w| {
                         // keyUsage (critical): digitalSignature, keyEncipherment
-                        extension(w.next(), &[2, 5, 29, 15], true, &yasna::construct_der(|w| w.write_bitvec_bytes(&[0xa0], 3)));
+                        extension(
+                            w.next(),
+                            &[2, 5, 29, 15],
+                            true,
+                            &yasna::construct_der(|w| w.write_bitvec_bytes(&[0xa0], 3)),
+                        );
                         // extKeyUsage: clientAuth
-                        let eku = yasna::construct_der(|w| w.write_sequence(|w| w.next().write_oid(&oid(&[1, 3, 6, 1, 5, 5, 7, 3, 2]))));
+                        let eku = yasna::construct_der(|w| {
+                            w.write_sequence(|w| w.next().write_oid(&oid(&[1, 3, 6, 1, 5, 5, 7, 3, 2])))
+                        });
                         extension(w.next(), &[2, 5, 29, 37], false, &eku);
                         // basicConstraints (critical): not a CA
                         extension(w.next(), &[2, 5, 29, 19], true, &yasna::construct_der(|w| w.write_sequence(|_| ())));

@@ -6,8 +6,8 @@
 
 use std::collections::HashMap;
 
-use axum::response::{IntoResponse, Response};
 use axum::body::Bytes;
+use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
 use serde_json::{Value, json};
 
@@ -80,7 +80,10 @@ impl Discovery {
                 }
             }
             let path = if group.is_empty() { format!("/api/{version}") } else { format!("/apis/{gv}") };
-            put(path.clone(), json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources }));
+            put(
+                path.clone(),
+                json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources }),
+            );
             put(format!("/openapi/v3{path}"), openapi_v3(group, version, &path));
         }
         let roots: serde_json::Map<String, Value> = group_versions()
@@ -104,7 +107,9 @@ impl Discovery {
             return Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], doc.clone()).into_response());
         }
         match path {
-            "/healthz" | "/livez" | "/readyz" => Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "ok").into_response()),
+            "/healthz" | "/livez" | "/readyz" => {
+                Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "ok").into_response())
+            }
             // No OpenAPI v2: kubectl uses v3 (below) and copes without v2.
             _ => Err(ApiError::path_not_found()),
         }

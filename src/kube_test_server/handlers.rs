@@ -101,8 +101,13 @@ pub fn forbidden_message(user: &Identity, info: &RequestInfo) -> String {
     let Some(r) = &info.resource else {
         return format!("User {:?} cannot {} path {:?}", user.user, info.verb, info.path);
     };
-    let resource = if r.subresource.is_empty() { r.resource.clone() } else { format!("{}/{}", r.resource, r.subresource) };
-    let scope = if r.namespace.is_empty() { "at the cluster scope".to_string() } else { format!("in the namespace {:?}", r.namespace) };
+    let resource =
+        if r.subresource.is_empty() { r.resource.clone() } else { format!("{}/{}", r.resource, r.subresource) };
+    let scope = if r.namespace.is_empty() {
+        "at the cluster scope".to_string()
+    } else {
+        format!("in the namespace {:?}", r.namespace)
+    };
     format!("User {:?} cannot {} resource {resource:?} in API group {:?} {scope}", user.user, info.verb, r.group)
 }
 
@@ -209,8 +214,10 @@ impl Ctx {
     }
 
     pub fn selectors(&self) -> Result<(LabelSelector, FieldSelector), ApiError> {
-        let labels = LabelSelector::parse(self.query.get("labelSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
-        let fields = FieldSelector::parse(self.query.get("fieldSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
+        let labels =
+            LabelSelector::parse(self.query.get("labelSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
+        let fields =
+            FieldSelector::parse(self.query.get("fieldSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
         Ok((labels, fields))
     }
 
@@ -228,7 +235,11 @@ impl Ctx {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         // The continue token is the last key returned; keys are unique and sorted, so paging is stable.
         if let Some(token) = self.query.get("continue").filter(|t| !t.is_empty()) {
-            let key = b64.decode(token).ok().and_then(|k| String::from_utf8(k).ok()).ok_or_else(|| ApiError::bad_request("invalid continue token"))?;
+            let key = b64
+                .decode(token)
+                .ok()
+                .and_then(|k| String::from_utf8(k).ok())
+                .ok_or_else(|| ApiError::bad_request("invalid continue token"))?;
             items.retain(|o| format!("{}/{}", meta_str(o, "namespace"), meta_str(o, "name")) > key);
         }
         let mut metadata = json!({ "resourceVersion": rv.to_string() });
@@ -236,7 +247,10 @@ impl Ctx {
         if limit > 0 && items.len() > limit {
             let remaining = items.len() - limit;
             items.truncate(limit);
-            let last = items.last().map(|o| format!("{}/{}", meta_str(o, "namespace"), meta_str(o, "name"))).unwrap_or_default();
+            let last = items
+                .last()
+                .map(|o| format!("{}/{}", meta_str(o, "namespace"), meta_str(o, "name")))
+                .unwrap_or_default();
             metadata["continue"] = b64.encode(last).into();
             metadata["remainingItemCount"] = remaining.into();
         }
@@ -262,9 +276,16 @@ impl Ctx {
         if name.is_empty() {
             let prefix = meta_str(obj, "generateName");
             if prefix.is_empty() {
-                return Err(ApiError::invalid(self.def.group, self.def.kind, "", "metadata.name", "Required value: name or generateName is required"));
+                return Err(ApiError::invalid(
+                    self.def.group,
+                    self.def.kind,
+                    "",
+                    "metadata.name",
+                    "Required value: name or generateName is required",
+                ));
             }
-            let suffix: String = (0..5).map(|_| char::from(b"bcdfghjklmnpqrstvwxz2456789"[rand::random_range(0..27)])).collect();
+            let suffix: String =
+                (0..5).map(|_| char::from(b"bcdfghjklmnpqrstvwxz2456789"[rand::random_range(0..27)])).collect();
             name = format!("{prefix}{suffix}");
         }
         if !meta_str(obj, "resourceVersion").is_empty() {
@@ -307,7 +328,9 @@ impl Ctx {
         // The namespace in the body, if any, must be the one in the URL.
         let body_ns = meta_str(obj, "namespace");
         if self.def.namespaced && !body_ns.is_empty() && body_ns != self.ns {
-            return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
         }
         Ok(())
     }
@@ -330,10 +353,22 @@ impl Ctx {
             }
         }
         if self.rid == CSRS && next.get("spec") != cur.get("spec") {
-            return Err(ApiError::invalid(self.def.group, self.def.kind, &name, "spec", "Forbidden: updates to certificate signing request spec are forbidden"));
+            return Err(ApiError::invalid(
+                self.def.group,
+                self.def.kind,
+                &name,
+                "spec",
+                "Forbidden: updates to certificate signing request spec are forbidden",
+            ));
         }
         if self.def.is_rbac() && self.def.kind.ends_with("Binding") && next.get("roleRef") != cur.get("roleRef") {
-            return Err(ApiError::invalid(self.def.group, self.def.kind, &name, "roleRef", "Invalid value: cannot change roleRef"));
+            return Err(ApiError::invalid(
+                self.def.group,
+                self.def.kind,
+                &name,
+                "roleRef",
+                "Invalid value: cannot change roleRef",
+            ));
         }
         validate::object(self.rid, next, &name)
     }
@@ -392,13 +427,18 @@ impl Ctx {
         }
         if !matches!(
             kind.as_str(),
-            "application/merge-patch+json" | "application/strategic-merge-patch+json" | "application/json-patch+json" | "application/apply-patch+yaml"
+            "application/merge-patch+json"
+                | "application/strategic-merge-patch+json"
+                | "application/json-patch+json"
+                | "application/apply-patch+yaml"
         ) {
             return Err(ApiError::unsupported_media_type(&kind));
         }
         let body = read_body(req).await?;
         let patch: Value = serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(format!("the patch is not JSON (this test double reads apply patches as JSON only): {e}"))
+            ApiError::bad_request(format!(
+                "the patch is not JSON (this test double reads apply patches as JSON only): {e}"
+            ))
         })?;
         // Server-side apply of a missing object creates it.
         let mut fresh = if apply && self.app.store.get(self.rid, &self.ns, self.name()).is_none() {
@@ -436,7 +476,9 @@ impl Ctx {
         let kind = content_type(&req);
         let body = read_body(req).await?;
         let options = if body.is_empty() { json!({}) } else { decode_body(&kind, &body)? };
-        let precondition = |field: &str| options.pointer(&format!("/preconditions/{field}")).and_then(Value::as_str).map(str::to_string);
+        let precondition = |field: &str| {
+            options.pointer(&format!("/preconditions/{field}")).and_then(Value::as_str).map(str::to_string)
+        };
         let (want_uid, want_rv) = (precondition("uid"), precondition("resourceVersion"));
         let outcome = self.app.store.mutate(self.rid, &self.ns, self.name(), |cur| {
             let cur = cur.ok_or_else(|| self.not_found())?;
@@ -458,7 +500,11 @@ impl Ctx {
             let (items, _) = self.app.store.list(rid, Some(self.name()));
             for o in items {
                 let _ = self.app.store.mutate(rid, self.name(), meta_str(&o, "name"), |_| Ok(Change::Delete));
-                tracing::debug!(resource = def.plural, name = meta_str(&o, "name"), "kube-test-apiserver: deleted with its namespace");
+                tracing::debug!(
+                    resource = def.plural,
+                    name = meta_str(&o, "name"),
+                    "kube-test-apiserver: deleted with its namespace"
+                );
             }
         }
     }

@@ -80,13 +80,17 @@ pub fn impersonate(authz: &Authorizer, requester: Identity, headers: &HeaderMap)
     let uid = values("impersonate-uid");
     let extras: Vec<(String, String)> = headers
         .iter()
-        .filter_map(|(k, v)| Some((k.as_str().strip_prefix("impersonate-extra-")?.to_string(), v.to_str().ok()?.to_string())))
+        .filter_map(|(k, v)| {
+            Some((k.as_str().strip_prefix("impersonate-extra-")?.to_string(), v.to_str().ok()?.to_string()))
+        })
         .collect();
     let Some(user) = user else {
         if groups.is_empty() && uid.is_empty() && extras.is_empty() {
             return Ok(requester);
         }
-        return Err(ApiError::bad_request("requested impersonation of groups, extras or a uid without impersonating a user"));
+        return Err(ApiError::bad_request(
+            "requested impersonation of groups, extras or a uid without impersonating a user",
+        ));
     };
 
     let check = |group: &str, resource: &str, namespace: &str, name: &str| -> Result<(), ApiError> {

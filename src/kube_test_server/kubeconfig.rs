@@ -6,7 +6,10 @@ use base64::Engine;
 pub enum Credentials<'a> {
     Token(&'a str),
     /// PEM certificate and key (a break-glass certificate signed by the cluster CA).
-    ClientCertificate { cert_pem: &'a str, key_pem: &'a str },
+    ClientCertificate {
+        cert_pem: &'a str,
+        key_pem: &'a str,
+    },
 }
 
 /// A kubeconfig (YAML) for `server` trusting `ca_pem`, with one user and one context, both named `test`
@@ -15,11 +18,9 @@ pub fn render(server: &str, ca_pem: &str, user: &str, credentials: Credentials) 
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let user_fields = match credentials {
         Credentials::Token(token) => format!("    token: {token:?}\n"),
-        Credentials::ClientCertificate { cert_pem, key_pem } => format!(
-            "    client-certificate-data: {}\n    client-key-data: {}\n",
-            b64(cert_pem),
-            b64(key_pem)
-        ),
+        Credentials::ClientCertificate { cert_pem, key_pem } => {
+            format!("    client-certificate-data: {}\n    client-key-data: {}\n", b64(cert_pem), b64(key_pem))
+        }
     };
     format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {server:?}\n    \

@@ -124,7 +124,10 @@ impl TestApiServer {
         seed::seed(&store);
         let (connector_token, admin_token) = (random_token(), random_token());
         let authn = Authenticator::default();
-        authn.add_token(connector_token.clone(), Identity::service_account(seed::CONNECTOR_NAMESPACE, seed::CONNECTOR_ACCOUNT));
+        authn.add_token(
+            connector_token.clone(),
+            Identity::service_account(seed::CONNECTOR_NAMESPACE, seed::CONNECTOR_ACCOUNT),
+        );
         authn.add_token(admin_token.clone(), Identity::new(ADMIN_USER, [rbac::MASTERS]));
         let server_address = url.trim_start_matches("https://").to_string();
         let ca_pem = ca.cert_pem.clone();

@@ -109,11 +109,13 @@ async fn run_exec(mut socket: WebSocket, output: String, stdout: bool, stderr: b
     socket.send(frame(ERROR, success.as_bytes())).await?;
     socket.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await?;
     // Let the client read everything and answer the close before the connection goes.
-    let drain = async { while let Some(Ok(message)) = socket.recv().await {
-        if matches!(message, Message::Close(_)) {
-            break;
+    let drain = async {
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
         }
-    } };
+    };
     let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
     Ok(())
 }

@@ -141,7 +141,10 @@ fn compile(store: &Store, generation: u64) -> Compiled {
         c.cluster_roles.insert(r.metadata.name.unwrap_or_default(), r.rules.unwrap_or_default());
     }
     for r in typed::<Role>(store, ROLES) {
-        c.roles.insert((r.metadata.namespace.unwrap_or_default(), r.metadata.name.unwrap_or_default()), r.rules.unwrap_or_default());
+        c.roles.insert(
+            (r.metadata.namespace.unwrap_or_default(), r.metadata.name.unwrap_or_default()),
+            r.rules.unwrap_or_default(),
+        );
     }
     for b in typed::<ClusterRoleBinding>(store, CLUSTER_ROLE_BINDINGS) {
         c.cluster_bindings.push(Binding {
@@ -196,10 +199,13 @@ pub fn rule_allows(rule: &PolicyRule, attrs: &RequestInfo) -> bool {
             u == "*" || *u == attrs.path || u.strip_suffix('*').is_some_and(|prefix| attrs.path.starts_with(prefix))
         });
     };
-    let combined = if r.subresource.is_empty() { r.resource.clone() } else { format!("{}/{}", r.resource, r.subresource) };
-    let resource_ok = rule.resources.iter().flatten().any(|x| {
-        x == "*" || *x == combined || (!r.subresource.is_empty() && *x == format!("*/{}", r.subresource))
-    });
+    let combined =
+        if r.subresource.is_empty() { r.resource.clone() } else { format!("{}/{}", r.resource, r.subresource) };
+    let resource_ok = rule
+        .resources
+        .iter()
+        .flatten()
+        .any(|x| x == "*" || *x == combined || (!r.subresource.is_empty() && *x == format!("*/{}", r.subresource)));
     let names_ok = match &rule.resource_names {
         None => true,
         Some(names) if names.is_empty() => true,

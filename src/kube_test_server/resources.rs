@@ -97,7 +97,13 @@ pub static RESOURCES: &[ResourceDef] = &[
             Sub { name: "approval", kind: "CertificateSigningRequest", verbs: &["get", "patch", "update"] },
             Sub { name: "status", kind: "CertificateSigningRequest", verbs: &["get", "patch", "update"] },
         ],
-        ..def(CERTIFICATES, "certificatesigningrequests", "certificatesigningrequest", "CertificateSigningRequest", false)
+        ..def(
+            CERTIFICATES,
+            "certificatesigningrequests",
+            "certificatesigningrequest",
+            "CertificateSigningRequest",
+            false,
+        )
     },
 ];
 

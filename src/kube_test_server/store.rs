@@ -86,7 +86,11 @@ pub struct WatchStart {
 impl Default for Store {
     fn default() -> Self {
         Store {
-            inner: RwLock::new(Inner { rv: 1, tables: RESOURCES.iter().map(|_| BTreeMap::new()).collect(), history: VecDeque::new() }),
+            inner: RwLock::new(Inner {
+                rv: 1,
+                tables: RESOURCES.iter().map(|_| BTreeMap::new()).collect(),
+                history: VecDeque::new(),
+            }),
             events: broadcast::channel(1024).0,
             rbac_generation: AtomicU64::new(0),
         }
@@ -143,7 +147,8 @@ impl Store {
             (Change::Keep, Some(cur)) => return Ok(Outcome::Unchanged(cur)),
             (Change::Keep | Change::Delete, None) => return Ok(Outcome::Missing),
             (Change::Put(mut next), cur) => {
-                let meta = meta_mut(&mut next).ok_or_else(|| ApiError::bad_request("the object is not a JSON object"))?;
+                let meta =
+                    meta_mut(&mut next).ok_or_else(|| ApiError::bad_request("the object is not a JSON object"))?;
                 if let Some(cur) = &cur {
                     // A no-op update keeps the resourceVersion and sends no event, as in Kubernetes.
                     meta.insert("resourceVersion".into(), meta_str(cur, "resourceVersion").into());
@@ -172,7 +177,11 @@ impl Store {
                     meta.insert("resourceVersion".into(), rv.to_string().into());
                 }
                 let last = Arc::new(last);
-                publish(&mut inner, &self.events, Event { rid, kind: EventType::Deleted, object: last.clone(), prev: Some(cur), rv });
+                publish(
+                    &mut inner,
+                    &self.events,
+                    Event { rid, kind: EventType::Deleted, object: last.clone(), prev: Some(cur), rv },
+                );
                 Outcome::Deleted(last)
             }
         };

@@ -27,13 +27,19 @@ pub fn server_config(ca: &Ca) -> Result<Arc<rustls::ServerConfig>, Error> {
     // Clients without a certificate are welcome (they use tokens); those with one must chain to the CA.
     let verifier = WebPkiClientVerifier::builder(Arc::new(roots)).allow_unauthenticated().build()?;
     let (cert, key) = ca.serving_cert()?;
-    let mut config = rustls::ServerConfig::builder().with_client_cert_verifier(verifier).with_single_cert(vec![cert], key)?;
+    let mut config =
+        rustls::ServerConfig::builder().with_client_cert_verifier(verifier).with_single_cert(vec![cert], key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
 /// Accepts connections until `shutdown` fires; then every open connection (watches, log follows) is dropped.
-pub async fn serve(listener: TcpListener, config: Arc<rustls::ServerConfig>, router: Router, mut shutdown: oneshot::Receiver<()>) {
+pub async fn serve(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    router: Router,
+    mut shutdown: oneshot::Receiver<()>,
+) {
     let acceptor = TlsAcceptor::from(config);
     let mut connections = JoinSet::new();
     loop {
@@ -60,7 +66,8 @@ async fn connection(acceptor: TlsAcceptor, tcp: tokio::net::TcpStream, router: R
             return;
         }
     };
-    let identity = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| certs::identity_from_cert(c));
+    let identity =
+        tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| certs::identity_from_cert(c));
     let peer_identity = PeerIdentity(identity);
     let service = router.map_request(move |mut req: http::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(peer_identity.clone());

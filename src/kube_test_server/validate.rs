@@ -7,7 +7,9 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::resources::{CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, CSRS, NAMESPACES, PODS, RBAC, RESOURCES, ROLE_BINDINGS, ROLES};
+use super::resources::{
+    CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, CSRS, NAMESPACES, PODS, RBAC, RESOURCES, ROLE_BINDINGS, ROLES,
+};
 use super::status::ApiError;
 
 pub fn object(rid: usize, obj: &Value, name: &str) -> Result<(), ApiError> {
@@ -23,7 +25,10 @@ pub fn object(rid: usize, obj: &Value, name: &str) -> Result<(), ApiError> {
     let decode = |e: String| ApiError::bad_request(format!("cannot read the {}: {e}", def.kind));
     let bindings = |subjects: Option<Vec<Subject>>, kind: &str, role_group: &str, cluster: bool| {
         if role_group != RBAC {
-            return Err(invalid("roleRef.apiGroup", &format!("Unsupported value: {role_group:?}: supported values: {RBAC:?}")));
+            return Err(invalid(
+                "roleRef.apiGroup",
+                &format!("Unsupported value: {role_group:?}: supported values: {RBAC:?}"),
+            ));
         }
         let kinds: &[&str] = if cluster { &["ClusterRole"] } else { &["ClusterRole", "Role"] };
         if !kinds.contains(&kind) {
@@ -42,7 +47,10 @@ pub fn object(rid: usize, obj: &Value, name: &str) -> Result<(), ApiError> {
     let rules_ok = |rules: &[k8s_openapi::api::rbac::v1::PolicyRule]| {
         for (i, r) in rules.iter().enumerate() {
             if r.verbs.is_empty() {
-                return Err(invalid(&format!("rules[{i}].verbs"), "Required value: verbs must contain at least one value"));
+                return Err(invalid(
+                    &format!("rules[{i}].verbs"),
+                    "Required value: verbs must contain at least one value",
+                ));
             }
         }
         Ok(())
