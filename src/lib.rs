@@ -4,6 +4,7 @@
 //! - [`app`]: the Leptos console (server-rendered, hydrated in the browser)
 //! - [`server`]: everything server-only: database, services (the domain rules), auth, REST API
 //! - [`connector`]: `infra connector`: registration, RBAC reconcile, the authenticating proxy
+//! - [`kube_test_server`]: a Kubernetes API test double (not Kubernetes) for tests and local runs
 
 pub mod app;
 pub mod model;
@@ -11,6 +12,8 @@ pub mod model;
 pub mod connector;
 #[cfg(feature = "ssr")]
 pub mod files;
+#[cfg(feature = "ssr")]
+pub mod kube_test_server;
 #[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]
