@@ -182,10 +182,17 @@ fn field(r: &Reply) -> &str {
 }
 
 async fn first_admin_must_change_password(s: Server) {
-    // a second start on the same database creates nobody
-    let dir = tempfile::tempdir().unwrap();
-    let (_, again) = Server::prepare(&s.config.database_url(), &dir).await;
+    // a second start on the same database (a replica with the same master key) creates nobody
+    let (_, again) = Server::prepare(&s.config.database_url(), &s._dir).await;
     assert_eq!(again, None);
+    // a replica with another master key cannot open the signing keys, and says so
+    let other = tempfile::tempdir().unwrap();
+    let config = ServerConfig { data_dir: other.path().to_path_buf(), ..s.config.clone() };
+    let leptos = leptos::config::LeptosOptions::builder().output_name("infra").build();
+    match infra::server::web::prepare(config, leptos).await {
+        Ok(_) => panic!("a server with another master key must not start"),
+        Err(message) => assert!(message.contains("master key does not open"), "{message}"),
+    }
     assert_eq!(s.count("users").await, 1);
     // a user created without a password gets a one-time password and is held at the password change
     let r = s.post("/api/users", &s.admin, json!({"email": "new@example.com"})).await;
