@@ -55,6 +55,16 @@ async fn serve(app: Arc<App>, req: Request) -> Result<Response, ApiError> {
         tracing::debug!(user = %user.user, verb = %info.verb, path = %info.path, "kube-test-apiserver: forbidden");
         return Err(forbidden(&user, &info));
     }
+    // Since Kubernetes 1.30, a websocket GET on exec/attach/portforward also needs `create`, the verb of
+    // the POST it replaces (so that read-only roles cannot run commands).
+    let streaming =
+        info.resource.as_ref().is_some_and(|r| matches!(r.subresource.as_str(), "exec" | "attach" | "portforward"));
+    if streaming && info.verb == "get" {
+        let create = RequestInfo { verb: "create".into(), ..info.clone() };
+        if !app.authz.authorize(&user, &create).allowed {
+            return Err(forbidden(&user, &create));
+        }
+    }
     let Some(attrs) = info.resource else {
         return app.discovery.serve(req.method(), &info.path);
     };
