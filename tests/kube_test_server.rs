@@ -342,6 +342,10 @@ async fn kubectl_impersonation_follows_rbac() {
 
     let out = f.connector_kubectl(&[&["auth", "can-i", "list", "pods", "-n", "web"][..], ALICE].concat()).await;
     assert_eq!((out.status.code(), stdout(&out).trim()), (Some(0), "yes"));
+    let out =
+        f.connector_kubectl(&[&["exec", "web-0", "-n", "web"][..], ALICE, &["--", "echo", "as alice"]].concat()).await;
+    assert_ok(&out);
+    assert_eq!(stdout(&out), "as alice\n");
     let out = f.connector_kubectl(&[&["auth", "can-i", "create", "pods/exec", "-n", "db"][..], ALICE].concat()).await;
     assert_eq!(stdout(&out).trim(), "no");
     let out =
@@ -463,9 +467,46 @@ async fn kubectl_exec_runs_over_websockets() {
     let out = f.connector_kubectl(&["exec", "web-0", "-n", "web", "--", "echo", "hello"]).await;
     assert_ok(&out);
     assert_eq!(stdout(&out), "hello\n");
-    let out = f.connector_kubectl(&[&["exec", "db-0", "-n", "db"][..], ALICE, &["--", "echo", "hi"]].concat()).await;
+    let exec_db = [&["exec", "db-0", "-n", "db"][..], ALICE, &["--", "echo", "hi"]].concat();
+    let out = f.connector_kubectl(&exec_db).await;
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("forbidden"), "{}", stderr(&out));
+    assert!(stderr(&out).contains(r#"pods "db-0" is forbidden"#), "{}", stderr(&out));
+    // `get` on pods/exec is not enough for a websocket exec: it also takes `create`.
+    assert_ok(
+        &f.connector_kubectl(&[
+            "create",
+            "role",
+            "exec-get",
+            "-n",
+            "db",
+            "--verb",
+            "get",
+            "--resource",
+            "pods,pods/exec",
+        ])
+        .await,
+    );
+    assert_ok(
+        &f.connector_kubectl(&[
+            "create",
+            "rolebinding",
+            "exec-get",
+            "-n",
+            "db",
+            "--role",
+            "exec-get",
+            "--group",
+            "dev",
+        ])
+        .await,
+    );
+    let out = f.connector_kubectl(&exec_db).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(r#"cannot create resource "pods/exec" in API group "" in the namespace "db""#),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

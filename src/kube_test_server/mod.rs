@@ -9,9 +9,11 @@
 //! - [`identity`]: authentication (tokens, client certificates) and impersonation
 //! - [`rbac`]: RBAC evaluation; [`request`]: request attributes from URLs
 //! - [`store`]: objects, resourceVersions and events; [`seed`]: the initial objects
-//! - [`handlers`]: the request pipeline and generic verbs; [`watch`], [`pods`], [`reviews`], [`csr`]: the rest
+//! - [`handlers`]: the request pipeline; [`crud`]: the generic verbs; [`watch`], [`pods`], [`reviews`], [`csr`]: the rest
+//! - [`protobuf`]: kubectl's protobuf request bodies; [`discovery`], [`table`]: what kubectl reads besides objects
 
 pub mod certs;
+pub mod crud;
 pub mod csr;
 pub mod discovery;
 pub mod handlers;

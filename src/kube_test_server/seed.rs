@@ -19,10 +19,56 @@ fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Value {
 
 fn view_rules() -> Vec<Value> {
     vec![
-        rule(&[""], &["configmaps", "endpoints", "persistentvolumeclaims", "persistentvolumeclaims/status", "pods", "replicationcontrollers", "replicationcontrollers/scale", "serviceaccounts", "services", "services/status"], READ),
-        rule(&[""], &["bindings", "events", "limitranges", "namespaces/status", "pods/log", "pods/status", "replicationcontrollers/status", "resourcequotas", "resourcequotas/status"], READ),
+        rule(
+            &[""],
+            &[
+                "configmaps",
+                "endpoints",
+                "persistentvolumeclaims",
+                "persistentvolumeclaims/status",
+                "pods",
+                "replicationcontrollers",
+                "replicationcontrollers/scale",
+                "serviceaccounts",
+                "services",
+                "services/status",
+            ],
+            READ,
+        ),
+        rule(
+            &[""],
+            &[
+                "bindings",
+                "events",
+                "limitranges",
+                "namespaces/status",
+                "pods/log",
+                "pods/status",
+                "replicationcontrollers/status",
+                "resourcequotas",
+                "resourcequotas/status",
+            ],
+            READ,
+        ),
         rule(&[""], &["namespaces"], READ),
-        rule(&["apps"], &["controllerrevisions", "daemonsets", "daemonsets/status", "deployments", "deployments/scale", "deployments/status", "replicasets", "replicasets/scale", "replicasets/status", "statefulsets", "statefulsets/scale", "statefulsets/status"], READ),
+        rule(
+            &["apps"],
+            &[
+                "controllerrevisions",
+                "daemonsets",
+                "daemonsets/status",
+                "deployments",
+                "deployments/scale",
+                "deployments/status",
+                "replicasets",
+                "replicasets/scale",
+                "replicasets/status",
+                "statefulsets",
+                "statefulsets/scale",
+                "statefulsets/status",
+            ],
+            READ,
+        ),
         rule(&["autoscaling"], &["horizontalpodautoscalers", "horizontalpodautoscalers/status"], READ),
         rule(&["batch"], &["cronjobs", "cronjobs/status", "jobs", "jobs/status"], READ),
         rule(&["policy"], &["poddisruptionbudgets", "poddisruptionbudgets/status"], READ),
@@ -38,9 +84,36 @@ fn edit_rules() -> Vec<Value> {
         rule(&[""], &["serviceaccounts"], &["impersonate"]),
         rule(&[""], &["pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy"], WRITE),
         rule(&[""], &["pods/eviction"], &["create"]),
-        rule(&[""], &["configmaps", "events", "persistentvolumeclaims", "replicationcontrollers", "replicationcontrollers/scale", "secrets", "serviceaccounts", "services", "services/proxy"], WRITE),
+        rule(
+            &[""],
+            &[
+                "configmaps",
+                "events",
+                "persistentvolumeclaims",
+                "replicationcontrollers",
+                "replicationcontrollers/scale",
+                "secrets",
+                "serviceaccounts",
+                "services",
+                "services/proxy",
+            ],
+            WRITE,
+        ),
         rule(&[""], &["serviceaccounts/token"], &["create"]),
-        rule(&["apps"], &["daemonsets", "deployments", "deployments/rollback", "deployments/scale", "replicasets", "replicasets/scale", "statefulsets", "statefulsets/scale"], WRITE),
+        rule(
+            &["apps"],
+            &[
+                "daemonsets",
+                "deployments",
+                "deployments/rollback",
+                "deployments/scale",
+                "replicasets",
+                "replicasets/scale",
+                "statefulsets",
+                "statefulsets/scale",
+            ],
+            WRITE,
+        ),
         rule(&["autoscaling"], &["horizontalpodautoscalers"], WRITE),
         rule(&["batch"], &["cronjobs", "jobs"], WRITE),
         rule(&["policy"], &["poddisruptionbudgets"], WRITE),
@@ -53,7 +126,11 @@ fn admin_rules() -> Vec<Value> {
     let mut rules = edit_rules();
     rules.extend([
         rule(&["authorization.k8s.io"], &["localsubjectaccessreviews"], &["create"]),
-        rule(&[RBAC], &["rolebindings", "roles"], &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]),
+        rule(
+            &[RBAC],
+            &["rolebindings", "roles"],
+            &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+        ),
     ]);
     rules
 }
@@ -108,10 +185,13 @@ pub fn seed(store: &Store) {
         }
     };
     for ns in ["default", "kube-system", "web", "db"] {
-        put(NAMESPACES, json!({
-            "metadata": { "name": ns, "labels": { "kubernetes.io/metadata.name": ns } },
-            "spec": { "finalizers": ["kubernetes"] }, "status": { "phase": "Active" },
-        }));
+        put(
+            NAMESPACES,
+            json!({
+                "metadata": { "name": ns, "labels": { "kubernetes.io/metadata.name": ns } },
+                "spec": { "finalizers": ["kubernetes"] }, "status": { "phase": "Active" },
+            }),
+        );
     }
     put(PODS, pod("web", "web-0", "web", "nginx:1.27", "10.244.0.10", &created));
     put(PODS, pod("web", "web-1", "web", "nginx:1.27", "10.244.0.11", &created));
@@ -122,23 +202,55 @@ pub fn seed(store: &Store) {
     put(CLUSTER_ROLES, cluster_role("admin", admin_rules()));
     put(CLUSTER_ROLES, cluster_role("edit", edit_rules()));
     put(CLUSTER_ROLES, cluster_role("view", view_rules()));
-    put(CLUSTER_ROLES, cluster_role("system:discovery", vec![json!({
-        "nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"],
-        "verbs": ["get"],
-    })]));
-    put(CLUSTER_ROLES, cluster_role("system:basic-user", vec![
-        rule(&["authentication.k8s.io"], &["selfsubjectreviews"], &["create"]),
-        rule(&["authorization.k8s.io"], &["selfsubjectaccessreviews", "selfsubjectrulesreviews"], &["create"]),
-    ]));
-    put(CLUSTER_ROLES, cluster_role("system:public-info-viewer", vec![json!({
-        "nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"],
-    })]));
+    put(
+        CLUSTER_ROLES,
+        cluster_role(
+            "system:discovery",
+            vec![json!({
+                "nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"],
+                "verbs": ["get"],
+            })],
+        ),
+    );
+    put(
+        CLUSTER_ROLES,
+        cluster_role(
+            "system:basic-user",
+            vec![
+                rule(&["authentication.k8s.io"], &["selfsubjectreviews"], &["create"]),
+                rule(&["authorization.k8s.io"], &["selfsubjectaccessreviews", "selfsubjectrulesreviews"], &["create"]),
+            ],
+        ),
+    );
+    put(
+        CLUSTER_ROLES,
+        cluster_role(
+            "system:public-info-viewer",
+            vec![json!({
+                "nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"],
+            })],
+        ),
+    );
 
     put(CLUSTER_ROLE_BINDINGS, binding("cluster-admin", "cluster-admin", json!([group(super::rbac::MASTERS)])));
     put(CLUSTER_ROLE_BINDINGS, binding("system:discovery", "system:discovery", json!([group("system:authenticated")])));
-    put(CLUSTER_ROLE_BINDINGS, binding("system:basic-user", "system:basic-user", json!([group("system:authenticated")])));
-    put(CLUSTER_ROLE_BINDINGS, binding("system:public-info-viewer", "system:public-info-viewer", json!([group("system:authenticated"), group("system:unauthenticated")])));
-    let mut connector = binding(CONNECTOR_ACCOUNT, "cluster-admin", json!([{ "kind": "ServiceAccount", "name": CONNECTOR_ACCOUNT, "namespace": CONNECTOR_NAMESPACE }]));
+    put(
+        CLUSTER_ROLE_BINDINGS,
+        binding("system:basic-user", "system:basic-user", json!([group("system:authenticated")])),
+    );
+    put(
+        CLUSTER_ROLE_BINDINGS,
+        binding(
+            "system:public-info-viewer",
+            "system:public-info-viewer",
+            json!([group("system:authenticated"), group("system:unauthenticated")]),
+        ),
+    );
+    let mut connector = binding(
+        CONNECTOR_ACCOUNT,
+        "cluster-admin",
+        json!([{ "kind": "ServiceAccount", "name": CONNECTOR_ACCOUNT, "namespace": CONNECTOR_NAMESPACE }]),
+    );
     connector["metadata"]["labels"] = json!({ "app.kubernetes.io/name": CONNECTOR_ACCOUNT });
     put(CLUSTER_ROLE_BINDINGS, connector);
 }

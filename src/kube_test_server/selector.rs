@@ -115,6 +115,12 @@ impl FieldSelector {
         Ok(FieldSelector(out))
     }
 
+    /// Adds `field=value` (a watch of one object by name, from the old `/watch/.../NAME` paths).
+    pub fn and_equal(mut self, field: &str, value: &str) -> Self {
+        self.0.push((field.to_string(), true, value.to_string()));
+        self
+    }
+
     pub fn matches(&self, object: &Value) -> bool {
         self.0.iter().all(|(field, equal, value)| {
             let actual = field.split('.').try_fold(object, |v, k| v.get(k)).and_then(Value::as_str).unwrap_or("");

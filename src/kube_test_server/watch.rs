@@ -75,7 +75,10 @@ impl Filter {
 }
 
 pub fn serve(ctx: &Ctx) -> Result<Response, ApiError> {
-    let (labels, fields) = ctx.selectors()?;
+    let (labels, mut fields) = ctx.selectors()?;
+    if !ctx.name().is_empty() {
+        fields = fields.and_equal("metadata.name", ctx.name());
+    }
     let namespace = (ctx.def.namespaced && !ctx.ns.is_empty()).then(|| ctx.ns.clone());
     let filter = Filter { rid: ctx.rid, def: ctx.def, namespace, labels, fields, table: ctx.table };
     let initial_events = ctx.query.flag("sendInitialEvents");
