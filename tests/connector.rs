@@ -2,38 +2,21 @@
 //! server over HTTPS, the connector as it runs in production (in this process), kube-rs, and the real
 //! kubectl with a kubeconfig holding a token from `POST /api/tokens`.
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+#[path = "support/cluster.rs"]
+mod harness;
 
-use base64::Engine;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use harness::{eventually, free_port, kube_client, kubeconfig, start_connector, test_api_server, Infra};
 use infra::connector::cluster::Facts;
 use infra::connector::reconcile::{self, binding_name};
-use infra::kube_test_server::{Options, TestApiServer};
-use infra::model::{BindingSubject, ClusterClaims, DesiredBinding, NewAccessKey};
-use infra::server::auth::actor_for_user;
-use infra::server::config::ServerConfig;
-use infra::server::services::{keys, users, Ctx};
-use infra::server::state::AppState;
+use infra::model::{BindingSubject, ClusterClaims, DesiredBinding};
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subject};
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
-use kube::{Api, Client};
-use serde_json::{json, Value};
-
-const ADMIN: &str = "admin@infra.local";
-
-async fn test_api_server(dir: &Path) -> TestApiServer {
-    TestApiServer::start(Options { listen: "127.0.0.1:0".parse().unwrap(), dir: dir.to_path_buf() })
-        .await
-        .expect("the Kubernetes API test server starts")
-}
-
-async fn kube_client(kubeconfig: &Path) -> Client {
-    let file = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default()).await.expect("config");
-    Client::try_from(config).expect("client")
-}
+use kube::Api;
+use serde_json::json;
 
 fn facts(namespaces: &[&str], roles: &[&str]) -> Facts {
     Facts { namespaces: namespaces.iter().map(|s| s.to_string()).collect(), roles: roles.iter().map(|s| s.to_string()).collect() }
@@ -117,131 +100,6 @@ async fn reconcile_turns_grants_into_owned_bindings_and_converges() {
     // the seeded bindings of the cluster itself are untouched too
     assert!(!crbs.list(&Default::default()).await.unwrap().items.is_empty());
     k8s.shutdown().await;
-}
-
-/// `infra server` on a real port, with its first admin and an admin key.
-struct Infra {
-    url: String,
-    state: AppState,
-    admin: String,
-    http: reqwest::Client,
-}
-
-impl Infra {
-    async fn start(dir: &Path) -> Infra {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let config = ServerConfig {
-            data_dir: dir.to_path_buf(),
-            database_url: None,
-            listen: None,
-            url: Some(url.clone()),
-            admin_email: ADMIN.into(),
-            leptos_config: "Leptos.toml".into(),
-            secure_cookies: None,
-        };
-        let leptos = leptos::config::LeptosOptions::builder().output_name("infra").build();
-        let (state, one_time) = infra::server::web::prepare(config, leptos).await.expect("server prepares");
-        let db = state.db.clone();
-        let admin_id = users::find_by_email(&db, ADMIN).await.unwrap().unwrap().id;
-        let actor = actor_for_user(&db, admin_id, "test").await.unwrap();
-        users::change_own_password(Ctx::new(&db, &actor), &one_time.unwrap(), "admin-password-1").await.unwrap();
-        let admin = key_for(&state, admin_id).await;
-        let app = infra::server::web::router(state.clone());
-        tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
-        });
-        Infra { url, state, admin, http: reqwest::Client::new() }
-    }
-
-    async fn call(&self, method: reqwest::Method, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(key);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let res = req.send().await.expect("server answers");
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
-        self.call(reqwest::Method::POST, path, key, Some(body)).await
-    }
-
-    async fn get(&self, path: &str, key: &str) -> (u16, Value) {
-        self.call(reqwest::Method::GET, path, key, None).await
-    }
-
-    /// A user with a password, and an access key of theirs.
-    async fn user(&self, email: &str) -> (i64, String) {
-        let (status, body) = self.post("/api/users", &self.admin, json!({"email": email, "password": "user-password-1"})).await;
-        assert_eq!(status, 201, "{body}");
-        let id = body["user"]["id"].as_i64().unwrap();
-        (id, key_for(&self.state, id).await)
-    }
-
-    async fn token(&self, key: &str, cluster: &str) -> String {
-        let (status, body) = self.post("/api/tokens", key, json!({"destination": cluster})).await;
-        assert_eq!(status, 201, "{body}");
-        body["token"].as_str().unwrap().to_string()
-    }
-}
-
-async fn key_for(state: &AppState, user_id: i64) -> String {
-    let actor = actor_for_user(&state.db, user_id, "test").await.unwrap();
-    keys::create(Ctx::new(&state.db, &actor), &NewAccessKey { name: "k".into(), ttl_secs: None, inactivity_timeout_secs: None })
-        .await
-        .unwrap()
-        .access_key
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn start_connector(infra: &Infra, key: &str, name: &str, kubeconfig: &Path, port: u16, data_dir: &Path) -> tokio::task::JoinHandle<()> {
-    let config = infra::connector::ConnectorConfig {
-        server: infra.url.clone(),
-        access_key: key.to_string(),
-        name: name.into(),
-        kubeconfig: Some(kubeconfig.to_path_buf()),
-        listen: format!("127.0.0.1:{port}").parse().unwrap(),
-        endpoint: None,
-        data_dir: data_dir.to_path_buf(),
-        server_ca: None,
-        heartbeat_secs: 2,
-        resync_secs: 2,
-    };
-    tokio::spawn(async move {
-        if let Err(e) = infra::connector::run(config).await {
-            panic!("connector failed: {e}");
-        }
-    })
-}
-
-/// Polls `check` until it returns Some, or fails after `limit` with `what`.
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(what: &str, limit: Duration, mut check: impl FnMut() -> F) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "timed out waiting: {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// A kubeconfig for the proxy with this token, as the console and the CLI will write it.
-fn kubeconfig(dir: &Path, file: &str, endpoint: &str, ca_pem: &str, token: &str) -> PathBuf {
-    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
-    let path = dir.join(file);
-    let yaml = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster:\n    server: {endpoint}\n    certificate-authority-data: {ca}\n\
-         users:\n- name: user\n  user:\n    token: {token}\ncontexts:\n- name: infra:prod\n  context:\n    cluster: prod\n    user: user\n\
-         current-context: infra:prod\n"
-    );
-    std::fs::write(&path, yaml).unwrap();
-    path
 }
 
 struct Kubectl {

@@ -1,0 +1,157 @@
+//! The harness the connector tests and the proxy benchmark share: `infra server` on a real port
+//! (SQLite), the Kubernetes API test server, and the connector as it runs in production (in this process).
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use infra::kube_test_server::{Options, TestApiServer};
+use infra::model::NewAccessKey;
+use infra::server::auth::actor_for_user;
+use infra::server::config::ServerConfig;
+use infra::server::services::{keys, users, Ctx};
+use infra::server::state::AppState;
+use kube::Client;
+use serde_json::{json, Value};
+
+pub const ADMIN: &str = "admin@infra.local";
+
+pub async fn test_api_server(dir: &Path) -> TestApiServer {
+    TestApiServer::start(Options { listen: "127.0.0.1:0".parse().unwrap(), dir: dir.to_path_buf() })
+        .await
+        .expect("the Kubernetes API test server starts")
+}
+
+pub async fn kube_client(kubeconfig: &Path) -> Client {
+    let file = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default()).await.expect("config");
+    Client::try_from(config).expect("client")
+}
+
+/// `infra server` on a real port, with its first admin and an admin key.
+pub struct Infra {
+    pub url: String,
+    pub state: AppState,
+    pub admin: String,
+    pub http: reqwest::Client,
+}
+
+impl Infra {
+    pub async fn start(dir: &Path) -> Infra {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let config = ServerConfig {
+            data_dir: dir.to_path_buf(),
+            database_url: None,
+            listen: None,
+            url: Some(url.clone()),
+            admin_email: ADMIN.into(),
+            leptos_config: "Leptos.toml".into(),
+            secure_cookies: None,
+        };
+        let leptos = leptos::config::LeptosOptions::builder().output_name("infra").build();
+        let (state, one_time) = infra::server::web::prepare(config, leptos).await.expect("server prepares");
+        let db = state.db.clone();
+        let admin_id = users::find_by_email(&db, ADMIN).await.unwrap().unwrap().id;
+        let actor = actor_for_user(&db, admin_id, "test").await.unwrap();
+        users::change_own_password(Ctx::new(&db, &actor), &one_time.unwrap(), "admin-password-1").await.unwrap();
+        let admin = key_for(&state, admin_id).await;
+        let app = infra::server::web::router(state.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
+        });
+        Infra { url, state, admin, http: reqwest::Client::new() }
+    }
+
+    pub async fn call(&self, method: reqwest::Method, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(key);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("server answers");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, key, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, key, None).await
+    }
+
+    /// A user with a password, and an access key of theirs.
+    pub async fn user(&self, email: &str) -> (i64, String) {
+        let (status, body) = self.post("/api/users", &self.admin, json!({"email": email, "password": "user-password-1"})).await;
+        assert_eq!(status, 201, "{body}");
+        let id = body["user"]["id"].as_i64().unwrap();
+        (id, key_for(&self.state, id).await)
+    }
+
+    pub async fn token(&self, key: &str, cluster: &str) -> String {
+        let (status, body) = self.post("/api/tokens", key, json!({"destination": cluster})).await;
+        assert_eq!(status, 201, "{body}");
+        body["token"].as_str().unwrap().to_string()
+    }
+}
+
+pub async fn key_for(state: &AppState, user_id: i64) -> String {
+    let actor = actor_for_user(&state.db, user_id, "test").await.unwrap();
+    keys::create(Ctx::new(&state.db, &actor), &NewAccessKey { name: "k".into(), ttl_secs: None, inactivity_timeout_secs: None })
+        .await
+        .unwrap()
+        .access_key
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn start_connector(infra: &Infra, key: &str, name: &str, kubeconfig: &Path, port: u16, data_dir: &Path) -> tokio::task::JoinHandle<()> {
+    let config = infra::connector::ConnectorConfig {
+        server: infra.url.clone(),
+        access_key: key.to_string(),
+        name: name.into(),
+        kubeconfig: Some(kubeconfig.to_path_buf()),
+        listen: format!("127.0.0.1:{port}").parse().unwrap(),
+        endpoint: None,
+        data_dir: data_dir.to_path_buf(),
+        server_ca: None,
+        heartbeat_secs: 2,
+        resync_secs: 2,
+    };
+    tokio::spawn(async move {
+        if let Err(e) = infra::connector::run(config).await {
+            panic!("connector failed: {e}");
+        }
+    })
+}
+
+/// Polls `check` until it returns Some, or fails after `limit` with `what`.
+pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(what: &str, limit: Duration, mut check: impl FnMut() -> F) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A kubeconfig for the proxy with this token, as the console and the CLI will write it.
+pub fn kubeconfig(dir: &Path, file: &str, endpoint: &str, ca_pem: &str, token: &str) -> PathBuf {
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    let path = dir.join(file);
+    let yaml = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster:\n    server: {endpoint}\n    certificate-authority-data: {ca}\n\
+         users:\n- name: user\n  user:\n    token: {token}\ncontexts:\n- name: infra:prod\n  context:\n    cluster: prod\n    user: user\n\
+         current-context: infra:prod\n"
+    );
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
