@@ -1,6 +1,7 @@
 //! The cluster CA: created once per directory (kept in `ca.crt` / `ca.key`), it signs the serving certificate
 //! and the client certificates of approved CertificateSigningRequests, and verifies client certificates.
 
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -66,10 +67,14 @@ impl Ca {
         Ok(Ca { cert_pem, cert_der, subject_der, issuer })
     }
 
-    /// A fresh serving certificate for 127.0.0.1, ::1 and localhost.
-    pub fn serving_cert(&self) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), Error> {
+    /// A fresh serving certificate for 127.0.0.1, ::1, localhost and the listening address.
+    pub fn serving_cert(&self, listen_ip: IpAddr) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), Error> {
         let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into(), "::1".into()])?;
+        let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+        if !listen_ip.is_loopback() && !listen_ip.is_unspecified() {
+            names.push(listen_ip.to_string());
+        }
+        let mut params = CertificateParams::new(names)?;
         params.distinguished_name.push(DnType::CommonName, "kube-apiserver");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];

@@ -118,7 +118,9 @@ impl Ctx {
         meta.insert("creationTimestamp".into(), object::now().into());
         match self.rid {
             NAMESPACES => {
-                meta.entry("labels").or_insert_with(|| json!({}))["kubernetes.io/metadata.name"] = name.clone().into();
+                if let Some(labels) = meta.entry("labels").or_insert_with(|| json!({})).as_object_mut() {
+                    labels.insert("kubernetes.io/metadata.name".into(), name.clone().into());
+                }
                 obj["spec"] = json!({ "finalizers": ["kubernetes"] });
                 obj["status"] = json!({ "phase": "Active" });
             }
@@ -131,6 +133,10 @@ impl Ctx {
 
     /// kind/apiVersion must match the URL when given; they are then always set.
     fn check_type(&self, obj: &mut Value) -> Result<(), ApiError> {
+        // A patch may have replaced the whole document with something else.
+        if !obj.is_object() {
+            return Err(ApiError::bad_request("the object must be a JSON object"));
+        }
         let (kind, api_version) = (self.def.kind, self.def.api_version());
         for (field, want) in [("kind", kind), ("apiVersion", api_version.as_str())] {
             match obj.get(field).and_then(Value::as_str) {

@@ -17,6 +17,7 @@ use super::request::{RequestInfo, ResourceAttrs};
 use super::resources::CERTIFICATES;
 use super::status::ApiError;
 use super::store::Change;
+use super::validate;
 
 pub const CLIENT_SIGNER: &str = "kubernetes.io/kube-apiserver-client";
 const MIN_SECONDS: i64 = 600;
@@ -92,6 +93,9 @@ pub async fn update_subresource(ctx: &Ctx, req: Request) -> Result<Response, Api
             return Err(ApiError::conflict(CERTIFICATES, ctx.def.plural, ctx.name()));
         }
         let mut next = (**cur).clone();
+        if !next.get("status").is_some_and(Value::is_object) {
+            next["status"] = json!({});
+        }
         if approval {
             let conditions = wanted.pointer("/status/conditions").cloned().unwrap_or_else(|| json!([]));
             next["status"]["conditions"] = stamp_conditions(conditions, ctx.name())?;
@@ -99,6 +103,7 @@ pub async fn update_subresource(ctx: &Ctx, req: Request) -> Result<Response, Api
         } else {
             next["status"] = wanted.get("status").cloned().unwrap_or_else(|| json!({}));
         }
+        validate::object(ctx.rid, &next, ctx.name())?;
         Ok(Change::Put(next))
     })?;
     ctx.respond_outcome(outcome)

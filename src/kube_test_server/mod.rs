@@ -111,12 +111,13 @@ impl TestApiServer {
         let dir = opts.dir;
         std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
         let ca = Ca::load_or_create(&dir)?;
-        let config = tls::server_config(&ca)?;
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
             .map_err(|source| Error::Bind { addr: opts.listen, source })?;
         let addr = listener.local_addr().map_err(|source| Error::Bind { addr: opts.listen, source })?;
+        let config = tls::server_config(&ca, addr.ip())?;
         let url = match addr {
+            SocketAddr::V6(a) if a.ip().is_unspecified() => format!("https://[::1]:{}", a.port()),
             SocketAddr::V6(a) => format!("https://[{}]:{}", a.ip(), a.port()),
             SocketAddr::V4(a) if a.ip().is_unspecified() => format!("https://127.0.0.1:{}", a.port()),
             SocketAddr::V4(a) => format!("https://{a}"),

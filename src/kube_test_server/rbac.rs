@@ -1,18 +1,21 @@
 //! RBAC evaluation as the real authorizer does it: ClusterRoleBindings and the RoleBindings of the request's
 //! namespace whose subjects match the user, their roles' rules, and `system:masters` as a bypass.
 //!
-//! Bindings and roles are compiled from the store into typed form once per change (not per request).
+//! Roles and bindings are kept in typed form, with bindings indexed by subject, and brought up to date from
+//! the store's change history: a change costs one object, and a request looks only at its user's and
+//! groups' bindings, so thousands of bindings stay cheap.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, Subject};
-use serde::de::DeserializeOwned;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use serde_json::Value;
 
 use super::identity::Identity;
+use super::object::meta_str;
 use super::request::RequestInfo;
 use super::resources::{CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, ROLE_BINDINGS, ROLES};
-use super::store::Store;
+use super::store::{EventType, Store};
 
 pub const MASTERS: &str = "system:masters";
 
@@ -22,30 +25,42 @@ pub struct Decision {
 }
 
 struct Binding {
-    /// `name` for ClusterRoleBindings, `name/namespace` for RoleBindings (as RBAC reasons print them).
+    /// As RBAC reasons print it: `ClusterRoleBinding "name"` or `RoleBinding "name/namespace"`.
     describe: String,
-    subjects: Vec<Subject>,
     role_kind: String,
     role_name: String,
+    /// Who it binds: users (service accounts as their user names) and groups.
+    users: Vec<String>,
+    groups: Vec<String>,
+}
+
+/// The bindings of one scope (a namespace, or "" for ClusterRoleBindings) by subject.
+#[derive(Default)]
+struct Scope {
+    users: HashMap<String, BTreeSet<String>>,
+    groups: HashMap<String, BTreeSet<String>>,
 }
 
 #[derive(Default)]
-struct Compiled {
-    generation: u64,
+struct Index {
+    /// The store's RBAC resourceVersion this index reflects.
+    rv: u64,
     cluster_roles: HashMap<String, Vec<PolicyRule>>,
-    roles: HashMap<(String, String), Vec<PolicyRule>>,
-    cluster_bindings: Vec<Binding>,
-    bindings: HashMap<String, Vec<Binding>>,
+    /// Roles by namespace, then name.
+    roles: HashMap<String, HashMap<String, Vec<PolicyRule>>>,
+    /// Bindings by namespace ("" for ClusterRoleBindings), then name.
+    bindings: HashMap<String, HashMap<String, Binding>>,
+    scopes: HashMap<String, Scope>,
 }
 
 pub struct Authorizer {
     store: Arc<Store>,
-    cache: RwLock<Arc<Compiled>>,
+    index: RwLock<Index>,
 }
 
 impl Authorizer {
     pub fn new(store: Arc<Store>) -> Self {
-        Authorizer { store, cache: RwLock::new(Arc::new(Compiled { generation: u64::MAX, ..Default::default() })) }
+        Authorizer { store, index: RwLock::new(Index { rv: u64::MAX, ..Default::default() }) }
     }
 
     pub fn authorize(&self, user: &Identity, attrs: &RequestInfo) -> Decision {
@@ -61,17 +76,18 @@ impl Authorizer {
             without.groups.retain(|g| g != MASTERS);
             return self.authorize(&without, attrs);
         }
-        let compiled = self.compiled();
+        let index = self.current();
         let namespace = attrs.resource.as_ref().map(|r| r.namespace.as_str()).unwrap_or("");
-        for (binding, rules) in compiled.applicable(user, namespace) {
+        for (binding, rules) in index.applicable(user, namespace) {
             if rules.iter().any(|r| rule_allows(r, attrs)) {
-                let (kind, name) = matched_subject(binding, user);
+                let (kind, name) = if binding.users.contains(&user.user) {
+                    ("User", user.user.as_str())
+                } else {
+                    ("Group", user.groups.iter().find(|g| binding.groups.contains(g)).map_or("", String::as_str))
+                };
                 let reason = format!(
-                    "RBAC: allowed by {} \"{}\" of {} \"{}\" to {kind} \"{name}\"",
-                    if binding.describe.contains('/') { "RoleBinding" } else { "ClusterRoleBinding" },
-                    binding.describe,
-                    binding.role_kind,
-                    binding.role_name
+                    "RBAC: allowed by {} of {} \"{}\" to {kind} \"{name}\"",
+                    binding.describe, binding.role_kind, binding.role_name
                 );
                 return Decision { allowed: true, reason };
             }
@@ -81,109 +97,146 @@ impl Authorizer {
 
     /// Every rule that applies to the user in a namespace (for SelfSubjectRulesReview).
     pub fn rules_for(&self, user: &Identity, namespace: &str) -> Vec<PolicyRule> {
-        let compiled = self.compiled();
-        compiled.applicable(user, namespace).flat_map(|(_, rules)| rules.iter().cloned()).collect()
+        let index = self.current();
+        index.applicable(user, namespace).flat_map(|(_, rules)| rules.iter().cloned()).collect()
     }
 
-    fn compiled(&self) -> Arc<Compiled> {
-        let generation = self.store.rbac_generation();
+    /// The index, first brought up to date with the store's RBAC changes (or rebuilt when the store's
+    /// history no longer reaches back to it).
+    fn current(&self) -> RwLockReadGuard<'_, Index> {
+        let target = self.store.rbac_rv();
+        let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+        if index.rv == target {
+            return index;
+        }
+        drop(index);
         {
-            let cached = self.cache.read().unwrap_or_else(|e| e.into_inner());
-            if cached.generation == generation {
-                return cached.clone();
+            let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+            if index.rv != target {
+                let changes = if index.rv == u64::MAX { None } else { self.store.rbac_changes_since(index.rv) };
+                match changes {
+                    Some((events, rv)) => {
+                        for e in events {
+                            index.apply(e.rid, &e.object, e.kind == EventType::Deleted);
+                        }
+                        index.rv = rv;
+                    }
+                    None => {
+                        let (objects, rv) = self.store.rbac_snapshot();
+                        *index = Index { rv, ..Default::default() };
+                        for (rid, o) in objects {
+                            index.apply(rid, &o, false);
+                        }
+                    }
+                }
             }
         }
-        let compiled = Arc::new(compile(&self.store, generation));
-        *self.cache.write().unwrap_or_else(|e| e.into_inner()) = compiled.clone();
-        compiled
+        self.index.read().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-impl Compiled {
-    /// The matching bindings (cluster-wide first, then the namespace's) with their roles' rules.
+fn typed<T: serde::de::DeserializeOwned>(obj: &Value) -> Option<T> {
+    serde_json::from_value::<T>(obj.clone())
+        .inspect_err(|e| tracing::warn!(error = %e, "kube-test-apiserver: ignoring an RBAC object it cannot read"))
+        .ok()
+}
+
+impl Index {
+    fn apply(&mut self, rid: usize, obj: &Value, deleted: bool) {
+        let (ns, name) = (meta_str(obj, "namespace").to_string(), meta_str(obj, "name").to_string());
+        match rid {
+            CLUSTER_ROLES => match typed::<ClusterRole>(obj).filter(|_| !deleted) {
+                Some(r) => drop(self.cluster_roles.insert(name, r.rules.unwrap_or_default())),
+                None => drop(self.cluster_roles.remove(&name)),
+            },
+            ROLES => match typed::<Role>(obj).filter(|_| !deleted) {
+                Some(r) => drop(self.roles.entry(ns).or_default().insert(name, r.rules.unwrap_or_default())),
+                None => drop(self.roles.get_mut(&ns).and_then(|roles| roles.remove(&name))),
+            },
+            CLUSTER_ROLE_BINDINGS => {
+                self.unbind(&ns, &name);
+                if let Some(b) = typed::<ClusterRoleBinding>(obj).filter(|_| !deleted) {
+                    self.bind(ns, name, b.subjects.unwrap_or_default(), b.role_ref);
+                }
+            }
+            ROLE_BINDINGS => {
+                self.unbind(&ns, &name);
+                if let Some(b) = typed::<RoleBinding>(obj).filter(|_| !deleted) {
+                    self.bind(ns, name, b.subjects.unwrap_or_default(), b.role_ref);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn bind(&mut self, ns: String, name: String, subjects: Vec<Subject>, role_ref: RoleRef) {
+        let (mut users, mut groups) = (Vec::new(), Vec::new());
+        for s in subjects {
+            match s.kind.as_str() {
+                "User" => users.push(s.name),
+                "Group" => groups.push(s.name),
+                "ServiceAccount" => {
+                    let sa_ns = s.namespace.filter(|n| !n.is_empty()).unwrap_or_else(|| ns.clone());
+                    users.push(format!("system:serviceaccount:{sa_ns}:{}", s.name));
+                }
+                _ => {}
+            }
+        }
+        let scope = self.scopes.entry(ns.clone()).or_default();
+        for u in &users {
+            scope.users.entry(u.clone()).or_default().insert(name.clone());
+        }
+        for g in &groups {
+            scope.groups.entry(g.clone()).or_default().insert(name.clone());
+        }
+        let describe = if ns.is_empty() {
+            format!("ClusterRoleBinding \"{name}\"")
+        } else {
+            format!("RoleBinding \"{name}/{ns}\"")
+        };
+        let binding = Binding { describe, role_kind: role_ref.kind, role_name: role_ref.name, users, groups };
+        self.bindings.entry(ns).or_default().insert(name, binding);
+    }
+
+    fn unbind(&mut self, ns: &str, name: &str) {
+        let Some(old) = self.bindings.get_mut(ns).and_then(|b| b.remove(name)) else { return };
+        if let Some(scope) = self.scopes.get_mut(ns) {
+            for (map, keys) in [(&mut scope.users, &old.users), (&mut scope.groups, &old.groups)] {
+                for k in keys {
+                    if let Some(names) = map.get_mut(k) {
+                        names.remove(name);
+                        if names.is_empty() {
+                            map.remove(k);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The bindings that name the user or one of its groups (cluster-wide first, then in the namespace),
+    /// with their roles' rules.
     fn applicable<'a>(
         &'a self,
         user: &'a Identity,
         namespace: &'a str,
     ) -> impl Iterator<Item = (&'a Binding, &'a [PolicyRule])> + 'a {
-        let cluster = self.cluster_bindings.iter().map(move |b| (b, None));
-        let local = self.bindings.get(namespace).into_iter().flatten().map(move |b| (b, Some(namespace)));
-        cluster.chain(local).filter_map(move |(b, ns)| {
-            if !b.subjects.iter().any(|s| subject_matches(s, user, ns)) {
-                return None;
-            }
-            let rules = match (b.role_kind.as_str(), ns) {
-                ("ClusterRole", _) => self.cluster_roles.get(&b.role_name),
-                ("Role", Some(ns)) => self.roles.get(&(ns.to_string(), b.role_name.clone())),
-                _ => None,
-            };
-            rules.map(|r| (b, r.as_slice()))
+        let scopes = std::iter::once("").chain((!namespace.is_empty()).then_some(namespace));
+        scopes.flat_map(move |ns| {
+            let scope = self.scopes.get(ns);
+            let by_user = scope.and_then(|s| s.users.get(&user.user)).into_iter().flatten();
+            let by_group = user.groups.iter().filter_map(move |g| scope.and_then(|s| s.groups.get(g))).flatten();
+            by_user.chain(by_group).filter_map(move |name| {
+                let b = self.bindings.get(ns)?.get(name)?;
+                let rules = match b.role_kind.as_str() {
+                    "ClusterRole" => self.cluster_roles.get(&b.role_name)?,
+                    "Role" if !ns.is_empty() => self.roles.get(ns)?.get(&b.role_name)?,
+                    _ => return None,
+                };
+                Some((b, rules.as_slice()))
+            })
         })
     }
-}
-
-fn compile(store: &Store, generation: u64) -> Compiled {
-    fn typed<T: DeserializeOwned>(store: &Store, rid: usize) -> Vec<T> {
-        let (items, _) = store.list(rid, None);
-        items
-            .iter()
-            .filter_map(|o| match serde_json::from_value::<T>((**o).clone()) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    tracing::warn!(error = %e, "kube-test-apiserver: ignoring an RBAC object it cannot read");
-                    None
-                }
-            })
-            .collect()
-    }
-    let mut c = Compiled { generation, ..Default::default() };
-    for r in typed::<ClusterRole>(store, CLUSTER_ROLES) {
-        c.cluster_roles.insert(r.metadata.name.unwrap_or_default(), r.rules.unwrap_or_default());
-    }
-    for r in typed::<Role>(store, ROLES) {
-        c.roles.insert(
-            (r.metadata.namespace.unwrap_or_default(), r.metadata.name.unwrap_or_default()),
-            r.rules.unwrap_or_default(),
-        );
-    }
-    for b in typed::<ClusterRoleBinding>(store, CLUSTER_ROLE_BINDINGS) {
-        c.cluster_bindings.push(Binding {
-            describe: b.metadata.name.unwrap_or_default(),
-            subjects: b.subjects.unwrap_or_default(),
-            role_kind: b.role_ref.kind,
-            role_name: b.role_ref.name,
-        });
-    }
-    for b in typed::<RoleBinding>(store, ROLE_BINDINGS) {
-        let ns = b.metadata.namespace.unwrap_or_default();
-        c.bindings.entry(ns.clone()).or_default().push(Binding {
-            describe: format!("{}/{ns}", b.metadata.name.unwrap_or_default()),
-            subjects: b.subjects.unwrap_or_default(),
-            role_kind: b.role_ref.kind,
-            role_name: b.role_ref.name,
-        });
-    }
-    c
-}
-
-fn subject_matches(s: &Subject, user: &Identity, binding_namespace: Option<&str>) -> bool {
-    match s.kind.as_str() {
-        "User" => s.name == user.user,
-        "Group" => user.groups.iter().any(|g| *g == s.name),
-        "ServiceAccount" => {
-            let ns = s.namespace.as_deref().filter(|n| !n.is_empty()).or(binding_namespace).unwrap_or("");
-            user.user == format!("system:serviceaccount:{ns}:{}", s.name)
-        }
-        _ => false,
-    }
-}
-
-fn matched_subject<'a>(b: &'a Binding, user: &'a Identity) -> (&'a str, &'a str) {
-    b.subjects
-        .iter()
-        .find(|s| subject_matches(s, user, b.describe.split_once('/').map(|(_, ns)| ns)))
-        .map(|s| (s.kind.as_str(), s.name.as_str()))
-        .unwrap_or(("User", user.user.as_str()))
 }
 
 fn has(list: &Option<Vec<String>>, value: &str) -> bool {

@@ -73,7 +73,8 @@ struct Inner {
 pub struct Store {
     inner: RwLock<Inner>,
     events: broadcast::Sender<Arc<Event>>,
-    rbac_generation: AtomicU64,
+    /// resourceVersion of the last change to an RBAC object, so the authorizer knows when to catch up.
+    rbac_rv: AtomicU64,
 }
 
 /// Where a watch starts: the events to send first, then the live ones from `live`.
@@ -92,7 +93,7 @@ impl Default for Store {
                 history: VecDeque::new(),
             }),
             events: broadcast::channel(1024).0,
-            rbac_generation: AtomicU64::new(0),
+            rbac_rv: AtomicU64::new(0),
         }
     }
 }
@@ -106,9 +107,30 @@ impl Store {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Bumped on every change to an RBAC object, so the authorizer knows when to recompile.
-    pub fn rbac_generation(&self) -> u64 {
-        self.rbac_generation.load(Ordering::Acquire)
+    pub fn rbac_rv(&self) -> u64 {
+        self.rbac_rv.load(Ordering::Acquire)
+    }
+
+    /// The RBAC changes after `since` with the RBAC resourceVersion they reach, or None when the history
+    /// no longer goes back that far.
+    pub fn rbac_changes_since(&self, since: u64) -> Option<(Vec<Arc<Event>>, u64)> {
+        let inner = self.read();
+        let oldest = inner.history.front().map(|e| e.rv)?;
+        if since.saturating_add(1) < oldest {
+            return None;
+        }
+        let events = inner.history.iter().filter(|e| e.rv > since && RESOURCES[e.rid].is_rbac()).cloned().collect();
+        Some((events, self.rbac_rv()))
+    }
+
+    /// Every RBAC object, and the RBAC resourceVersion of this snapshot.
+    pub fn rbac_snapshot(&self) -> (Vec<(usize, Obj)>, u64) {
+        let inner = self.read();
+        let objects = (0..RESOURCES.len())
+            .filter(|rid| RESOURCES[*rid].is_rbac())
+            .flat_map(|rid| inner.tables[rid].values().map(move |o| (rid, o.clone())))
+            .collect();
+        (objects, self.rbac_rv())
     }
 
     pub fn resource_version(&self) -> u64 {
@@ -186,7 +208,8 @@ impl Store {
             }
         };
         if RESOURCES[rid].is_rbac() {
-            self.rbac_generation.fetch_add(1, Ordering::AcqRel);
+            // Still under the write lock: readers of the history see this event and this version together.
+            self.rbac_rv.store(inner.rv, Ordering::Release);
         }
         Ok(outcome)
     }
@@ -207,7 +230,7 @@ impl Store {
                 .collect(),
             Some(since) => {
                 let oldest = inner.history.front().map(|e| e.rv).unwrap_or(inner.rv + 1);
-                if since + 1 < oldest && since < inner.rv {
+                if since.saturating_add(1) < oldest && since < inner.rv {
                     return Err(());
                 }
                 inner.history.iter().filter(|e| e.rid == rid && e.rv > since).cloned().collect()

@@ -19,14 +19,15 @@ use super::Error;
 use super::certs::{self, Ca};
 use super::identity::PeerIdentity;
 
-pub fn server_config(ca: &Ca) -> Result<Arc<rustls::ServerConfig>, Error> {
+/// `listen_ip` goes into the serving certificate besides the loopback names, for a non-loopback `--listen`.
+pub fn server_config(ca: &Ca, listen_ip: std::net::IpAddr) -> Result<Arc<rustls::ServerConfig>, Error> {
     // Installing twice is harmless: the first provider stays (ring, the one this build has).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut roots = RootCertStore::empty();
     roots.add(ca.cert_der.clone())?;
     // Clients without a certificate are welcome (they use tokens); those with one must chain to the CA.
     let verifier = WebPkiClientVerifier::builder(Arc::new(roots)).allow_unauthenticated().build()?;
-    let (cert, key) = ca.serving_cert()?;
+    let (cert, key) = ca.serving_cert(listen_ip)?;
     let mut config =
         rustls::ServerConfig::builder().with_client_cert_verifier(verifier).with_single_cert(vec![cert], key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
