@@ -669,7 +669,7 @@ fn get_request(addr: SocketAddr, path: &str, key: &str) -> Vec<u8> {
 }
 
 fn typeahead_request(addr: SocketAddr, q: &str, key: &str) -> Vec<u8> {
-    let body = format!("source=subjects&scope=&q={}", urlencode(q));
+    let body = format!("source=subjects&scope=&q={}", infra::app::components::encode(q));
     format!(
         "POST /_fn/typeahead HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: infra-console-bench\r\nAccept: application/json\r\n\
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nAuthorization: Bearer {key}\r\n\
@@ -679,17 +679,6 @@ fn typeahead_request(addr: SocketAddr, q: &str, key: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
 
 // ---------------------------------------------------------------------------------------------------
 // one backend

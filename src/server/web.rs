@@ -112,16 +112,7 @@ fn spawn_housekeeping(state: AppState) {
 }
 
 fn with_error(path: &str, message: &str) -> Redirect {
-    let mut url = String::from(path);
-    url.push_str("?error=");
-    for b in message.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_' {
-            url.push(b as char);
-        } else {
-            url.push_str(&format!("%{b:02X}"));
-        }
-    }
-    Redirect::to(&url)
+    Redirect::to(&format!("{path}?error={}", crate::app::components::encode(message)))
 }
 
 #[derive(Deserialize)]
