@@ -7,17 +7,24 @@
 //! 2. grant-to-binding propagation: the time from the API call that adds or removes a grant until the
 //!    RoleBinding in the cluster shows it, over many changes.
 //!
+//! Placement: the proxy under test (the connector, or nginx) is its own process. With two or more
+//! cores, the benchmark process (load client, API test server, `infra server`) is pinned to the first
+//! half of them and the proxy to the other half, as in a cluster where the connector runs in its own
+//! pod: the figures then show whether the proxy keeps up, not how an extra hop shares one CPU budget.
+//! `--shared` leaves every process free to run on every core instead.
+//!
 //! `scripts/bench-proxy.sh` installs nginx if missing and runs
-//! `cargo bench --features ssr --bench proxy -- [--seconds N] [--concurrency N] [--changes N] [--propagation-only] [--nginx]`.
+//! `cargo bench --features ssr --bench proxy -- [--seconds N] [--concurrency N] [--changes N] [--propagation-only] [--no-nginx] [--shared]`.
 
 #[path = "../tests/support/cluster.rs"]
 mod harness;
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::{eventually, free_port, kube_client, start_connector, test_api_server, Infra};
+use harness::{eventually, free_port, kube_client, test_api_server, Infra};
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::Api;
 use serde_json::json;
@@ -28,11 +35,11 @@ struct Args {
     changes: usize,
     nginx: bool,
     load: bool,
+    shared: bool,
 }
 
 fn args() -> Args {
-    // the nginx comparison does not work yet (nginx never answers in this harness): opt in with --nginx
-    let mut a = Args { seconds: 5, concurrency: 32, changes: 1000, nginx: false, load: true };
+    let mut a = Args { seconds: 8, concurrency: 32, changes: 1000, nginx: true, load: true, shared: false };
     let argv: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i < argv.len() {
@@ -41,8 +48,13 @@ fn args() -> Args {
             "--seconds" => a.seconds = next.parse().expect("--seconds N"),
             "--concurrency" => a.concurrency = next.parse().expect("--concurrency N"),
             "--changes" => a.changes = next.parse().expect("--changes N"),
-            "--nginx" => {
-                a.nginx = true;
+            "--no-nginx" => {
+                a.nginx = false;
+                i += 1;
+                continue;
+            }
+            "--shared" => {
+                a.shared = true;
                 i += 1;
                 continue;
             }
@@ -64,6 +76,8 @@ fn args() -> Args {
 /// Where requests go, and the headers they carry.
 struct Target {
     name: &'static str,
+    /// the proxy processes whose CPU time is counted (none for direct requests)
+    pids: Vec<u32>,
     url: String,
     headers: Vec<(String, String)>,
     client: reqwest::Client,
@@ -77,15 +91,35 @@ fn client(ca_pems: &[&str]) -> reqwest::Client {
     b.build().expect("client")
 }
 
-struct Figures {
-    rps: f64,
-    p50_us: u64,
-    p99_us: u64,
+/// Latencies of every answered request over some one-second rounds, and the CPU time the proxy
+/// process under test used meanwhile.
+#[derive(Default)]
+struct Samples {
+    latencies_us: Vec<u64>,
+    seconds: f64,
+    proxy_cpu_secs: f64,
 }
 
-/// `concurrency` loops sending the request for `seconds`; latencies of every answered request.
-async fn load(target: &Target, concurrency: usize, seconds: u64) -> Figures {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
+impl Samples {
+    fn rps(&self) -> f64 {
+        self.latencies_us.len() as f64 / self.seconds
+    }
+    fn pct_ms(&mut self, p: f64) -> f64 {
+        self.latencies_us.sort_unstable();
+        let n = self.latencies_us.len();
+        self.latencies_us[((n as f64 * p) as usize).min(n - 1)] as f64 / 1000.0
+    }
+    /// CPU milliseconds the proxy used per 1,000 requests.
+    fn cpu_ms_per_1000(&self) -> f64 {
+        self.proxy_cpu_secs * 1000.0 / (self.latencies_us.len() as f64 / 1000.0)
+    }
+}
+
+/// `concurrency` loops sending the request for `seconds`; adds every answered request to `into`.
+async fn load(target: &Target, concurrency: usize, seconds: f64, into: &mut Samples) {
+    let cpu_before = cpu_secs(&target.pids);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let client = target.client.clone();
@@ -107,16 +141,116 @@ async fn load(target: &Target, concurrency: usize, seconds: u64) -> Figures {
             latencies
         }));
     }
-    let mut all = Vec::new();
     for t in tasks {
-        all.extend(t.await.expect("task"));
+        into.latencies_us.extend(t.await.expect("task"));
     }
-    all.sort_unstable();
-    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
-    Figures { rps: all.len() as f64 / seconds as f64, p50_us: pct(0.50), p99_us: pct(0.99) }
+    into.seconds += started.elapsed().as_secs_f64();
+    into.proxy_cpu_secs += cpu_secs(&target.pids) - cpu_before;
 }
 
-fn start_nginx(dir: &Path, upstream_port: u16, upstream_ca: &str, connector_token: &str) -> (Child, String, String) {
+/// User plus system CPU seconds of these processes and of their child processes (nginx's workers),
+/// from /proc.
+fn cpu_secs(pids: &[u32]) -> f64 {
+    let ticks: f64 = 100.0; // USER_HZ, 100 on Linux
+    let stat = |pid: &str| -> Option<(u32, u64)> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // fields after the command name, which is in parentheses and may hold spaces
+        let rest: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
+        let ppid = rest.get(1)?.parse().ok()?;
+        let cpu = rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?;
+        Some((ppid, cpu))
+    };
+    let mut total = 0;
+    for pid in pids {
+        total += stat(&pid.to_string()).map(|(_, cpu)| cpu).unwrap_or(0);
+    }
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Some((ppid, cpu)) = name.parse::<u32>().ok().and_then(|_| stat(&name)) {
+                if pids.contains(&ppid) {
+                    total += cpu;
+                }
+            }
+        }
+    }
+    total as f64 / ticks
+}
+
+/// Which cores the benchmark process and the proxy under test run on (`taskset -c` lists), or None
+/// when they share every core.
+struct Placement {
+    bench: String,
+    proxy: String,
+    proxy_cores: usize,
+}
+
+fn placement(shared: bool) -> Option<Placement> {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let pinned_already = std::env::var("INFRA_BENCH_PLACEMENT").ok();
+    if shared || (cores < 2 && pinned_already.is_none()) || Command::new("taskset").arg("-V").output().is_err() {
+        return None;
+    }
+    if let Some(p) = pinned_already {
+        let (bench, proxy) = p.split_once('/').expect("INFRA_BENCH_PLACEMENT is bench/proxy");
+        let proxy_cores = proxy.split(',').count();
+        return Some(Placement { bench: bench.into(), proxy: proxy.into(), proxy_cores });
+    }
+    let half = cores / 2;
+    let list = |r: std::ops::Range<usize>| r.map(|c| c.to_string()).collect::<Vec<_>>().join(",");
+    let (bench, proxy) = (list(0..cores - half), list(cores - half..cores));
+    // run this benchmark again on its own cores; the proxies it starts get the others
+    let err = Command::new("taskset")
+        .args(["-c", &bench])
+        .arg(std::env::current_exe().expect("own path"))
+        .args(std::env::args().skip(1))
+        .env("INFRA_BENCH_PLACEMENT", format!("{bench}/{proxy}"))
+        .exec();
+    panic!("cannot re-run under taskset: {err}");
+}
+
+/// A command for a proxy under test, on the proxy's cores when pinned.
+fn proxy_command(placement: &Option<Placement>, program: &str) -> Command {
+    match placement {
+        Some(p) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", &p.proxy, program]);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+/// A child process killed when the benchmark ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // SIGTERM, so that nginx's master stops its workers too; SIGKILL would orphan them
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
+}
+
+/// `infra connector` as its own process, as it runs in a cluster.
+fn start_connector(placement: &Option<Placement>, infra: &Infra, key: &str, kubeconfig: &Path, port: u16, data_dir: &Path) -> Running {
+    let child = proxy_command(placement, env!("CARGO_BIN_EXE_infra"))
+        .args(["connector", "--server", &infra.url, "--name", "prod", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--heartbeat-secs", "2", "--resync-secs", "2"])
+        .env("INFRA_ACCESS_KEY", key)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("infra connector starts");
+    Running(child)
+}
+
+fn start_nginx(placement: &Option<Placement>, dir: &Path, upstream_port: u16, upstream_ca: &str, connector_token: &str) -> (Running, String, String) {
     let ca = infra::tls::Ca::create("nginx bench CA").expect("CA");
     let cert = ca.issue_server(&["127.0.0.1".into()]).expect("cert");
     std::fs::write(dir.join("nginx.crt"), &cert.cert_pem).unwrap();
@@ -124,8 +258,9 @@ fn start_nginx(dir: &Path, upstream_port: u16, upstream_ca: &str, connector_toke
     std::fs::write(dir.join("upstream-ca.crt"), upstream_ca).unwrap();
     let port = free_port();
     let d = dir.display();
+    let workers = placement.as_ref().map(|p| p.proxy_cores.to_string()).unwrap_or_else(|| "auto".into());
     let conf = format!(
-        "worker_processes auto; daemon off; pid {d}/nginx.pid; error_log stderr warn;\n\
+        "worker_processes {workers}; daemon off; pid {d}/nginx.pid; error_log stderr warn;\n\
          events {{ worker_connections 4096; }}\n\
          http {{\n  access_log off;\n  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;\n\
            uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
@@ -139,27 +274,34 @@ fn start_nginx(dir: &Path, upstream_port: u16, upstream_ca: &str, connector_toke
     );
     let conf_path = dir.join("nginx.conf");
     std::fs::write(&conf_path, conf).unwrap();
-    let child = Command::new("nginx")
+    let child = proxy_command(placement, "nginx")
         .args(["-p", &d.to_string(), "-c"])
         .arg(&conf_path)
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("nginx runs (scripts/bench-proxy.sh installs it)");
-    (child, format!("https://127.0.0.1:{port}"), cert.cert_pem)
+    // the client trusts nginx's CA, as kubectl trusts the connector's
+    (Running(child), format!("https://127.0.0.1:{port}"), ca.cert_pem)
 }
 
-#[tokio::main]
-async fn main() {
-    infra::tls::install_crypto_provider();
+fn main() {
     let args = args();
+    // before any thread starts: this may re-run the benchmark under taskset
+    let placement = placement(args.shared);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    runtime.block_on(bench(args, placement));
+}
+
+async fn bench(args: Args, placement: Option<Placement>) {
+    infra::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let k8s = test_api_server(&dir.path().join("k8s")).await;
     let infra = Infra::start(&dir.path().join("server")).await;
     let (_, created) = infra.post("/api/destinations/prod/connector-key", &infra.admin, json!({})).await;
     let key = created["access_key"].as_str().unwrap().to_string();
     let port = free_port();
-    let _connector = start_connector(&infra, &key, "prod", &k8s.connector_kubeconfig(), port, &dir.path().join("connector"));
+    let connector = start_connector(&placement, &infra, &key, &k8s.connector_kubeconfig(), port, &dir.path().join("connector"));
     let prod = eventually("the cluster connects", Duration::from_secs(30), || async {
         let (_, d) = infra.get("/api/destinations/prod", &infra.admin).await;
         (d["status"] == "connected").then_some(d)
@@ -175,6 +317,7 @@ async fn main() {
 
     let direct = Target {
         name: "direct to the API server",
+        pids: vec![],
         url: k8s.url.clone(),
         headers: vec![
             ("authorization".into(), format!("Bearer {}", k8s.connector_token)),
@@ -185,6 +328,7 @@ async fn main() {
     };
     let proxy = Target {
         name: "through the connector's proxy",
+        pids: vec![connector.0.id()],
         url: prod["endpoint"].as_str().unwrap().to_string(),
         headers: vec![("authorization".into(), format!("Bearer {token}"))],
         client: client(&[&proxy_ca]),
@@ -199,54 +343,89 @@ async fn main() {
     let mut nginx = None;
     if args.nginx && args.load {
         let port = k8s.url.rsplit(':').next().unwrap().parse().unwrap();
-        let (child, url, ca) = start_nginx(dir.path(), port, &k8s.ca_pem, &k8s.connector_token);
+        let (child, url, ca) = start_nginx(&placement, dir.path(), port, &k8s.ca_pem, &k8s.connector_token);
+        let pids = vec![child.0.id()];
         nginx = Some(child);
-        targets.push(Target { name: "through nginx (plain reverse proxy)", url, headers: vec![], client: client(&[&ca]) });
+        targets.push(Target { name: "through nginx (plain reverse proxy)", pids, url, headers: vec![], client: client(&[&ca]) });
         let t = targets.last().unwrap();
         eventually("nginx answers", Duration::from_secs(10), || async {
-            t.client.get(format!("{}/version", t.url)).send().await.ok().filter(|r| r.status().is_success()).map(|_| ())
+            match t.client.get(format!("{}/version", t.url)).send().await {
+                Ok(r) if r.status().is_success() => Some(()),
+                Ok(r) => panic!("nginx answered {}", r.status()),
+                Err(e) if format!("{e:?}").contains("ConnectionRefused") => None, // not listening yet
+                Err(e) => panic!("nginx: {e:?}"),
+            }
         })
         .await;
     }
 
-    println!("\nGET /api/v1/namespaces/web/pods, HTTP/1.1 keep-alive over TLS, client, proxies and API server on the same {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
-    println!("{:<38} {:>12} {:>10} {:>10}   {:>10} {:>10}", "", format!("req/s (c={})", args.concurrency), "p50 ms", "p99 ms", "p50 ms c=1", "p99 ms c=1");
-    let mut results = Vec::new();
-    for t in targets.iter().filter(|_| args.load) {
-        let _warm = load(t, args.concurrency, 1).await;
-        let busy = load(t, args.concurrency, args.seconds).await;
-        let quiet = load(t, 1, args.seconds).await;
+    match &placement {
+        Some(p) => println!(
+            "\nGET /api/v1/namespaces/web/pods, HTTP/1.1 keep-alive over TLS; load client, API server and infra server on core(s) {}, the proxy under test on core(s) {}",
+            p.bench, p.proxy
+        ),
+        None => println!(
+            "\nGET /api/v1/namespaces/web/pods, HTTP/1.1 keep-alive over TLS; every process shares the {} cores (--shared)",
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        ),
+    }
+    if args.load {
+        // one-second rounds, taking the targets in turn, so that a slow spell on this shared machine
+        // falls on all of them alike
+        let mut busy: Vec<Samples> = targets.iter().map(|_| Samples::default()).collect();
+        let mut quiet: Vec<Samples> = targets.iter().map(|_| Samples::default()).collect();
+        for t in &targets {
+            load(t, args.concurrency, 1.0, &mut Samples::default()).await;
+        }
+        for _ in 0..args.seconds {
+            for (t, into) in targets.iter().zip(busy.iter_mut()) {
+                load(t, args.concurrency, 1.0, into).await;
+            }
+        }
+        for _ in 0..args.seconds {
+            for (t, into) in targets.iter().zip(quiet.iter_mut()) {
+                load(t, 1, 1.0, into).await;
+            }
+        }
         println!(
-            "{:<38} {:>12.0} {:>10.2} {:>10.2}   {:>10.3} {:>10.3}",
-            t.name,
-            busy.rps,
-            busy.p50_us as f64 / 1000.0,
-            busy.p99_us as f64 / 1000.0,
-            quiet.p50_us as f64 / 1000.0,
-            quiet.p99_us as f64 / 1000.0
+            "{:<38} {:>12} {:>8} {:>8} {:>14}   {:>10} {:>10}",
+            "",
+            format!("req/s (c={})", args.concurrency),
+            "p50 ms",
+            "p99 ms",
+            "proxy CPU ms",
+            "p50 ms c=1",
+            "p99 ms c=1"
         );
-        results.push((busy, quiet));
+        println!("{:<38} {:>12} {:>8} {:>8} {:>14}", "", "", "", "", "per 1,000 req");
+        for ((t, b), q) in targets.iter().zip(busy.iter_mut()).zip(quiet.iter_mut()) {
+            let cpu = if t.pids.is_empty() { "-".to_string() } else { format!("{:.0}", b.cpu_ms_per_1000()) };
+            println!(
+                "{:<38} {:>12.0} {:>8.2} {:>8.2} {:>14}   {:>10.3} {:>10.3}",
+                t.name,
+                b.rps(),
+                b.pct_ms(0.50),
+                b.pct_ms(0.99),
+                cpu,
+                q.pct_ms(0.50),
+                q.pct_ms(0.99)
+            );
+        }
+        let direct_p50 = quiet[0].pct_ms(0.50);
+        let direct_p99 = quiet[0].pct_ms(0.99);
+        println!();
+        for (i, label) in [(1, "proxy"), (2, "nginx")] {
+            if i < targets.len() {
+                println!(
+                    "{label}: {:.0}% of direct throughput; added latency at c=1: p50 {:.3} ms, p99 {:.3} ms",
+                    100.0 * busy[i].rps() / busy[0].rps(),
+                    quiet[i].pct_ms(0.50) - direct_p50,
+                    quiet[i].pct_ms(0.99) - direct_p99
+                );
+            }
+        }
     }
-    if let [(direct_busy, direct_quiet), (proxy_busy, proxy_quiet), ..] = results.as_slice() {
-    println!(
-        "\nproxy: {:.0}% of direct throughput; added latency at c=1: p50 {:.3} ms, p99 {:.3} ms",
-        100.0 * proxy_busy.rps / direct_busy.rps,
-        (proxy_quiet.p50_us as f64 - direct_quiet.p50_us as f64) / 1000.0,
-        (proxy_quiet.p99_us as f64 - direct_quiet.p99_us as f64) / 1000.0
-    );
-    if let Some((nginx_busy, nginx_quiet)) = results.get(2) {
-        println!(
-            "nginx: {:.0}% of direct throughput; added latency at c=1: p50 {:.3} ms, p99 {:.3} ms",
-            100.0 * nginx_busy.rps / direct_busy.rps,
-            (nginx_quiet.p50_us as f64 - direct_quiet.p50_us as f64) / 1000.0,
-            (nginx_quiet.p99_us as f64 - direct_quiet.p99_us as f64) / 1000.0
-        );
-    }
-    }
-    if let Some(mut child) = nginx {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    drop(nginx);
 
     // propagation: add and remove a grant of view on prod.db for bob, watching the RoleBinding
     let (_bob, _) = infra.user("bob@example.com").await;

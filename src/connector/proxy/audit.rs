@@ -33,17 +33,20 @@ pub fn spawn(api: ServerApi, cluster: String) -> AuditSink {
         let mut pending: Vec<ProxiedRequest> = Vec::new();
         loop {
             if pending.is_empty() {
-                match rx.recv().await {
-                    Some(e) => pending.push(e),
-                    None => return,
+                // wait for the first event, then let a batch gather for the linger time: the task wakes
+                // once per batch, not once per request
+                if rx.recv_many(&mut pending, BATCH).await == 0 {
+                    return;
+                }
+                if pending.len() < BATCH {
+                    tokio::time::sleep(LINGER).await;
                 }
             }
-            // gather what arrives within the linger time, up to a batch
-            let deadline = tokio::time::Instant::now() + LINGER;
+            // what else is queued, without waiting
             while pending.len() < BATCH {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(e)) => pending.push(e),
-                    Ok(None) | Err(_) => break,
+                match rx.try_recv() {
+                    Ok(e) => pending.push(e),
+                    Err(_) => break,
                 }
             }
             let take = pending.len().min(BATCH);

@@ -3,9 +3,11 @@
 
 pub mod entities;
 
+use std::time::Duration;
+
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement,
-    TransactionTrait, Value,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, QueryResult,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
 };
 
 /// The migrations, in order. Each runs once, inside a transaction, and is recorded in `schema_migrations`.
@@ -18,19 +20,31 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_string());
     options.sqlx_logging(false);
     if url.starts_with("sqlite:") {
-        // one writer at a time is what SQLite allows; WAL lets readers go on meanwhile
+        // one writer at a time is what SQLite allows; WAL lets readers go on meanwhile. The pragmas are
+        // connection settings, so they are set on every connection the pool opens.
         options.max_connections(8).min_connections(1);
+        options.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10))
+        });
     } else {
         options.max_connections(16);
     }
-    let db = Database::connect(options).await?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        db.execute_unprepared(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-        )
-        .await?;
-    }
-    Ok(db)
+    Database::connect(options).await
+}
+
+/// Starts a transaction that will write. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`),
+/// waiting up to the busy timeout for another writer to finish. A deferred transaction that reads
+/// first and writes later fails at once with "database is locked" when another connection wrote in
+/// between, so every service that writes starts here. On PostgreSQL this is a plain `BEGIN`.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }
 
 /// Applies the migrations that have not run yet. Safe for several servers starting at once on PostgreSQL:
@@ -41,7 +55,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
         "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)",
     )
     .await?;
-    let txn = db.begin().await?;
+    let txn = begin_write(db).await?;
     if backend == DbBackend::Postgres {
         txn.execute_unprepared("SELECT pg_advisory_xact_lock(7243001)").await?;
     }

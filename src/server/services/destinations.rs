@@ -1,6 +1,6 @@
 //! Destinations (clusters): registered and kept alive by their connector, listed, removed.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use super::{audit, grants, is_dns_label, is_role_name, Ctx};
 use crate::model::{ClusterStatus, Destination, DestinationRegistration, BUILTIN_KUBERNETES_ROLES, INFRA_RESOURCE};
@@ -107,7 +107,7 @@ pub async fn register(ctx: Ctx<'_>, reg: DestinationRegistration) -> AppResult<D
     let namespaces = sorted_json(&reg.namespaces);
     let roles = sorted_json(&reg.roles);
     let problems = sorted_json(&reg.problems);
-    let txn = ctx.db.begin().await?;
+    let txn = crate::server::db::begin_write(ctx.db).await?;
     let model = match find_by_name(&txn, reg.name.trim()).await? {
         Some(existing) => {
             if !existing.unique_id.is_empty() && existing.unique_id != reg.unique_id {
@@ -172,7 +172,7 @@ pub async fn create_pending(ctx: Ctx<'_>, name: &str) -> AppResult<Destination> 
     if find_by_name(ctx.db, &name).await?.is_some() {
         return Err(AppError::field("name", "a cluster with this name already exists"));
     }
-    let txn = ctx.db.begin().await?;
+    let txn = crate::server::db::begin_write(ctx.db).await?;
     let model = destination::ActiveModel {
         name: Set(name.clone()),
         unique_id: Set(String::new()),
@@ -224,7 +224,7 @@ pub async fn get(ctx: Ctx<'_>, name: &str) -> AppResult<Destination> {
 /// Removes a cluster and every grant on it.
 pub async fn remove(ctx: Ctx<'_>, name: &str) -> AppResult<()> {
     ctx.require_admin("destinations.remove", name).await?;
-    let txn = ctx.db.begin().await?;
+    let txn = crate::server::db::begin_write(ctx.db).await?;
     let existing = find_by_name(&txn, name).await?.ok_or_else(|| AppError::NotFound(format!("cluster {name}")))?;
     db::execute(&txn, "DELETE FROM grants WHERE destination = ?", [existing.name.clone().into()]).await?;
     destination::Entity::delete_by_id(existing.id).exec(&txn).await?;

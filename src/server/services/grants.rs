@@ -1,6 +1,6 @@
 //! Grants: subject x role x resource (`infra`, `cluster` or `cluster.namespace`), with optional expiry.
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, ActiveModelTrait, TransactionTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, ActiveModelTrait};
 
 use super::{audit, destinations, ensure_an_admin_remains, groups, is_dns_label, users, Ctx, Paging};
 use crate::model::{AccessEntry, Grant, NewGrant, Page, Subject, SubjectKind, INFRA_RESOURCE, INFRA_ROLES};
@@ -104,7 +104,7 @@ pub async fn add(ctx: Ctx<'_>, new: &NewGrant) -> AppResult<(Grant, bool)> {
     if let Some(existing) = existing {
         return Ok((get_by_id(ctx.db, existing.id).await?, false));
     }
-    let txn = ctx.db.begin().await?;
+    let txn = crate::server::db::begin_write(ctx.db).await?;
     let created = grant::ActiveModel {
         subject_kind: Set(subject.kind.as_str().to_string()),
         subject_id: Set(subject.id),
@@ -155,7 +155,7 @@ async fn find(db: &impl ConnectionTrait, subject: &Subject, role: &str, resource
 
 pub async fn remove(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     ctx.require_admin("grants.remove", &id.to_string()).await?;
-    let txn = ctx.db.begin().await?;
+    let txn = crate::server::db::begin_write(ctx.db).await?;
     let existing = get_by_id(&txn, id).await?;
     grant::Entity::delete_by_id(id).exec(&txn).await?;
     ensure_an_admin_remains(&txn).await?;

@@ -1,6 +1,6 @@
 //! Groups and their members. Groups that come from an identity provider are read-only here.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use super::{audit, ensure_an_admin_remains, prefix_range, users, Ctx, Paging};
 use crate::model::{Group, GroupDetail, Page, Subject, SubjectKind};
@@ -64,7 +64,7 @@ pub async fn create(ctx: Ctx<'_>, name: &str) -> AppResult<Group> {
     if find_by_name(ctx.db, &name).await?.is_some() {
         return Err(AppError::field("name", "a group with this name already exists"));
     }
-    let txn = ctx.db.begin().await?;
+    let txn = crate::server::db::begin_write(ctx.db).await?;
     let model = group::ActiveModel {
         name: Set(name.clone()),
         name_lc: Set(name.to_lowercase()),
@@ -90,7 +90,7 @@ pub async fn rename(ctx: Ctx<'_>, id: i64, new_name: &str) -> AppResult<Group> {
             return Err(AppError::field("name", "a group with this name already exists"));
         }
     }
-    let txn = ctx.db.begin().await?;
+    let txn = crate::server::db::begin_write(ctx.db).await?;
     let old_name = existing.name.clone();
     let mut active: group::ActiveModel = existing.into();
     active.name = Set(new_name.clone());
@@ -105,7 +105,7 @@ pub async fn rename(ctx: Ctx<'_>, id: i64, new_name: &str) -> AppResult<Group> {
 /// Removes a group, its memberships and its grants.
 pub async fn delete(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     ctx.require_admin("groups.delete", &id.to_string()).await?;
-    let txn = ctx.db.begin().await?;
+    let txn = crate::server::db::begin_write(ctx.db).await?;
     let existing = get_model(&txn, id).await?;
     ensure_local(&existing)?;
     db::execute(&txn, "DELETE FROM grants WHERE subject_kind = 'group' AND subject_id = ?", [id.into()]).await?;
@@ -137,7 +137,7 @@ pub async fn add_member(ctx: Ctx<'_>, group_id: i64, member: &str) -> AppResult<
     let g = get_model(ctx.db, group_id).await?;
     ensure_local(&g)?;
     let u = resolve_user(ctx.db, member).await?;
-    let txn = ctx.db.begin().await?;
+    let txn = crate::server::db::begin_write(ctx.db).await?;
     let exists = group_member::Entity::find_by_id((group_id, u.id)).one(&txn).await?.is_some();
     if !exists {
         group_member::ActiveModel {
@@ -158,7 +158,7 @@ pub async fn remove_member(ctx: Ctx<'_>, group_id: i64, user_id: i64) -> AppResu
     let g = get_model(ctx.db, group_id).await?;
     ensure_local(&g)?;
     let u = resolve_user(ctx.db, &user_id.to_string()).await?;
-    let txn = ctx.db.begin().await?;
+    let txn = crate::server::db::begin_write(ctx.db).await?;
     let removed = group_member::Entity::delete_by_id((group_id, user_id)).exec(&txn).await?.rows_affected;
     if removed > 0 {
         ensure_an_admin_remains(&txn).await?;

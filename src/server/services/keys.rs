@@ -1,6 +1,6 @@
 //! Access keys: `<key_id>.<secret>`. Only a SHA-256 of the secret is stored; the whole key is shown once.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use super::{audit, grants, users, Ctx};
 use crate::model::{AccessKey, CreatedAccessKey, NewAccessKey, NewGrant, INFRA_RESOURCE};
@@ -91,7 +91,7 @@ pub async fn create(ctx: Ctx<'_>, new: &NewAccessKey) -> AppResult<CreatedAccess
         .one(ctx.db)
         .await?
         .ok_or(AppError::Unauthenticated)?;
-    let txn = ctx.db.begin().await?;
+    let txn = crate::server::db::begin_write(ctx.db).await?;
     let created = issue(&txn, &owner, name, ttl, inactivity, None).await?;
     audit::record(&txn, ctx.actor, "keys.create", &created.key.name, audit::Outcome::Success, &created.key.key_id).await?;
     txn.commit().await?;
@@ -121,7 +121,7 @@ pub async fn create_connector_key(ctx: Ctx<'_>, cluster: &str) -> AppResult<Crea
         },
     )
     .await?;
-    let txn = ctx.db.begin().await?;
+    let txn = crate::server::db::begin_write(ctx.db).await?;
     let created = issue(&txn, &identity, format!("connector-{cluster}"), MAX_TTL_SECS, None, Some(cluster.clone())).await?;
     audit::record(&txn, ctx.actor, "keys.create_connector", &cluster, audit::Outcome::Success, &created.key.key_id).await?;
     txn.commit().await?;
@@ -151,7 +151,7 @@ pub async fn revoke(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     if key.user_id != ctx.actor.user_id {
         ctx.require_admin("keys.revoke", &key.key_id).await?;
     }
-    let txn = ctx.db.begin().await?;
+    let txn = crate::server::db::begin_write(ctx.db).await?;
     access_key::Entity::delete_by_id(id).exec(&txn).await?;
     audit::record(&txn, ctx.actor, "keys.revoke", &key.name, audit::Outcome::Success, &key.key_id).await?;
     txn.commit().await?;

@@ -1,6 +1,6 @@
 //! Users: create, disable, delete, passwords, listing and search.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use super::{audit, ensure_an_admin_remains, prefix_range, Ctx, Paging};
 use crate::model::{Page, Subject, SubjectKind, User};
@@ -74,7 +74,7 @@ pub async fn create(ctx: Ctx<'_>, new: NewUser) -> AppResult<(User, Option<Strin
         return Err(AppError::field("email", "a user with this email already exists"));
     }
     let hash = password::hash(&password).await?;
-    let txn = ctx.db.begin().await?;
+    let txn = crate::server::db::begin_write(ctx.db).await?;
     let model = insert(&txn, KIND_USER, &email, &name, Some(hash), one_time).await?;
     audit::record(&txn, ctx.actor, "users.create", &email, audit::Outcome::Success, "").await?;
     txn.commit().await?;
@@ -138,7 +138,7 @@ pub async fn get(ctx: Ctx<'_>, id: i64) -> AppResult<User> {
 pub async fn set_disabled(ctx: Ctx<'_>, id: i64, disabled: bool) -> AppResult<User> {
     let action = if disabled { "users.disable" } else { "users.enable" };
     ctx.require_admin(action, &id.to_string()).await?;
-    let txn = ctx.db.begin().await?;
+    let txn = crate::server::db::begin_write(ctx.db).await?;
     let existing = get_model(&txn, id).await?;
     let email = existing.email.clone();
     let mut active: user::ActiveModel = existing.into();
@@ -158,7 +158,7 @@ pub async fn set_disabled(ctx: Ctx<'_>, id: i64, disabled: bool) -> AppResult<Us
 /// Removes a user with their grants, memberships, keys and sessions.
 pub async fn delete(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     ctx.require_admin("users.delete", &id.to_string()).await?;
-    let txn = ctx.db.begin().await?;
+    let txn = crate::server::db::begin_write(ctx.db).await?;
     let existing = get_model(&txn, id).await?;
     db::execute(&txn, "DELETE FROM grants WHERE subject_kind = 'user' AND subject_id = ?", [id.into()]).await?;
     crate::server::auth::session_store::delete_user_sessions(&txn, id).await?;
@@ -176,7 +176,7 @@ pub async fn set_password(ctx: Ctx<'_>, id: i64, new_password: &str) -> AppResul
     password::validate_new_password(new_password)?;
     let existing = get_model(ctx.db, id).await?;
     let hash = password::hash(new_password).await?;
-    let txn = ctx.db.begin().await?;
+    let txn = crate::server::db::begin_write(ctx.db).await?;
     let email = existing.email.clone();
     let mut active: user::ActiveModel = existing.into();
     active.password_hash = Set(Some(hash));
@@ -201,7 +201,7 @@ pub async fn change_own_password(ctx: Ctx<'_>, current: &str, new_password: &str
         return Err(AppError::field("new_password", "must differ from the current password"));
     }
     let hash = password::hash(new_password).await?;
-    let txn = ctx.db.begin().await?;
+    let txn = crate::server::db::begin_write(ctx.db).await?;
     let email = existing.email.clone();
     let mut active: user::ActiveModel = existing.into();
     active.password_hash = Set(Some(hash));
