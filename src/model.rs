@@ -162,6 +162,21 @@ pub struct DestinationRegistration {
 pub struct DesiredBindings {
     pub version: String,
     pub bindings: Vec<DesiredBinding>,
+    /// credentials the proxy must refuse from now on, though their tokens have not expired
+    #[serde(default)]
+    pub revoked: Revoked,
+    /// the current members (emails) of every group with a grant on this cluster: the proxy impersonates
+    /// a user's groups from here, not from the token, so leaving a group takes effect within seconds
+    #[serde(default)]
+    pub members: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// Revoked access keys (by key id, the `sid` claim) and disabled or deleted users (by id, the `uid`
+/// claim). Tokens naming either are refused by the proxy.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoked {
+    pub keys: Vec<String>,
+    pub users: Vec<i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -205,6 +220,12 @@ pub struct ClusterClaims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// the user's id: a disabled or deleted user's tokens are refused
+    #[serde(default)]
+    pub uid: i64,
+    /// the access key the token was minted with, if any: revoking it refuses the token
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// One request the proxy forwarded, reported to the server's audit log in batches.

@@ -234,6 +234,8 @@ async fn kubectl_through_the_proxy_follows_the_grants() {
         iat: now - 900,
         exp: now - 600,
         jti: "expired".into(),
+        uid: alice_id,
+        sid: None,
     };
     let expired = infra.state.signer.sign(&infra.state.db, &expired_claims).await.unwrap();
     let expired = kubeconfig(dir.path(), "expired.kubeconfig", &endpoint, &proxy_ca, &expired);
@@ -289,6 +291,95 @@ async fn kubectl_through_the_proxy_follows_the_grants() {
         (!r.ok && r.stderr.contains("forbidden")).then_some(())
     })
     .await;
+    connector.abort();
+    k8s.shutdown().await;
+}
+
+/// The numeric id of an access key, from the owner's key list.
+async fn key_row(infra: &Infra, key: &str) -> i64 {
+    let key_id = key.split('.').next().unwrap();
+    let (_, keys) = infra.get("/api/keys", key).await;
+    keys.as_array().unwrap().iter().find(|k| k["key_id"] == key_id).and_then(|k| k["id"].as_i64()).expect("the key is listed")
+}
+
+/// Within the 5 seconds a user is promised: kubectl with `config` is refused with `refusal` in its
+/// error ("You must be logged in" for a 401, "forbidden" for a 403).
+async fn refused_within_5s(what: &str, config: &Path, refusal: &str) {
+    eventually(what, Duration::from_secs(5), || async {
+        let r = kubectl(config, &["get", "pods", "-n", "web"]);
+        (!r.ok && r.stderr.contains(refusal)).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn revoked_keys_and_users_are_refused_within_seconds() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let k8s = test_api_server(&dir.path().join("k8s")).await;
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let (_, created) = infra.post("/api/destinations/prod/connector-key", &infra.admin, json!({})).await;
+    let port = free_port();
+    let connector = start_connector(&infra, created["access_key"].as_str().unwrap(), "prod", &k8s.connector_kubeconfig(), port, &dir.path().join("c"));
+    let prod = eventually("the cluster connects", Duration::from_secs(20), || async {
+        let (_, d) = infra.get("/api/destinations/prod", &infra.admin).await;
+        (d["status"] == "connected").then_some(d)
+    })
+    .await;
+    let (endpoint, ca) = (prod["endpoint"].as_str().unwrap().to_string(), prod["ca"].as_str().unwrap().to_string());
+
+    // alice holds edit on prod.web herself; bob through group dev; both have two keys
+    let (alice_id, alice_key) = infra.user("alice@example.com").await;
+    let alice_key2 = harness::key_for(&infra.state, alice_id).await;
+    let (bob_id, bob_key) = infra.user("bob@example.com").await;
+    let (_, group) = infra.post("/api/groups", &infra.admin, json!({"name": "dev"})).await;
+    let group_id = group["id"].as_i64().unwrap();
+    infra.post(&format!("/api/groups/{group_id}/members"), &infra.admin, json!({"user": bob_id.to_string()})).await;
+    infra.post("/api/grants", &infra.admin, json!({"subject": "user:alice@example.com", "role": "edit", "resource": "prod.web"})).await;
+    infra.post("/api/grants", &infra.admin, json!({"subject": "group:dev", "role": "edit", "resource": "prod.web"})).await;
+    let alice1 = kubeconfig(dir.path(), "alice1", &endpoint, &ca, &infra.token(&alice_key, "prod").await);
+    let alice2 = kubeconfig(dir.path(), "alice2", &endpoint, &ca, &infra.token(&alice_key2, "prod").await);
+    let bob = kubeconfig(dir.path(), "bob", &endpoint, &ca, &infra.token(&bob_key, "prod").await);
+    for config in [&alice1, &alice2, &bob] {
+        eventually("kubectl works before any revocation", Duration::from_secs(10), || async {
+            kubectl(config, &["get", "pods", "-n", "web"]).ok.then_some(())
+        })
+        .await;
+    }
+
+    // a revoked key: the tokens minted with it are refused, tokens from her other key are not
+    let row = key_row(&infra, &alice_key).await;
+    let (status, _) = infra.call(reqwest::Method::DELETE, &format!("/api/keys/{row}"), &alice_key2, None).await;
+    assert_eq!(status, 204);
+    refused_within_5s("a token minted with a revoked key is refused", &alice1, "You must be logged in").await;
+    assert!(kubectl(&alice2, &["get", "pods", "-n", "web"]).ok, "her other key's token still works");
+
+    // a disabled user: all her tokens are refused; enabled again, a fresh token works
+    let (status, _) = infra.call(reqwest::Method::PATCH, &format!("/api/users/{alice_id}"), &infra.admin, Some(json!({"disabled": true}))).await;
+    assert_eq!(status, 200);
+    refused_within_5s("a disabled user's token is refused", &alice2, "You must be logged in").await;
+    let (status, _) = infra.call(reqwest::Method::PATCH, &format!("/api/users/{alice_id}"), &infra.admin, Some(json!({"disabled": false}))).await;
+    assert_eq!(status, 200);
+    let again = kubeconfig(dir.path(), "alice3", &endpoint, &ca, &infra.token(&alice_key2, "prod").await);
+    eventually("an enabled user's new token works", Duration::from_secs(5), || async {
+        kubectl(&again, &["get", "pods", "-n", "web"]).ok.then_some(())
+    })
+    .await;
+
+    // removed from the granting group: forbidden, though his token still names the group (the proxy
+    // impersonates the groups the server reports now)
+    let (status, _) = infra.call(reqwest::Method::DELETE, &format!("/api/groups/{group_id}/members/{bob_id}"), &infra.admin, None).await;
+    assert_eq!(status, 200);
+    refused_within_5s("a user removed from the granting group is forbidden", &bob, "forbidden").await;
+
+    // a deleted user: refused outright
+    let (status, _) = infra.call(reqwest::Method::DELETE, &format!("/api/users/{alice_id}"), &infra.admin, None).await;
+    assert_eq!(status, 204);
+    refused_within_5s("a deleted user's token is refused", &again, "You must be logged in").await;
+
+    // the connector was told by id, which a new user with the same email would not have
+    let (_, revoked) = infra.get("/api/destinations/prod/bindings", &created["access_key"].as_str().unwrap().to_string()).await;
+    assert!(revoked["revoked"]["users"].as_array().unwrap().iter().any(|u| u.as_i64() == Some(alice_id)), "{revoked}");
     connector.abort();
     k8s.shutdown().await;
 }

@@ -148,7 +148,7 @@ pub async fn run(config: ConnectorConfig) -> Result<(), String> {
     let verifier = Arc::new(proxy::verify::Verifier::new(api.clone(), &issuer, &name));
     verifier.refresh().await;
     let audit = proxy::audit::spawn(api.clone(), name.clone());
-    let proxy = Arc::new(Proxy { verifier, upstream, audit });
+    let proxy = Arc::new(Proxy { verifier: verifier.clone(), upstream, audit });
     tokio::spawn(proxy::serve(listener, tls, proxy));
 
     // namespaces and roles: looked at every few seconds, reported when they change
@@ -175,7 +175,7 @@ pub async fn run(config: ConnectorConfig) -> Result<(), String> {
     {
         let (client, shared, api, name) = (client.clone(), shared.clone(), api.clone(), name.clone());
         let resync = Duration::from_secs(config.resync_secs.max(1));
-        tokio::spawn(async move { bindings_loop(client, api, name, shared, resync).await });
+        tokio::spawn(async move { bindings_loop(client, api, name, shared, verifier, resync).await });
     }
 
     // heartbeat
@@ -198,7 +198,14 @@ pub async fn run(config: ConnectorConfig) -> Result<(), String> {
 
 /// Long-polls the server for the desired bindings and reconciles on every change, on every facts
 /// change, and every `resync` to repair hand edits.
-async fn bindings_loop(client: kube::Client, api: ServerApi, name: String, shared: Arc<Shared>, resync: Duration) {
+async fn bindings_loop(
+    client: kube::Client,
+    api: ServerApi,
+    name: String,
+    shared: Arc<Shared>,
+    verifier: Arc<proxy::verify::Verifier>,
+    resync: Duration,
+) {
     let (tx, mut rx) = tokio::sync::watch::channel(DesiredBindings::default());
     {
         let api = api.clone();
@@ -209,6 +216,8 @@ async fn bindings_loop(client: kube::Client, api: ServerApi, name: String, share
                 match api.bindings(&name, &version, LONG_POLL).await {
                     Ok(desired) => {
                         if desired.version != version {
+                            // revocations first: the proxy refuses at once, before any reconcile
+                            verifier.set_access(&desired);
                             version = desired.version.clone();
                             let _ = tx.send(desired);
                         }

@@ -134,6 +134,9 @@ impl Proxy {
             None => return status_response(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized"),
             Some(token) => match self.verifier.verify(token).await {
                 Ok(identity) => identity,
+                Err(verify::Refusal::NotReady) => {
+                    return status_response(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "the connector is starting: try again in a moment");
+                }
                 Err(refusal) => {
                     tracing::debug!(%refusal, %remote, "refused a token");
                     return status_response(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized");
@@ -158,7 +161,8 @@ impl Proxy {
             Ok(user) => headers.insert(HeaderName::from_static("impersonate-user"), user),
             Err(_) => return status_response(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized"),
         };
-        for group in &identity.groups {
+        // the groups as the server sees them now, not as they were when the token was minted
+        for group in &self.verifier.current_groups(&identity.user) {
             if let Ok(group) = HeaderValue::from_str(group) {
                 headers.append(HeaderName::from_static("impersonate-group"), group);
             }

@@ -2,8 +2,12 @@
 //! fetched again when a token names a key id not seen yet), the issuer the connector pinned at start,
 //! the audience (this cluster) and the expiry. Verified tokens are remembered until they expire, so a
 //! busy kubectl costs one signature check per token, not one per request.
+//!
+//! Revocations come from the server with the bindings (see `services::revocations`): a token minted
+//! with a revoked access key, or held by a disabled or deleted user, is refused from the moment the
+//! connector hears of it. Until the first list has arrived, every token is refused.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -24,6 +28,9 @@ pub struct Identity {
     pub groups: Vec<String>,
     /// seconds since the epoch
     pub expires: i64,
+    pub user_id: i64,
+    /// the access key the token was minted with
+    pub key_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -38,6 +45,19 @@ pub enum Refusal {
     UnknownKey,
     #[error("the token is not valid here: {0}")]
     Invalid(String),
+    #[error("the token's key or user has been revoked")]
+    Revoked,
+    #[error("the connector has not yet heard which credentials are revoked")]
+    NotReady,
+}
+
+/// What the proxy refuses, and who is in which granted group, as last heard from the server.
+#[derive(Default)]
+struct RevokedSets {
+    loaded: bool,
+    keys: HashSet<String>,
+    users: HashSet<i64>,
+    groups_of: HashMap<String, Vec<String>>,
 }
 
 pub struct Verifier {
@@ -46,6 +66,7 @@ pub struct Verifier {
     keys: RwLock<HashMap<String, DecodingKey>>,
     last_fetch: Mutex<Option<Instant>>,
     verified: Mutex<HashMap<[u8; 32], Arc<Identity>>>,
+    revoked: RwLock<RevokedSets>,
 }
 
 impl Verifier {
@@ -61,7 +82,42 @@ impl Verifier {
             keys: RwLock::new(HashMap::new()),
             last_fetch: Mutex::new(None),
             verified: Mutex::new(HashMap::new()),
+            revoked: RwLock::new(RevokedSets::default()),
         }
+    }
+
+    /// The server's current revocations and group members; takes effect on the next request.
+    pub fn set_access(&self, desired: &crate::model::DesiredBindings) {
+        let mut groups_of: HashMap<String, Vec<String>> = HashMap::new();
+        for (group, members) in &desired.members {
+            for member in members {
+                groups_of.entry(member.clone()).or_default().push(group.clone());
+            }
+        }
+        if let Ok(mut sets) = self.revoked.write() {
+            *sets = RevokedSets {
+                loaded: true,
+                keys: desired.revoked.keys.iter().cloned().collect(),
+                users: desired.revoked.users.iter().copied().collect(),
+                groups_of,
+            };
+        }
+    }
+
+    /// The user's groups now (those with a grant on this cluster), whatever their token says.
+    pub fn current_groups(&self, user: &str) -> Vec<String> {
+        self.revoked.read().ok().and_then(|s| s.groups_of.get(user).cloned()).unwrap_or_default()
+    }
+
+    fn check_revoked(&self, identity: &Identity) -> Result<(), Refusal> {
+        let sets = self.revoked.read().map_err(|_| Refusal::NotReady)?;
+        if !sets.loaded {
+            return Err(Refusal::NotReady);
+        }
+        if sets.users.contains(&identity.user_id) || identity.key_id.as_ref().is_some_and(|k| sets.keys.contains(k)) {
+            return Err(Refusal::Revoked);
+        }
+        Ok(())
     }
 
     pub async fn verify(&self, token: &str) -> Result<Arc<Identity>, Refusal> {
@@ -69,6 +125,7 @@ impl Verifier {
         let now = crate::server::now() / 1000;
         if let Some(hit) = self.verified.lock().ok().and_then(|c| c.get(&digest).cloned()) {
             if hit.expires > now {
+                self.check_revoked(&hit)?;
                 return Ok(hit);
             }
         }
@@ -87,7 +144,14 @@ impl Verifier {
         let claims = jsonwebtoken::decode::<ClusterClaims>(token, &key, &self.validation)
             .map_err(|e| Refusal::Invalid(e.to_string()))?
             .claims;
-        let identity = Arc::new(Identity { user: claims.sub, groups: claims.groups, expires: claims.exp });
+        let identity = Arc::new(Identity {
+            user: claims.sub,
+            groups: claims.groups,
+            expires: claims.exp,
+            user_id: claims.uid,
+            key_id: claims.sid,
+        });
+        self.check_revoked(&identity)?;
         if let Ok(mut cache) = self.verified.lock() {
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();

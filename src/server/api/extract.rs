@@ -40,6 +40,7 @@ pub async fn resolve_actor(parts: &mut Parts, state: &AppState, allow_pending_pa
         };
         let mut actor = actor_for_user(&state.db, identity.user_id, &source).await?;
         actor.bound_destination = identity.destination;
+        actor.key_id = Some(identity.key_id);
         actor
     } else {
         let session = Session::from_request_parts(parts, state).await.map_err(|_| AppError::Unauthenticated)?;

@@ -114,6 +114,7 @@ pub async fn actor_for_user(db: &impl ConnectionTrait, user_id: i64, source: &st
         must_change_password: u.must_change_password,
         source: source.to_string(),
         bound_destination: None,
+        key_id: None,
     })
 }
 

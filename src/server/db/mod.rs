@@ -14,6 +14,7 @@ use sea_orm::{
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../../../migrations/0001_init.sql")),
     ("0002_connector", include_str!("../../../migrations/0002_connector.sql")),
+    ("0003_revocations", include_str!("../../../migrations/0003_revocations.sql")),
 ];
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {

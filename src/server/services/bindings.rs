@@ -9,7 +9,7 @@ use sea_orm::ConnectionTrait;
 use sha2::{Digest, Sha256};
 
 use super::{changes, destinations, Ctx};
-use crate::model::{BindingSubject, DesiredBinding, DesiredBindings, INFRA_RESOURCE};
+use crate::model::{BindingSubject, DesiredBinding, DesiredBindings, Revoked, INFRA_RESOURCE};
 use crate::server::db;
 use crate::server::error::{AppError, AppResult};
 
@@ -49,12 +49,35 @@ pub async fn desired(db: &impl ConnectionTrait, destination: &str) -> AppResult<
             DesiredBinding { role, namespace, subjects }
         })
         .collect();
-    Ok(DesiredBindings { version: version_of(&bindings), bindings })
+    let revoked = super::revocations::current(db).await?;
+    let members = granted_group_members(db, destination).await?;
+    Ok(DesiredBindings { version: version_of(&bindings, &revoked, &members), bindings, revoked, members })
+}
+
+/// Members (emails, enabled users only) of the groups with a current grant on the cluster.
+async fn granted_group_members(db: &impl ConnectionTrait, destination: &str) -> AppResult<BTreeMap<String, Vec<String>>> {
+    let rows = db::query_all(
+        db,
+        "SELECT DISTINCT gr.name, u.email FROM grants g \
+           JOIN groups gr ON gr.id = g.subject_id \
+           JOIN group_members m ON m.group_id = gr.id \
+           JOIN users u ON u.id = m.user_id \
+         WHERE g.subject_kind = 'group' AND g.destination = ? AND u.disabled = ? \
+           AND (g.expires_at IS NULL OR g.expires_at > ?) \
+         ORDER BY gr.name, u.email",
+        [destination.into(), false.into(), crate::server::now().into()],
+    )
+    .await?;
+    let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in rows {
+        members.entry(r.try_get_by_index(0)?).or_default().push(r.try_get_by_index(1)?);
+    }
+    Ok(members)
 }
 
 /// A short digest of the content: equal content, equal version, on every replica.
-fn version_of(bindings: &[DesiredBinding]) -> String {
-    let canonical = serde_json::to_vec(bindings).unwrap_or_default();
+fn version_of(bindings: &[DesiredBinding], revoked: &Revoked, members: &BTreeMap<String, Vec<String>>) -> String {
+    let canonical = serde_json::to_vec(&(bindings, revoked, members)).unwrap_or_default();
     let digest = Sha256::digest(&canonical);
     digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
 }

@@ -153,14 +153,19 @@ pub async fn revoke(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     }
     let txn = crate::server::db::begin_write(ctx.db).await?;
     access_key::Entity::delete_by_id(id).exec(&txn).await?;
+    // cluster tokens minted with this key are refused by the proxies from now on
+    super::revocations::revoke_key(&txn, &key.key_id, key.expires_at).await?;
     audit::record(&txn, ctx.actor, "keys.revoke", &key.name, audit::Outcome::Success, &key.key_id).await?;
     txn.commit().await?;
+    super::changes::notify();
     Ok(())
 }
 
 /// A key that passed [`authenticate`].
 pub struct KeyIdentity {
     pub user_id: i64,
+    /// the key's public id (`sid` in the cluster tokens minted with it)
+    pub key_id: String,
     /// for a connector key: the cluster it may register
     pub destination: Option<String>,
 }
@@ -192,7 +197,7 @@ pub async fn authenticate(db: &impl ConnectionTrait, presented: &str) -> AppResu
     if owner.disabled {
         return Err(refused());
     }
-    let identity = KeyIdentity { user_id: owner.id, destination: key.destination.clone() };
+    let identity = KeyIdentity { user_id: owner.id, key_id: key.key_id.clone(), destination: key.destination.clone() };
     if key.last_used_at.is_none_or(|t| now - t >= LAST_USED_RESOLUTION_MS) {
         let mut active: access_key::ActiveModel = key.into();
         active.last_used_at = Set(Some(now));

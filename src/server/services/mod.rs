@@ -8,6 +8,7 @@ pub mod destinations;
 pub mod grants;
 pub mod groups;
 pub mod keys;
+pub mod revocations;
 pub mod search;
 pub mod tokens;
 pub mod users;
@@ -29,6 +30,8 @@ pub struct Actor {
     pub source: String,
     /// set when the request came with a connector key: the one cluster that key may register
     pub bound_destination: Option<String>,
+    /// the access key the request came with (its public id), if it came with one
+    pub key_id: Option<String>,
 }
 
 /// The product-level roles an actor holds on the `infra` resource (directly or through a group).

@@ -34,6 +34,8 @@ pub async fn issue(ctx: Ctx<'_>, signer: &Signer, issuer: &str, destination: &st
         iat: now / 1000,
         exp,
         jti: random_token(16),
+        uid: ctx.actor.user_id,
+        sid: ctx.actor.key_id.clone(),
     };
     let token = signer.sign(ctx.db, &claims).await?;
     Ok(IssuedToken { token, expires_at: exp * 1000 })

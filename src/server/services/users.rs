@@ -146,8 +146,11 @@ pub async fn set_disabled(ctx: Ctx<'_>, id: i64, disabled: bool) -> AppResult<Us
     let model = active.update(&txn).await?;
     if disabled {
         ensure_an_admin_remains(&txn).await?;
-        // a disabled user's sessions end now, not when they expire
+        // a disabled user's sessions end now, not when they expire, and the clusters refuse their tokens
         crate::server::auth::session_store::delete_user_sessions(&txn, id).await?;
+        super::revocations::revoke_user(&txn, id).await?;
+    } else {
+        super::revocations::restore_user(&txn, id).await?;
     }
     audit::record(&txn, ctx.actor, action, &email, audit::Outcome::Success, "").await?;
     txn.commit().await?;
@@ -164,6 +167,7 @@ pub async fn delete(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     crate::server::auth::session_store::delete_user_sessions(&txn, id).await?;
     user::Entity::delete_by_id(id).exec(&txn).await?;
     ensure_an_admin_remains(&txn).await?;
+    super::revocations::revoke_user(&txn, id).await?;
     audit::record(&txn, ctx.actor, "users.delete", &existing.email, audit::Outcome::Success, "").await?;
     txn.commit().await?;
     super::changes::notify();
