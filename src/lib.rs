@@ -9,6 +9,8 @@
 pub mod app;
 pub mod model;
 #[cfg(feature = "ssr")]
+pub mod cli;
+#[cfg(feature = "ssr")]
 pub mod connector;
 #[cfg(feature = "ssr")]
 pub mod files;

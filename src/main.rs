@@ -1,6 +1,6 @@
 //! `infra`: one binary, several roles: `infra server`, `infra connector`; the CLI roles are subcommands too.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use infra::server::config::ServerConfig;
 
 #[derive(Parser)]
@@ -16,6 +16,23 @@ enum Command {
     Server(ServerConfig),
     /// Run the connector for one cluster: registration, RBAC bindings, the kubectl proxy.
     Connector(infra::connector::ConnectorConfig),
+    /// Log in to a server (password, --key or $INFRA_ACCESS_KEY) and write kubectl contexts for every cluster you can reach.
+    Login(infra::cli::LoginArgs),
+    /// List the clusters and namespaces you can reach, and bring the kubectl contexts up to date.
+    List(infra::cli::ListArgs),
+    /// Switch kubectl to infra:<cluster>[.<namespace>].
+    Use {
+        /// cluster or cluster.namespace
+        target: String,
+    },
+    /// Remove infra's kubectl contexts and the stored key (revoking it on the server).
+    Logout(infra::cli::LogoutArgs),
+    /// The kubectl credential plugin: print an ExecCredential with a short-lived token for a cluster.
+    Tokens(infra::cli::TokensArgs),
+    /// Print a shell completion script: infra completion bash|zsh|fish
+    Completion {
+        shell: clap_complete::Shell,
+    },
     /// Print the version.
     Version,
 }
@@ -33,6 +50,15 @@ async fn main() {
     let result = match cli.command {
         Command::Version => {
             println!("infra {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Login(args) => infra::cli::login(args).await,
+        Command::List(args) => infra::cli::list(args).await,
+        Command::Use { target } => infra::cli::use_context(&target),
+        Command::Logout(args) => infra::cli::logout(args).await,
+        Command::Tokens(args) => infra::cli::tokens(args).await,
+        Command::Completion { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "infra", &mut std::io::stdout());
             Ok(())
         }
         Command::Server(config) => run_server(config).await,

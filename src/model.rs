@@ -369,3 +369,59 @@ pub struct ClusterDetail {
     /// one page of the cluster's access list (empty for those who may not read it)
     pub grants: Page<Grant>,
 }
+
+/// How the clusters in a kubeconfig authenticate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialStyle {
+    /// kubectl runs `infra tokens` for a fresh 5-minute token (needs the CLI, logged in)
+    #[default]
+    Exec,
+    /// a bearer token with a chosen lifetime, revocable (revoke its key under Settings → Access keys)
+    Token,
+}
+
+/// `POST /api/kubeconfig`: a kubeconfig for the signed-in user.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KubeconfigRequest {
+    /// clusters to include; empty: every cluster the user can reach
+    #[serde(default)]
+    pub clusters: Vec<String>,
+    #[serde(default)]
+    pub style: CredentialStyle,
+    /// for `token`: how long the tokens live, at most the admin-set maximum
+    #[serde(default)]
+    pub lifetime_secs: Option<i64>,
+    /// for `exec`: the command kubectl runs (default `infra`; the CLI puts its own path here)
+    #[serde(default)]
+    pub command: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KubeconfigFile {
+    /// a file name to save it under
+    pub filename: String,
+    /// the context names, `infra:<cluster>` and `infra:<cluster>.<namespace>`
+    pub contexts: Vec<String>,
+    /// the kubeconfig itself (a JSON object; the console saves it as YAML)
+    pub kubeconfig: serde_json::Value,
+    /// for `token`: when the tokens expire
+    pub expires_at: Option<Millis>,
+}
+
+/// Settings an admin changes in the console or with `PATCH /api/settings`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProductSettings {
+    /// the longest lifetime a user may pick for a kubeconfig token
+    pub token_max_lifetime_secs: i64,
+}
+
+/// `POST /api/login`: the CLI exchanges an email and password for an access key of its own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CliLogin {
+    pub email: String,
+    pub password: String,
+    /// the key's name, e.g. "infra CLI on laptop"
+    #[serde(default)]
+    pub name: Option<String>,
+}

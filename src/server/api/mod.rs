@@ -38,6 +38,9 @@ pub fn routes() -> Router<AppState> {
         .route("/destinations/{name}/bindings", get(destination_bindings))
         .route("/destinations/{name}/audit", post(destination_audit))
         .route("/tokens", post(issue_token))
+        .route("/kubeconfig", post(kubeconfig))
+        .route("/login", post(cli_login))
+        .route("/settings", get(get_settings).patch(update_settings))
         .route("/signing-keys/rotate", post(rotate_signing_key))
         .route("/keys", get(list_keys).post(create_key))
         .route("/keys/{id}", delete(revoke_key))
@@ -287,6 +290,33 @@ async fn destination_audit(
 async fn issue_token(State(s): State<AppState>, ApiActor(a): ApiActor, ApiJson(body): ApiJson<TokenRequest>) -> AppResult<Response> {
     let token = tokens::issue(Ctx::new(&s.db, &a), &s.signer, &s.config.issuer(), &body.destination).await?;
     Ok((StatusCode::CREATED, Json(token)).into_response())
+}
+
+async fn kubeconfig(State(s): State<AppState>, ApiActor(a): ApiActor, ApiJson(body): ApiJson<crate::model::KubeconfigRequest>) -> AppResult<impl IntoResponse> {
+    let server_url = s.config.url.clone().unwrap_or_default();
+    Ok(Json(crate::server::services::kubeconfig::build(Ctx::new(&s.db, &a), &s.signer, &s.config.issuer(), &server_url, &body).await?))
+}
+
+/// The CLI's password login: the same checks, lockout and audit as the console's sign-in, and an
+/// access key for the CLI in return (30 days, like any key by default).
+async fn cli_login(State(s): State<AppState>, crate::server::web::ClientIp(ip): crate::server::web::ClientIp, ApiJson(body): ApiJson<crate::model::CliLogin>) -> AppResult<Response> {
+    let user = crate::server::auth::login(&s.db, &s.limiter, &body.email, &body.password, ip).await?;
+    let actor = crate::server::auth::actor_for_user(&s.db, user.id, &ip.to_string()).await?;
+    if actor.must_change_password {
+        return Err(crate::server::error::AppError::Forbidden("change your one-time password in the console first".into()));
+    }
+    let name = body.name.unwrap_or_else(|| "infra CLI".into());
+    let new = crate::model::NewAccessKey { name: name.chars().take(64).collect(), ttl_secs: None, inactivity_timeout_secs: None };
+    let created = keys::create(Ctx::new(&s.db, &actor), &new).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn get_settings(State(s): State<AppState>, ApiActor(a): ApiActor) -> AppResult<impl IntoResponse> {
+    Ok(Json(crate::server::services::settings::get(Ctx::new(&s.db, &a)).await?))
+}
+
+async fn update_settings(State(s): State<AppState>, ApiActor(a): ApiActor, ApiJson(body): ApiJson<crate::model::ProductSettings>) -> AppResult<impl IntoResponse> {
+    Ok(Json(crate::server::services::settings::update(Ctx::new(&s.db, &a), &body).await?))
 }
 
 #[derive(Serialize)]

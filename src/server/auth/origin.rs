@@ -1,7 +1,8 @@
 //! CSRF defence: every state-changing request that a browser could send with our cookie must come from
 //! our own origin. Server functions have no CSRF protection of their own, so this covers them too.
 //! Requests authenticated only by an access key (a bearer header and no cookie) cannot be forged by a
-//! browser and pass.
+//! browser and pass. So do requests with neither a cookie nor an `Origin` (the CLI's password login):
+//! they carry no ambient authority, and a browser always sends `Origin` on a cross-site POST.
 
 use axum::extract::Request;
 use axum::http::{header, Method};
@@ -34,7 +35,8 @@ pub async fn check_origin(req: Request, next: Next) -> Response {
         .and_then(|h| h.to_str().ok())
         .is_some_and(|h| h.starts_with("Bearer "))
         && !headers.contains_key(header::COOKIE);
-    if safe || bearer_only || is_same_origin(&req) {
+    let not_a_browser = !headers.contains_key(header::COOKIE) && !headers.contains_key(header::ORIGIN);
+    if safe || bearer_only || not_a_browser || is_same_origin(&req) {
         return next.run(req).await;
     }
     tracing::warn!(method = %req.method(), uri = %req.uri(), "refused a cross-origin state-changing request");

@@ -98,6 +98,18 @@ pub async fn create(ctx: Ctx<'_>, new: &NewAccessKey) -> AppResult<CreatedAccess
     Ok(created)
 }
 
+/// A key that only names the tokens of one kubeconfig download (their `sid`): its secret is thrown
+/// away, it lives as long as the tokens, and revoking it under Settings → Access keys refuses them.
+/// Returns its public key id.
+pub async fn create_for_kubeconfig(ctx: Ctx<'_>, name: &str, ttl_secs: i64) -> AppResult<String> {
+    let owner = user::Entity::find_by_id(ctx.actor.user_id).one(ctx.db).await?.ok_or(AppError::Unauthenticated)?;
+    let txn = crate::server::db::begin_write(ctx.db).await?;
+    let created = issue(&txn, &owner, name.chars().take(64).collect(), ttl_secs, None, None).await?;
+    audit::record(&txn, ctx.actor, "keys.create", &created.key.name, audit::Outcome::Success, &created.key.key_id).await?;
+    txn.commit().await?;
+    Ok(created.key.key_id)
+}
+
 /// A key a connector uses to register its cluster: owned by the `connector` identity, which holds the
 /// `connector` role on `infra` and nothing else, and bound to this one cluster. A cluster not known
 /// yet is added as pending, to show in the console until its connector registers.

@@ -8,8 +8,10 @@ pub mod destinations;
 pub mod grants;
 pub mod groups;
 pub mod keys;
+pub mod kubeconfig;
 pub mod revocations;
 pub mod search;
+pub mod settings;
 pub mod tokens;
 pub mod users;
 

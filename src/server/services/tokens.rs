@@ -16,6 +16,17 @@ pub const TOKEN_LIFETIME: Duration = Duration::from_secs(5 * 60);
 /// Issues a token for `destination` to the acting user, who must hold a current grant on it (directly
 /// or through a group). Not audited: the proxy audits every request the token is used for.
 pub async fn issue(ctx: Ctx<'_>, signer: &Signer, issuer: &str, destination: &str) -> AppResult<IssuedToken> {
+    let key = ctx.actor.key_id.clone();
+    mint(ctx, signer, issuer, destination, TOKEN_LIFETIME, key).await
+}
+
+/// A token for a downloaded kubeconfig: `lifetime` as the user chose (checked by the caller against
+/// the admin's maximum), naming `key_id`, the key made for this download, so that it can be revoked.
+pub async fn issue_for_kubeconfig(ctx: Ctx<'_>, signer: &Signer, issuer: &str, destination: &str, lifetime: Duration, key_id: &str) -> AppResult<IssuedToken> {
+    mint(ctx, signer, issuer, destination, lifetime, Some(key_id.to_string())).await
+}
+
+async fn mint(ctx: Ctx<'_>, signer: &Signer, issuer: &str, destination: &str, lifetime: Duration, key_id: Option<String>) -> AppResult<IssuedToken> {
     let destination = destination.trim();
     if destination.is_empty() || destination == INFRA_RESOURCE {
         return Err(AppError::field("destination", "name a cluster"));
@@ -25,7 +36,7 @@ pub async fn issue(ctx: Ctx<'_>, signer: &Signer, issuer: &str, destination: &st
         return Err(AppError::Forbidden(format!("no access to {destination}: ask an admin for a grant")));
     }
     let now = crate::server::now();
-    let exp = now / 1000 + TOKEN_LIFETIME.as_secs() as i64;
+    let exp = now / 1000 + lifetime.as_secs() as i64;
     let claims = ClusterClaims {
         iss: issuer.to_string(),
         aud: destination.to_string(),
@@ -35,7 +46,7 @@ pub async fn issue(ctx: Ctx<'_>, signer: &Signer, issuer: &str, destination: &st
         exp,
         jti: random_token(16),
         uid: ctx.actor.user_id,
-        sid: ctx.actor.key_id.clone(),
+        sid: key_id,
     };
     let token = signer.sign(ctx.db, &claims).await?;
     Ok(IssuedToken { token, expires_at: exp * 1000 })

@@ -1,0 +1,105 @@
+//! Writes infra's entries into the user's kubeconfig: the first file in `KUBECONFIG`, else
+//! `~/.kube/config`. Only entries named `infra:...` are added, replaced or removed; every other
+//! cluster, user and context is left as it was (comments in the file are not kept, as with kubectl).
+//! The file is written atomically with mode 0600.
+
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+
+use crate::server::services::kubeconfig::PREFIX;
+
+const SECTIONS: [&str; 3] = ["clusters", "users", "contexts"];
+
+pub fn path() -> Result<PathBuf, String> {
+    if let Some(list) = std::env::var_os("KUBECONFIG") {
+        if let Some(first) = std::env::split_paths(&list).find(|p| !p.as_os_str().is_empty()) {
+            return Ok(first);
+        }
+    }
+    let home = std::env::var_os("HOME").ok_or("cannot find your home directory: set HOME or KUBECONFIG")?;
+    Ok(PathBuf::from(home).join(".kube").join("config"))
+}
+
+fn read() -> Result<Map<String, Value>, String> {
+    let path = path()?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    if text.trim().is_empty() {
+        let mut m = Map::new();
+        m.insert("apiVersion".into(), "v1".into());
+        m.insert("kind".into(), "Config".into());
+        return Ok(m);
+    }
+    match serde_saphyr::from_str::<Value>(&text) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(format!("{} is not a kubeconfig", path.display())),
+        Err(e) => Err(format!("cannot parse {}: {e}; infra did not change it", path.display())),
+    }
+}
+
+fn write(config: &Map<String, Value>) -> Result<(), String> {
+    let text = serde_saphyr::to_string(&Value::Object(config.clone())).map_err(|e| format!("cannot write the kubeconfig: {e}"))?;
+    crate::files::write_private(&path()?, text.trim_end())
+}
+
+fn is_ours(entry: &Value) -> bool {
+    entry["name"].as_str().is_some_and(|n| n.starts_with(PREFIX))
+}
+
+/// Replaces infra's entries with those of `fresh` (a kubeconfig from the server). The current context
+/// is kept unless it was one of infra's that no longer exists, or there was none.
+pub fn merge(fresh: &Value) -> Result<(), String> {
+    let mut config = read()?;
+    for section in SECTIONS {
+        let mut entries: Vec<Value> = config.get(section).and_then(Value::as_array).cloned().unwrap_or_default();
+        entries.retain(|e| !is_ours(e));
+        entries.extend(fresh[section].as_array().cloned().unwrap_or_default());
+        config.insert(section.into(), Value::Array(entries));
+    }
+    let ours: Vec<String> = fresh["contexts"].as_array().into_iter().flatten().filter_map(|c| c["name"].as_str().map(String::from)).collect();
+    let current = config.get("current-context").and_then(Value::as_str).unwrap_or("").to_string();
+    if current.is_empty() || (current.starts_with(PREFIX) && !ours.contains(&current)) {
+        match ours.first() {
+            Some(first) => config.insert("current-context".into(), first.clone().into()),
+            None => config.remove("current-context"),
+        };
+    }
+    write(&config)
+}
+
+/// Removes every infra entry; unsets the current context if it was one of them.
+pub fn remove_ours() -> Result<(), String> {
+    let mut config = read()?;
+    for section in SECTIONS {
+        if let Some(Value::Array(entries)) = config.get_mut(section) {
+            entries.retain(|e| !is_ours(e));
+        }
+    }
+    if config.get("current-context").and_then(Value::as_str).is_some_and(|c| c.starts_with(PREFIX)) {
+        config.remove("current-context");
+    }
+    write(&config)
+}
+
+/// infra's context names in the kubeconfig.
+pub fn our_contexts() -> Result<Vec<String>, String> {
+    let config = read()?;
+    Ok(config
+        .get("contexts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|c| is_ours(c))
+        .filter_map(|c| c["name"].as_str().map(String::from))
+        .collect())
+}
+
+pub fn use_context(name: &str) -> Result<(), String> {
+    let mut config = read()?;
+    config.insert("current-context".into(), name.into());
+    write(&config)
+}

@@ -1,0 +1,267 @@
+//! The terminal client: `infra login`, `list`, `use`, `logout`, and `infra tokens`, the credential
+//! plugin kubectl runs. Every failure is one sentence that says what to do (kubectl shows what a
+//! credential plugin prints), never a stack trace.
+
+pub mod config;
+pub mod kubeconfig;
+
+use std::io::{BufRead, Write};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use self::config::{CachedToken, CliConfig};
+use crate::model::{AccessEntry, CredentialStyle, IssuedToken, KubeconfigFile, KubeconfigRequest};
+
+/// A cached token is used until this long before it expires.
+const TOKEN_MARGIN_MS: i64 = 60_000;
+
+#[derive(clap::Args)]
+pub struct LoginArgs {
+    /// The server's URL (default: $INFRA_SERVER, else the last one you logged in to)
+    pub server: Option<String>,
+    /// Log in with an access key instead of a password (also $INFRA_ACCESS_KEY)
+    #[arg(long, env = "INFRA_ACCESS_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// Your email, for a password login (asked when missing)
+    #[arg(long)]
+    pub email: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct ListArgs {
+    /// table, json or yaml
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+#[derive(clap::Args)]
+pub struct TokensArgs {
+    /// The cluster the token is for
+    #[arg(long)]
+    pub cluster: String,
+}
+
+#[derive(clap::Args)]
+pub struct LogoutArgs {
+    /// Also forget the server, not only the key
+    #[arg(long)]
+    pub clear: bool,
+}
+
+fn http() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| format!("cannot set up HTTPS: {e}"))
+}
+
+/// The server's URL as the user typed it, made whole: `https://` is assumed without a scheme.
+pub fn normalize_server(server: &str) -> String {
+    let s = server.trim().trim_end_matches('/');
+    if s.starts_with("http://") || s.starts_with("https://") { s.to_string() } else { format!("https://{s}") }
+}
+
+/// One call to the server; errors become sentences for the terminal.
+async fn call(server: &str, key: Option<&str>, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
+    let mut req = http()?.request(method, format!("{server}{path}"));
+    if let Some(key) = key {
+        req = req.bearer_auth(key);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.map_err(|e| format!("cannot reach {server}: {}", root_cause(&e)))?;
+    let status = res.status();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    if status.is_success() {
+        return Ok(body);
+    }
+    let message = body["message"].as_str().unwrap_or("").to_string();
+    Err(match status.as_u16() {
+        401 if key.is_some() => format!("your login to {server} has expired or was revoked: run infra login {server}"),
+        401 | 403 | 423 | 429 if !message.is_empty() => message,
+        _ if !message.is_empty() => format!("{server} refused: {message}"),
+        code => format!("{server} answered {code}"),
+    })
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+fn logged_in() -> Result<CliConfig, String> {
+    let config = config::load()?;
+    if config.server.is_empty() || config.access_key.is_empty() {
+        let server = std::env::var("INFRA_SERVER").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "SERVER".into());
+        return Err(format!("not logged in: run infra login {server}"));
+    }
+    Ok(config)
+}
+
+fn prompt(question: &str) -> Result<String, String> {
+    eprint!("{question}");
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
+    Ok(line.trim().to_string())
+}
+
+pub async fn login(args: LoginArgs) -> Result<(), String> {
+    let stored = config::load()?;
+    let server = args
+        .server
+        .or_else(|| std::env::var("INFRA_SERVER").ok().filter(|s| !s.is_empty()))
+        .or_else(|| (!stored.server.is_empty()).then(|| stored.server.clone()))
+        .ok_or("which server? run infra login SERVER")?;
+    let server = normalize_server(&server);
+    let key = match args.key.filter(|k| !k.trim().is_empty()) {
+        Some(key) => key.trim().to_string(),
+        None => {
+            let email = match args.email {
+                Some(e) => e,
+                None => prompt("Email: ")?,
+            };
+            // on a terminal the password is not echoed; from a pipe (scripts) it is the first line
+            let password = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                rpassword::prompt_password("Password: ").map_err(|e| format!("cannot read the password: {e}"))?
+            } else {
+                prompt("")?
+            };
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "this computer".into());
+            let created = call(&server, None, reqwest::Method::POST, "/api/login", Some(json!({
+                "email": email, "password": password, "name": format!("infra CLI on {host}"),
+            })))
+            .await?;
+            created["access_key"].as_str().ok_or("the server did not return a key")?.to_string()
+        }
+    };
+    let me = call(&server, Some(&key), reqwest::Method::GET, "/api/me", None)
+        .await
+        .map_err(|e| if e.contains("expired or was revoked") { "that access key is not valid (revoked, expired or mistyped)".to_string() } else { e })?;
+    let user = me["email"].as_str().unwrap_or("").to_string();
+    config::save(&CliConfig { server: server.clone(), access_key: key, user: user.clone() })?;
+    config::save_tokens(&Default::default())?;
+    let contexts = refresh_kubeconfig().await?;
+    println!("Logged in to {server} as {user}.");
+    describe_contexts(&contexts)?;
+    Ok(())
+}
+
+fn describe_contexts(contexts: &[String]) -> Result<(), String> {
+    let path = kubeconfig::path()?;
+    if contexts.is_empty() {
+        println!("You cannot reach any cluster yet: ask an admin for a grant, then run infra list.");
+    } else {
+        println!("kubectl contexts in {}: {}", path.display(), contexts.join(", "));
+        println!("Switch with: infra use <cluster>[.<namespace>]");
+    }
+    Ok(())
+}
+
+/// Asks the server for the user's kubeconfig (exec plugin style, running this very binary) and
+/// merges it into the local one. Returns infra's context names.
+pub async fn refresh_kubeconfig() -> Result<Vec<String>, String> {
+    let config = logged_in()?;
+    let command = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "infra".into());
+    let request = KubeconfigRequest { clusters: vec![], style: CredentialStyle::Exec, lifetime_secs: None, command: Some(command) };
+    let body = call(&config.server, Some(&config.access_key), reqwest::Method::POST, "/api/kubeconfig", Some(json!(request))).await?;
+    let file: KubeconfigFile = serde_json::from_value(body).map_err(|e| format!("unexpected answer from the server: {e}"))?;
+    kubeconfig::merge(&file.kubeconfig)?;
+    Ok(file.contexts)
+}
+
+pub async fn list(args: ListArgs) -> Result<(), String> {
+    let config = logged_in()?;
+    let body = call(&config.server, Some(&config.access_key), reqwest::Method::GET, "/api/me/access", None).await?;
+    let entries: Vec<AccessEntry> = serde_json::from_value(body).map_err(|e| format!("unexpected answer from the server: {e}"))?;
+    let entries: Vec<&AccessEntry> = entries.iter().filter(|e| e.resource != crate::model::INFRA_RESOURCE).collect();
+    // the kubeconfig follows access: new clusters appear, removed ones go
+    refresh_kubeconfig().await?;
+    match args.format.as_str() {
+        "json" => println!("{}", serde_json::to_string_pretty(&entries).map_err(|e| e.to_string())?),
+        "yaml" => print!("{}", serde_saphyr::to_string(&entries).map_err(|e| e.to_string())?),
+        "table" => {
+            if entries.is_empty() {
+                println!("You cannot reach any cluster yet: ask an admin for a grant.");
+                return Ok(());
+            }
+            println!("{:<32} {:<14} {:<20} {}", "CLUSTER[.NAMESPACE]", "ROLE", "VIA", "CONTEXT");
+            for e in entries {
+                println!("{:<32} {:<14} {:<20} infra:{}", e.resource, e.role, e.via, e.resource);
+            }
+        }
+        other => return Err(format!("--format {other}: use table, json or yaml")),
+    }
+    Ok(())
+}
+
+pub fn use_context(target: &str) -> Result<(), String> {
+    let name = format!("{}{}", crate::server::services::kubeconfig::PREFIX, target.trim().trim_start_matches("infra:"));
+    let ours = kubeconfig::our_contexts()?;
+    if !ours.contains(&name) {
+        return Err(format!("no context {name}: run infra list to see what you can reach"));
+    }
+    kubeconfig::use_context(&name)?;
+    println!("Switched to {name}.");
+    Ok(())
+}
+
+pub async fn logout(args: LogoutArgs) -> Result<(), String> {
+    let config = config::load()?;
+    if !config.access_key.is_empty() {
+        // revoke the key on the server too, so that a copy of it is worthless; offline, it expires anyway
+        if let Ok(keys) = call(&config.server, Some(&config.access_key), reqwest::Method::GET, "/api/keys", None).await {
+            let key_id = config.access_key.split('.').next().unwrap_or("");
+            if let Some(id) = keys.as_array().into_iter().flatten().find(|k| k["key_id"] == key_id).and_then(|k| k["id"].as_i64()) {
+                let _ = call(&config.server, Some(&config.access_key), reqwest::Method::DELETE, &format!("/api/keys/{id}"), None).await;
+            }
+        }
+    }
+    kubeconfig::remove_ours()?;
+    config::clear()?;
+    if !args.clear && !config.server.is_empty() {
+        config::save(&CliConfig { server: config.server.clone(), ..Default::default() })?;
+    }
+    println!("Logged out. infra's kubectl contexts are removed.");
+    Ok(())
+}
+
+/// `infra tokens`: prints an ExecCredential for kubectl, reusing a cached token while it has more
+/// than a minute left.
+pub async fn tokens(args: TokensArgs) -> Result<(), String> {
+    let config = logged_in()?;
+    let cache_key = format!("{}|{}", config.server, args.cluster);
+    let mut cache = config::cached_tokens().unwrap_or_default();
+    let now = crate::server::now();
+    let token = match cache.get(&cache_key).filter(|t| t.expires_at - now > TOKEN_MARGIN_MS) {
+        Some(t) => t.clone(),
+        None => {
+            let body = call(&config.server, Some(&config.access_key), reqwest::Method::POST, "/api/tokens", Some(json!({"destination": args.cluster}))).await?;
+            let issued: IssuedToken = serde_json::from_value(body).map_err(|e| format!("unexpected answer from the server: {e}"))?;
+            let t = CachedToken { token: issued.token, expires_at: issued.expires_at };
+            cache.retain(|_, t| t.expires_at > now);
+            cache.insert(cache_key, t.clone());
+            config::save_tokens(&cache)?;
+            t
+        }
+    };
+    println!("{}", exec_credential(&token.token, token.expires_at)?);
+    Ok(())
+}
+
+/// The `client.authentication.k8s.io/v1` ExecCredential kubectl reads from a credential plugin.
+pub fn exec_credential(token: &str, expires_at_ms: i64) -> Result<String, String> {
+    let at = time::OffsetDateTime::from_unix_timestamp(expires_at_ms / 1000).map_err(|e| e.to_string())?;
+    let stamp = at.format(&time::format_description::well_known::Rfc3339).map_err(|e| e.to_string())?;
+    Ok(json!({
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "kind": "ExecCredential",
+        "status": {"token": token, "expirationTimestamp": stamp},
+    })
+    .to_string())
+}
