@@ -159,6 +159,45 @@ async fn login_kubeconfig_tokens_and_logout() {
     let stored: Value = serde_json::from_str(&std::fs::read_to_string(cli.config_dir().join("config.json")).unwrap()).unwrap();
     assert_ne!(stored["access_key"], alice_key.as_str(), "the password login made the CLI its own key");
 
+    // a downloaded kubeconfig with a token (for people without the CLI): kubectl works with it alone,
+    // and revoking the key made for it refuses it within seconds
+    let (status, file) = infra.post("/api/kubeconfig", &alice_key, json!({"style": "token", "lifetime_secs": 600})).await;
+    assert_eq!(status, 200, "{file}");
+    let left = file["expires_at"].as_i64().unwrap() / 1000 - infra::server::now() / 1000;
+    assert!((590..=600).contains(&left), "the chosen lifetime: {left}");
+    let downloaded = cli.home.join("downloaded.kubeconfig");
+    std::fs::write(&downloaded, file["kubeconfig"].to_string()).unwrap();
+    let with_file = |args: &[&str]| {
+        let mut all = vec!["--kubeconfig", downloaded.to_str().unwrap(), "--context", "infra:prod.web"];
+        all.extend_from_slice(args);
+        cli.kubectl(&all)
+    };
+    let r = with_file(&["get", "pods", "-o", "name"]);
+    assert!(r.ok && r.stdout.contains("web-0"), "{}", r.stderr);
+    let (_, keys) = infra.get("/api/keys", &alice_key).await;
+    let row = keys.as_array().unwrap().iter().find(|k| k["name"].as_str().unwrap_or("").starts_with("kubeconfig token for prod")).expect("a key names the download");
+    let (status, _) = infra.call(reqwest::Method::DELETE, &format!("/api/keys/{}", row["id"]), &alice_key, None).await;
+    assert_eq!(status, 204);
+    eventually("the downloaded token is refused after its key is revoked", Duration::from_secs(5), || async {
+        let r = with_file(&["get", "pods"]);
+        (!r.ok && r.stderr.contains("You must be logged in")).then_some(())
+    })
+    .await;
+    let (_, audit) = infra.get("/api/audit?action=kubeconfig.download", &infra.admin).await;
+    assert!(audit["items"].as_array().unwrap().iter().any(|e| e["detail"] == "token for 10 minutes"), "{audit}");
+
+    // the lifetime is capped by the admin's maximum (a day unless changed); only an admin changes it
+    let (status, body) = infra.post("/api/kubeconfig", &alice_key, json!({"style": "token", "lifetime_secs": 172800})).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = infra.call(reqwest::Method::PATCH, "/api/settings", &alice_key, Some(json!({"token_max_lifetime_secs": 172800}))).await;
+    assert_eq!(status, 403);
+    let (status, _) = infra.call(reqwest::Method::PATCH, "/api/settings", &infra.admin, Some(json!({"token_max_lifetime_secs": 172800}))).await;
+    assert_eq!(status, 200);
+    let (status, _) = infra.post("/api/kubeconfig", &alice_key, json!({"style": "token", "lifetime_secs": 172800})).await;
+    assert_eq!(status, 200);
+    let (status, body) = infra.post("/api/kubeconfig", &alice_key, json!({"clusters": ["staging"]})).await;
+    assert_eq!(status, 403, "{body}");
+
     // logout: infra's contexts and the key go, the foreign context stays; the key is revoked
     let key = stored["access_key"].as_str().unwrap().to_string();
     let r = cli.run(&["logout"], None);
