@@ -90,6 +90,14 @@ async fn login_kubeconfig_tokens_and_logout() {
     let cli = Cli { home, server: infra.url.clone() };
     std::fs::write(cli.kubeconfig(), FOREIGN).unwrap();
 
+    // completion scripts name the commands; version prints one line
+    let r = cli.run(&["completion", "bash"], None);
+    assert!(r.ok && r.stdout.contains("_infra") && r.stdout.contains("login") && r.stdout.contains("tokens"), "{}", r.stderr);
+    let r = cli.run(&["completion", "fish"], None);
+    assert!(r.ok && r.stdout.contains("complete -c infra"), "{}", r.stderr);
+    let r = cli.run(&["version"], None);
+    assert!(r.ok && r.stdout.starts_with("infra "), "{}", r.stdout);
+
     // not logged in: a sentence that says what to do
     let r = cli.run(&["tokens", "--cluster", "prod"], None);
     assert!(!r.ok && r.stderr.contains("not logged in: run infra login"), "{}", r.stderr);

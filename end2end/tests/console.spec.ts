@@ -484,7 +484,7 @@ async function waitForFile(file: string, timeoutMs: number) {
   }
 }
 
-test('a running connector keeps the cluster page live: status, last seen, namespaces, problems', async ({ page }, testInfo) => {
+test('a running connector keeps the cluster page live; a user downloads a kubeconfig that kubectl uses', async ({ page, browser }, testInfo) => {
   test.setTimeout(120_000);
   const { spawn } = await import('node:child_process');
   const root = path.resolve(__dirname, '..', '..');
@@ -532,6 +532,36 @@ test('a running connector keeps the cluster page live: status, last seen, namesp
     expect(granted.status(), await granted.text()).toBe(201);
     await expect(page.getByTestId('problems')).toContainText('namespace ghost does not exist', { timeout: 30_000 });
     await snap(page, testInfo, 'cluster-live');
+
+    // Dana's group gets edit on live.web; she downloads a kubeconfig with a 1-hour token from the
+    // console, and the real kubectl lists the pods with that file alone
+    const edit = await page.request.post('/api/grants', {
+      headers: { Origin: baseURL },
+      data: { subject: 'group:Engineering', role: 'edit', resource: 'live.web' },
+    });
+    expect(edit.status(), await edit.text()).toBe(201);
+    const dana = await (await browser.newContext()).newPage();
+    await signIn(dana, DANA, DANA_PASSWORD);
+    await open(dana, '/kubeconfig');
+    await expect(dana.getByTestId('kubeconfig-howto')).toContainText('export KUBECONFIG');
+    const form = dana.getByTestId('kubeconfig-form');
+    await expect(form.getByLabel('live')).toBeChecked();
+    await form.getByLabel(/A token in the file/).check();
+    await form.getByLabel('Token lifetime').selectOption('3600');
+    await snap(dana, testInfo, 'kubeconfig');
+    const [download] = await Promise.all([
+      dana.waitForEvent('download'),
+      form.getByRole('button', { name: 'Download kubeconfig' }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe('infra.kubeconfig');
+    const file = path.join(dir, 'dana.kubeconfig');
+    await download.saveAs(file);
+    const { execFileSync } = await import('node:child_process');
+    const kubectl = (args: string[]) => execFileSync('kubectl', ['--kubeconfig', file, '--request-timeout', '10s', ...args], { encoding: 'utf8' });
+    await expect.poll(() => {
+      try { return kubectl(['--context', 'infra:live.web', 'get', 'pods', '-o', 'name']); } catch (e) { return String(e); }
+    }, { timeout: 20_000 }).toContain('pod/web-0');
+    expect(() => kubectl(['--context', 'infra:live.web', 'get', 'pods', '-n', 'db'])).toThrow(/forbidden/);
   } finally {
     connector?.kill();
     apiserver.kill();

@@ -55,6 +55,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("clusters/:name") view=ClusterPage/>
                     <Route path=path!("access") view=AccessPage/>
                     <Route path=path!("audit") view=AuditPage/>
+                    <Route path=path!("kubeconfig") view=KubeconfigPage/>
                     <Route path=path!("settings") view=SettingsPage/>
                 </ParentRoute>
             </Routes>
@@ -110,6 +111,7 @@ fn Nav(me: Me) -> impl IntoView {
                     {link("/groups", "Groups")}
                 </Show>
                 {link("/clusters", "Clusters")}
+                {link("/kubeconfig", "Kubeconfig")}
                 <Show when=move || can_view>
                     {link("/access", "Access")}
                     {link("/audit", "Audit log")}

@@ -21,6 +21,7 @@ use crate::server::auth::signing::{MasterKey, Signer};
 use crate::server::auth::{self, origin, session_store::{DbSessionStore, USER_ID_KEY}, LoginLimiter};
 use crate::server::config::ServerConfig;
 use crate::server::error::AppError;
+use crate::model::{CredentialStyle, KubeconfigRequest};
 use crate::server::services::{users, Actor, Ctx};
 use crate::server::state::AppState;
 
@@ -41,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(login_form))
         .route("/auth/logout", post(logout_form))
         .route("/auth/password", post(password_form))
+        .route("/kubeconfig/download", post(kubeconfig_download))
         .nest("/api", api::routes())
         .route("/.well-known/jwks.json", get(api::jwks))
         .route("/.well-known/openid-configuration", get(api::discovery))
@@ -191,6 +193,56 @@ async fn password_form(
             };
             with_error(from, &message).into_response()
         }
+    }
+}
+
+/// The Kubeconfig page's form: `cluster.<name>=on` per chosen cluster, `style`, `lifetime_secs`.
+async fn kubeconfig_download(
+    State(state): State<AppState>,
+    actor: Result<SignedInActor, AppError>,
+    Form(form): Form<std::collections::HashMap<String, String>>,
+) -> Response {
+    let Ok(SignedInActor(actor)) = actor else {
+        return Redirect::to("/login").into_response();
+    };
+    let clusters: Vec<String> = form.keys().filter_map(|k| k.strip_prefix("cluster.")).map(String::from).collect();
+    if clusters.is_empty() {
+        return with_error("/kubeconfig", "choose at least one cluster").into_response();
+    }
+    let style = if form.get("style").map(String::as_str) == Some("token") { CredentialStyle::Token } else { CredentialStyle::Exec };
+    let lifetime_secs = form.get("lifetime_secs").and_then(|v| v.parse().ok());
+    let request = KubeconfigRequest { clusters, style, lifetime_secs, command: None };
+    let server_url = state.config.url.clone().unwrap_or_default();
+    let file = match crate::server::services::kubeconfig::build(Ctx::new(&state.db, &actor), &state.signer, &state.config.issuer(), &server_url, &request).await {
+        Ok(file) => file,
+        Err(e) => {
+            let body = e.body();
+            let message = body.fields.first().map(|f| format!("{} {}", f.field.replace('_', " "), f.message)).unwrap_or(body.message);
+            return with_error("/kubeconfig", &message).into_response();
+        }
+    };
+    let yaml = match serde_saphyr::to_string(&file.kubeconfig) {
+        Ok(y) => y,
+        Err(e) => return AppError::Internal(e.to_string()).into_response(),
+    };
+    (
+        [
+            (http::header::CONTENT_TYPE, "application/yaml".to_string()),
+            (http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", file.filename)),
+            (http::header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        yaml,
+    )
+        .into_response()
+}
+
+/// The signed-in actor (a session or a key), with the one-time password already changed.
+pub struct SignedInActor(pub Actor);
+
+impl FromRequestParts<AppState> for SignedInActor {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        resolve_actor(parts, state, false).await.map(SignedInActor)
     }
 }
 

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod clusters;
 mod groups;
+mod kubeconfig;
 mod settings;
 mod users;
 
@@ -13,6 +14,7 @@ pub use audit::AuditPage;
 pub use auth::{ChangePasswordPage, LoginPage};
 pub use clusters::{ClusterPage, ClustersPage};
 pub use groups::{GroupPage, GroupsPage};
+pub use kubeconfig::KubeconfigPage;
 pub use settings::SettingsPage;
 pub use users::UsersPage;
 
