@@ -216,6 +216,30 @@ async fn login_kubeconfig_tokens_and_logout() {
     assert_eq!(status, 401, "logout revoked the CLI's key");
     let r = cli.run(&["tokens", "--cluster", "prod"], None);
     assert!(!r.ok && r.stderr.contains("not logged in"), "{}", r.stderr);
+
+    // the exec plugin style and revocation: logged in again, kubectl works; once the CLI's key is
+    // revoked, kubectl is refused within seconds although its cached token has minutes left
+    let r = cli.run(&["login", "--email", "alice@example.com"], Some("user-password-1\n"));
+    assert!(r.ok, "login again to the remembered server: {} {}", r.stdout, r.stderr);
+    let r = cli.run(&["use", "prod"], None);
+    assert!(r.ok, "{}", r.stderr);
+    eventually("kubectl works with the exec plugin", Duration::from_secs(10), || async {
+        cli.kubectl(&["get", "pods", "-n", "web"]).ok.then_some(())
+    })
+    .await;
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(cli.config_dir().join("config.json")).unwrap()).unwrap();
+    let key = stored["access_key"].as_str().unwrap().to_string();
+    let (_, keys) = infra.get("/api/keys", &key).await;
+    let id = keys.as_array().unwrap().iter().find(|k| k["key_id"] == key.split('.').next().unwrap()).unwrap()["id"].clone();
+    let (status, _) = infra.call(reqwest::Method::DELETE, &format!("/api/keys/{id}"), &infra.admin, None).await;
+    assert_eq!(status, 204);
+    eventually("kubectl is refused after the CLI's key is revoked", Duration::from_secs(5), || async {
+        let r = cli.kubectl(&["get", "pods", "-n", "web"]);
+        (!r.ok && r.stderr.contains("You must be logged in")).then_some(())
+    })
+    .await;
+    let r = cli.run(&["list"], None);
+    assert!(!r.ok && r.stderr.contains("expired or was revoked: run infra login"), "{}", r.stderr);
     connector.abort();
     k8s.shutdown().await;
 }
