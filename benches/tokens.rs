@@ -15,7 +15,7 @@ mod harness;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use harness::{eventually, free_port, key_for, start_connector, test_api_server, Infra};
+use harness::{connected_prod, eventually, key_for, test_api_server, Infra};
 use serde_json::json;
 
 fn arg(name: &str, default: u64) -> u64 {
@@ -36,14 +36,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let k8s = test_api_server(&dir.path().join("k8s")).await;
     let infra = Infra::start(&dir.path().join("server")).await;
-    let (_, created) = infra.post("/api/destinations/prod/connector-key", &infra.admin, json!({})).await;
-    let port = free_port();
-    let _connector = start_connector(&infra, created["access_key"].as_str().unwrap(), "prod", &k8s.connector_kubeconfig(), port, &dir.path().join("c"));
-    let prod = eventually("the cluster connects", Duration::from_secs(30), || async {
-        let (_, d) = infra.get("/api/destinations/prod", &infra.admin).await;
-        (d["status"] == "connected").then_some(d)
-    })
-    .await;
+    let (_connector, _, prod) = connected_prod(&infra, &k8s, dir.path()).await;
     let (alice_id, alice_key) = infra.user("alice@example.com").await;
     infra.post("/api/grants", &infra.admin, json!({"subject": "user:alice@example.com", "role": "edit", "resource": "prod.web"})).await;
     let proxy = reqwest::Client::builder()

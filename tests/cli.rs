@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use harness::{eventually, free_port, start_connector, test_api_server, Infra};
+use harness::{connected_prod, eventually, test_api_server, Infra};
 use serde_json::{json, Value};
 
 struct Cli {
@@ -75,13 +75,7 @@ async fn login_kubeconfig_tokens_and_logout() {
     let dir = tempfile::tempdir().unwrap();
     let k8s = test_api_server(&dir.path().join("k8s")).await;
     let infra = Infra::start(&dir.path().join("server")).await;
-    let (_, created) = infra.post("/api/destinations/prod/connector-key", &infra.admin, json!({})).await;
-    let connector = start_connector(&infra, created["access_key"].as_str().unwrap(), "prod", &k8s.connector_kubeconfig(), free_port(), &dir.path().join("c"));
-    eventually("the cluster connects", Duration::from_secs(20), || async {
-        let (_, d) = infra.get("/api/destinations/prod", &infra.admin).await;
-        (d["status"] == "connected").then_some(())
-    })
-    .await;
+    let (connector, _, _) = connected_prod(&infra, &k8s, dir.path()).await;
     let (_, alice_key) = infra.user("alice@example.com").await;
     infra.post("/api/grants", &infra.admin, json!({"subject": "user:alice@example.com", "role": "edit", "resource": "prod.web"})).await;
 

@@ -318,14 +318,7 @@ async fn revoked_keys_and_users_are_refused_within_seconds() {
     let dir = tempfile::tempdir().unwrap();
     let k8s = test_api_server(&dir.path().join("k8s")).await;
     let infra = Infra::start(&dir.path().join("server")).await;
-    let (_, created) = infra.post("/api/destinations/prod/connector-key", &infra.admin, json!({})).await;
-    let port = free_port();
-    let connector = start_connector(&infra, created["access_key"].as_str().unwrap(), "prod", &k8s.connector_kubeconfig(), port, &dir.path().join("c"));
-    let prod = eventually("the cluster connects", Duration::from_secs(20), || async {
-        let (_, d) = infra.get("/api/destinations/prod", &infra.admin).await;
-        (d["status"] == "connected").then_some(d)
-    })
-    .await;
+    let (connector, connector_key, prod) = harness::connected_prod(&infra, &k8s, dir.path()).await;
     let (endpoint, ca) = (prod["endpoint"].as_str().unwrap().to_string(), prod["ca"].as_str().unwrap().to_string());
 
     // alice holds edit on prod.web herself; bob through group dev; both have two keys
@@ -378,7 +371,7 @@ async fn revoked_keys_and_users_are_refused_within_seconds() {
     refused_within_5s("a deleted user's token is refused", &again, "You must be logged in").await;
 
     // the connector was told by id, which a new user with the same email would not have
-    let (_, revoked) = infra.get("/api/destinations/prod/bindings", &created["access_key"].as_str().unwrap().to_string()).await;
+    let (_, revoked) = infra.get("/api/destinations/prod/bindings", &connector_key).await;
     assert!(revoked["revoked"]["users"].as_array().unwrap().iter().any(|u| u.as_i64() == Some(alice_id)), "{revoked}");
     connector.abort();
     k8s.shutdown().await;

@@ -130,6 +130,21 @@ pub fn start_connector(infra: &Infra, key: &str, name: &str, kubeconfig: &Path, 
     })
 }
 
+/// A cluster `prod` whose connector (in this process) has registered: the connector's task, the
+/// connector key, and the cluster as the API shows it (endpoint, proxy CA, namespaces ...).
+pub async fn connected_prod(infra: &Infra, k8s: &TestApiServer, dir: &Path) -> (tokio::task::JoinHandle<()>, String, Value) {
+    let (status, created) = infra.post("/api/destinations/prod/connector-key", &infra.admin, json!({})).await;
+    assert_eq!(status, 201, "{created}");
+    let key = created["access_key"].as_str().unwrap().to_string();
+    let connector = start_connector(infra, &key, "prod", &k8s.connector_kubeconfig(), free_port(), &dir.join("connector"));
+    let prod = eventually("the cluster connects", Duration::from_secs(30), || async {
+        let (_, d) = infra.get("/api/destinations/prod", &infra.admin).await;
+        (d["status"] == "connected").then_some(d)
+    })
+    .await;
+    (connector, key, prod)
+}
+
 /// Polls `check` until it returns Some, or fails after `limit` with `what`.
 pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(what: &str, limit: Duration, mut check: impl FnMut() -> F) -> T {
     let start = Instant::now();
