@@ -698,6 +698,9 @@ async fn start(url: &str, data_dir: PathBuf) -> Result<(AppState, Actor, String)
         admin_email: ADMIN_EMAIL.to_string(),
         leptos_config: PathBuf::from("Leptos.toml"),
         secure_cookies: Some(false),
+        tls_cert: None,
+        tls_key: None,
+        no_tls: true,
     };
     let leptos_options = leptos::config::LeptosOptions::builder()
         .output_name("infra")

@@ -236,6 +236,8 @@ impl Drop for Running {
 fn start_connector(placement: &Option<Placement>, infra: &Infra, key: &str, kubeconfig: &Path, port: u16, data_dir: &Path) -> Running {
     let child = proxy_command(placement, env!("CARGO_BIN_EXE_infra"))
         .args(["connector", "--server", &infra.url, "--name", "prod", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--server-ca")
+        .arg(&infra.ca_file)
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .arg("--data-dir")

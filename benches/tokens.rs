@@ -46,7 +46,7 @@ async fn main() {
     let pods = format!("{}/api/v1/namespaces/web/pods", prod["endpoint"].as_str().unwrap());
 
     // 1. issuance
-    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
+    let http = infra.http_builder().pool_max_idle_per_host(256).build().unwrap();
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
@@ -86,7 +86,7 @@ async fn main() {
             .output()
             .expect("infra runs")
     };
-    assert!(run(&["login", &infra.url, "--key", &alice_key]).status.success());
+    assert!(run(&["login", &infra.url, "--key", &alice_key, "--tls-trusted-fingerprint", &infra.fingerprint]).status.success());
     assert!(run(&["tokens", "--cluster", "prod"]).status.success());
     let mut runs = Vec::new();
     let started = Instant::now();

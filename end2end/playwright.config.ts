@@ -7,7 +7,9 @@ import path from 'node:path';
 const root = path.resolve(__dirname, '..');
 const bin = process.env.INFRA_BIN ?? 'target/debug/infra';
 const port = Number(process.env.INFRA_E2E_PORT ?? 3210);
-const baseURL = `http://127.0.0.1:${port}`;
+// infra server serves HTTPS with a certificate from its own CA (made in the data directory at first
+// start); the browser is told to accept it, as a user accepts the warning once.
+const baseURL = `https://127.0.0.1:${port}`;
 
 // Playwright loads this file in the runner and again in every worker. The runner makes a fresh, empty
 // data directory (so the server creates its first admin) and hands it to the workers, which inherit
@@ -42,6 +44,7 @@ export default defineConfig({
   globalTeardown: './global-teardown.ts',
   use: {
     baseURL,
+    ignoreHTTPSErrors: true,
     headless: true,
     screenshot: 'only-on-failure',
     trace: 'retain-on-failure',
@@ -71,6 +74,7 @@ export default defineConfig({
     command: `${shellQuote(bin)} server --data-dir ${shellQuote(dataDir)} --listen 127.0.0.1:${port}`,
     cwd: root,
     url: `${baseURL}/healthz`,
+    ignoreHTTPSErrors: true,
     timeout: 120_000,
     reuseExistingServer: false,
     stdout: 'ignore',

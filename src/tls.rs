@@ -106,3 +106,77 @@ pub fn server_config(cert: &ServerCert) -> Result<Arc<rustls::ServerConfig>, Str
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
+
+/// Serves `service` over HTTPS (HTTP/1.1 and HTTP/2, with upgrades) until `shutdown` completes; then
+/// every open connection is dropped. `per_connection` makes each connection's service from its TLS
+/// session (the client certificate, if any) and the peer address. A slow or failed handshake holds up
+/// nobody: each connection runs in a task of its own.
+pub async fn serve_https<F, S>(
+    listener: tokio::net::TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    shutdown: impl std::future::Future<Output = ()>,
+    per_connection: F,
+) where
+    F: Fn(&rustls::ServerConnection, std::net::SocketAddr) -> S + Clone + Send + 'static,
+    S: tower::Service<http::Request<hyper::body::Incoming>, Response = axum::response::Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::server::conn::auto;
+    use hyper_util::service::TowerToHyperService;
+
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let mut connections = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    let _ = tcp.set_nodelay(true);
+                    let (acceptor, per_connection) = (acceptor.clone(), per_connection.clone());
+                    connections.spawn(async move {
+                        let tls = match acceptor.accept(tcp).await {
+                            Ok(tls) => tls,
+                            Err(e) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                        };
+                        let service = per_connection(tls.get_ref().1, peer);
+                        let result = auto::Builder::new(TokioExecutor::new())
+                            .serve_connection_with_upgrades(TokioIo::new(tls), TowerToHyperService::new(service))
+                            .await;
+                        if let Err(e) = result {
+                            tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = &mut shutdown => break,
+        }
+    }
+    connections.shutdown().await;
+}
+
+/// The certificates in a PEM file, in order.
+pub fn certs_from_pem(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    rustls_pemfile::certs(&mut pem.as_bytes()).collect::<Result<Vec<_>, _>>().map_err(|e| format!("bad certificate: {e}"))
+}
+
+/// A certificate's SHA-256 fingerprint as people compare it: `AB:CD:...`.
+pub fn display_fingerprint(der: &[u8]) -> String {
+    Sha256::digest(der).iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+}
+
+/// A fingerprint as typed (any case, with or without colons or spaces), for comparison.
+pub fn normalize_fingerprint(text: &str) -> String {
+    text.chars().filter(|c| c.is_ascii_hexdigit()).map(|c| c.to_ascii_uppercase()).collect()
+}

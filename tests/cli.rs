@@ -98,7 +98,15 @@ async fn login_kubeconfig_tokens_and_logout() {
     assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
 
     // login with a key: contexts for prod and prod.web, the foreign context untouched and still current
+    // the server's certificate comes from its own CA: without a terminal to ask on, login stops and
+    // names the fingerprint; a wrong fingerprint is refused; nothing is saved either way
     let r = cli.run(&["login", &cli.server, "--key", &alice_key], None);
+    assert!(!r.ok && r.stderr.contains(&infra.fingerprint) && r.stderr.contains("--tls-trusted-fingerprint"), "{}", r.stderr);
+    let wrong = infra.fingerprint.replace(&infra.fingerprint[..2], if infra.fingerprint.starts_with("00") { "11" } else { "00" });
+    let r = cli.run(&["login", &cli.server, "--key", &alice_key, "--tls-trusted-fingerprint", &wrong], None);
+    assert!(!r.ok && r.stderr.contains("does not match"), "{}", r.stderr);
+    assert!(!cli.config_dir().join("config.json").exists());
+    let r = cli.run(&["login", &cli.server, "--key", &alice_key, "--tls-trusted-fingerprint", &infra.fingerprint.to_lowercase()], None);
     assert!(r.ok, "{} {}", r.stdout, r.stderr);
     assert!(r.stdout.contains("as alice@example.com") && r.stdout.contains("infra:prod.web"), "{}", r.stdout);
     assert_eq!(mode(&cli.config_dir().join("config.json")), 0o600);
@@ -236,4 +244,89 @@ async fn login_kubeconfig_tokens_and_logout() {
     assert!(!r.ok && r.stderr.contains("expired or was revoked: run infra login"), "{}", r.stderr);
     connector.abort();
     k8s.shutdown().await;
+}
+
+/// Runs `infra` with a pseudo-terminal as its stdin, stdout and stderr; once the output contains
+/// `question`, types `answer`. Returns the exit status and everything shown on the terminal.
+fn run_in_terminal(cli: &Cli, args: &[&str], question: &str, answer: &str) -> (bool, String) {
+    use std::io::{Read, Write};
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two new descriptors, which are owned by the Files made from them here
+    let rc = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    assert_eq!(rc, 0, "openpty");
+    let (master, slave) = unsafe { (std::fs::File::from_raw_fd(master), std::fs::File::from_raw_fd(slave)) };
+    let mut child = {
+        let mut c = cli.command(env!("CARGO_BIN_EXE_infra"));
+        c.args(args).stdin(slave.try_clone().unwrap()).stdout(slave.try_clone().unwrap()).stderr(slave);
+        c.spawn().expect("infra runs")
+    };
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let mut reader = master.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        // read ends with EIO once the child has exited and closed the terminal
+        while let Ok(n @ 1..) = reader.read(&mut buf) {
+            if tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut shown = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !shown.contains(question) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(chunk) => shown.push_str(&String::from_utf8_lossy(&chunk)),
+            Err(_) => panic!("no question {question:?} within 20 s; the terminal showed: {shown}"),
+        }
+    }
+    (&master).write_all(answer.as_bytes()).unwrap();
+    let status = child.wait().unwrap();
+    while let Ok(chunk) = rx.recv_timeout(Duration::from_secs(2)) {
+        shown.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    (status.success(), shown)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trust_on_first_use_through_a_terminal() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let (_, bob_key) = infra.user("bob@example.com").await;
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let cli = Cli { home, server: infra.url.clone() };
+    let question = "Trust this certificate? [y/N]";
+
+    // the terminal shows the fingerprint `infra server` printed; answering no saves nothing
+    let (ok, shown) = tokio::task::block_in_place(|| run_in_terminal(&cli, &["login", &cli.server, "--key", &bob_key], question, "n\n"));
+    assert!(!ok, "{shown}");
+    assert!(shown.contains(&infra.fingerprint) && shown.contains("not trusted; nothing was saved"), "{shown}");
+    assert!(!cli.config_dir().join("config.json").exists());
+
+    // answering yes logs in and stores the certificate with mode 0600
+    let (ok, shown) = tokio::task::block_in_place(|| run_in_terminal(&cli, &["login", &cli.server, "--key", &bob_key], question, "y\n"));
+    assert!(ok, "{shown}");
+    assert!(shown.contains("Logged in to") && shown.contains("as bob@example.com"), "{shown}");
+    let stored = std::fs::read_to_string(cli.config_dir().join("config.json")).unwrap();
+    assert!(stored.contains("BEGIN CERTIFICATE"), "{stored}");
+    assert_eq!(mode(&cli.config_dir().join("config.json")), 0o600);
+
+    // from then on the CLI trusts the server without asking, also without a terminal
+    let r = cli.run(&["list", "--format", "json"], None);
+    assert!(r.ok, "{}", r.stderr);
+    let r = cli.run(&["login", &cli.server, "--key", &bob_key], None);
+    assert!(r.ok && !r.stderr.contains("fingerprint"), "{}", r.stderr);
+
+    // a server that presents another certificate is asked about again, with a warning
+    let mut config: Value = serde_json::from_str(&stored).unwrap();
+    let other = infra::tls::Ca::create("another CA").unwrap();
+    config["server_ca"] = json!(other.cert_pem);
+    std::fs::write(cli.config_dir().join("config.json"), config.to_string()).unwrap();
+    let r = cli.run(&["list"], None);
+    assert!(!r.ok && r.stderr.contains("cannot reach"), "{}", r.stderr);
+    let (ok, shown) = tokio::task::block_in_place(|| run_in_terminal(&cli, &["login", &cli.server, "--key", &bob_key], question, "y\n"));
+    assert!(ok && shown.contains("has changed since you last trusted it"), "{shown}");
 }

@@ -101,6 +101,9 @@ impl Server {
             admin_email: ADMIN.into(),
             leptos_config: "Leptos.toml".into(),
             secure_cookies: None,
+            tls_cert: None,
+            tls_key: None,
+            no_tls: true,
         };
         let leptos = leptos::config::LeptosOptions::builder().output_name("infra").build();
         infra::server::web::prepare(config, leptos).await.expect("server prepares")

@@ -433,7 +433,7 @@ test('the user signs in, chooses a password and sees the access her group has', 
 });
 
 test('without JavaScript the forms still work', async ({ browser, consoleGuard }, testInfo) => {
-  const context = await browser.newContext({ javaScriptEnabled: false, baseURL: testInfo.project.use.baseURL });
+  const context = await browser.newContext({ javaScriptEnabled: false, baseURL: testInfo.project.use.baseURL, ignoreHTTPSErrors: true });
   consoleGuard.watch(context);
   try {
     const page = await context.newPage();
@@ -508,7 +508,7 @@ test('a running connector keeps the cluster page live; a user downloads a kubeco
     await waitForFile(path.join(dir, 'connector.kubeconfig'), 20_000);
     connector = spawn(
       infraBin,
-      ['connector', '--server', baseURL, '--access-key', key, '--name', 'live',
+      ['connector', '--server', baseURL, '--server-ca', path.join(dataDir(), 'server-ca.crt'), '--access-key', key, '--name', 'live',
         '--kubeconfig', path.join(dir, 'connector.kubeconfig'), '--listen', `127.0.0.1:${await freePort()}`,
         '--data-dir', path.join(dir, 'connector'), '--heartbeat-secs', '2'],
       { stdio: 'ignore', env: { ...process.env, RUST_LOG: 'warn' } },
@@ -540,7 +540,7 @@ test('a running connector keeps the cluster page live; a user downloads a kubeco
       data: { subject: 'group:Engineering', role: 'edit', resource: 'live.web' },
     });
     expect(edit.status(), await edit.text()).toBe(201);
-    const dana = await (await browser.newContext()).newPage();
+    const dana = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
     await signIn(dana, DANA, DANA_PASSWORD);
     await open(dana, '/kubeconfig');
     await expect(dana.getByTestId('kubeconfig-howto')).toContainText('export KUBECONFIG');

@@ -14,6 +14,9 @@ pub struct CliConfig {
     /// the email the key belongs to
     #[serde(default)]
     pub user: String,
+    /// which certificate is trusted for the server
+    #[serde(flatten)]
+    pub trust: super::trust::Trust,
 }
 
 /// A cluster token kept until shortly before it expires, so that kubectl's many calls to

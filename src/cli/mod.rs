@@ -4,13 +4,14 @@
 
 pub mod config;
 pub mod kubeconfig;
+pub mod trust;
 
 use std::io::{BufRead, Write};
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use self::config::{CachedToken, CliConfig};
+use self::trust::Trust;
 use crate::model::{AccessEntry, CredentialStyle, IssuedToken, KubeconfigFile, KubeconfigRequest};
 
 /// A cached token is used until this long before it expires.
@@ -26,6 +27,13 @@ pub struct LoginArgs {
     /// Your email, for a password login (asked when missing)
     #[arg(long)]
     pub email: Option<String>,
+    /// Trust the server's certificate if it (or a CA in its chain) has this SHA-256 fingerprint, as
+    /// `infra server` prints it at start; for scripts, instead of the question
+    #[arg(long, value_name = "FINGERPRINT")]
+    pub tls_trusted_fingerprint: Option<String>,
+    /// Do not check the server's certificate at all (insecure; for throw-away test setups)
+    #[arg(long, conflicts_with = "tls_trusted_fingerprint")]
+    pub skip_tls_verify: bool,
 }
 
 #[derive(clap::Args)]
@@ -49,13 +57,6 @@ pub struct LogoutArgs {
     pub clear: bool,
 }
 
-fn http() -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| format!("cannot set up HTTPS: {e}"))
-}
-
 /// The server's URL as the user typed it, made whole: `https://` is assumed without a scheme.
 pub fn normalize_server(server: &str) -> String {
     let s = server.trim().trim_end_matches('/');
@@ -63,8 +64,8 @@ pub fn normalize_server(server: &str) -> String {
 }
 
 /// One call to the server; errors become sentences for the terminal.
-async fn call(server: &str, key: Option<&str>, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
-    let mut req = http()?.request(method, format!("{server}{path}"));
+async fn call(server: &str, trust: &Trust, key: Option<&str>, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
+    let mut req = trust.client()?.request(method, format!("{server}{path}"));
     if let Some(key) = key {
         req = req.bearer_auth(key);
     }
@@ -86,7 +87,7 @@ async fn call(server: &str, key: Option<&str>, method: reqwest::Method, path: &s
     })
 }
 
-fn root_cause(e: &dyn std::error::Error) -> String {
+pub(crate) fn root_cause(e: &dyn std::error::Error) -> String {
     let mut cause = e;
     while let Some(next) = cause.source() {
         cause = next;
@@ -103,7 +104,7 @@ fn logged_in() -> Result<CliConfig, String> {
     Ok(config)
 }
 
-fn prompt(question: &str) -> Result<String, String> {
+pub(crate) fn prompt(question: &str) -> Result<String, String> {
     eprint!("{question}");
     std::io::stderr().flush().ok();
     let mut line = String::new();
@@ -119,6 +120,9 @@ pub async fn login(args: LoginArgs) -> Result<(), String> {
         .or_else(|| (!stored.server.is_empty()).then(|| stored.server.clone()))
         .ok_or("which server? run infra login SERVER")?;
     let server = normalize_server(&server);
+    let previous = if stored.server == server { stored.trust.clone() } else { Trust::default() };
+    let asked = trust::Asked { fingerprint: args.tls_trusted_fingerprint.as_deref(), skip_verify: args.skip_tls_verify };
+    let trust = trust::establish(&server, previous, asked).await?;
     let key = match args.key.filter(|k| !k.trim().is_empty()) {
         Some(key) => key.trim().to_string(),
         None => {
@@ -133,18 +137,18 @@ pub async fn login(args: LoginArgs) -> Result<(), String> {
                 prompt("")?
             };
             let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "this computer".into());
-            let created = call(&server, None, reqwest::Method::POST, "/api/login", Some(json!({
+            let created = call(&server, &trust, None, reqwest::Method::POST, "/api/login", Some(json!({
                 "email": email, "password": password, "name": format!("infra CLI on {host}"),
             })))
             .await?;
             created["access_key"].as_str().ok_or("the server did not return a key")?.to_string()
         }
     };
-    let me = call(&server, Some(&key), reqwest::Method::GET, "/api/me", None)
+    let me = call(&server, &trust, Some(&key), reqwest::Method::GET, "/api/me", None)
         .await
         .map_err(|e| if e.contains("expired or was revoked") { "that access key is not valid (revoked, expired or mistyped)".to_string() } else { e })?;
     let user = me["email"].as_str().unwrap_or("").to_string();
-    config::save(&CliConfig { server: server.clone(), access_key: key, user: user.clone() })?;
+    config::save(&CliConfig { server: server.clone(), access_key: key, user: user.clone(), trust })?;
     config::save_tokens(&Default::default())?;
     let contexts = refresh_kubeconfig().await?;
     println!("Logged in to {server} as {user}.");
@@ -169,7 +173,7 @@ pub async fn refresh_kubeconfig() -> Result<Vec<String>, String> {
     let config = logged_in()?;
     let command = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "infra".into());
     let request = KubeconfigRequest { clusters: vec![], style: CredentialStyle::Exec, lifetime_secs: None, command: Some(command) };
-    let body = call(&config.server, Some(&config.access_key), reqwest::Method::POST, "/api/kubeconfig", Some(json!(request))).await?;
+    let body = call(&config.server, &config.trust, Some(&config.access_key), reqwest::Method::POST, "/api/kubeconfig", Some(json!(request))).await?;
     let file: KubeconfigFile = serde_json::from_value(body).map_err(|e| format!("unexpected answer from the server: {e}"))?;
     kubeconfig::merge(&file.kubeconfig)?;
     Ok(file.contexts)
@@ -177,7 +181,7 @@ pub async fn refresh_kubeconfig() -> Result<Vec<String>, String> {
 
 pub async fn list(args: ListArgs) -> Result<(), String> {
     let config = logged_in()?;
-    let body = call(&config.server, Some(&config.access_key), reqwest::Method::GET, "/api/me/access", None).await?;
+    let body = call(&config.server, &config.trust, Some(&config.access_key), reqwest::Method::GET, "/api/me/access", None).await?;
     let entries: Vec<AccessEntry> = serde_json::from_value(body).map_err(|e| format!("unexpected answer from the server: {e}"))?;
     let entries: Vec<&AccessEntry> = entries.iter().filter(|e| e.resource != crate::model::INFRA_RESOURCE).collect();
     // the kubeconfig follows access: new clusters appear, removed ones go
@@ -215,17 +219,17 @@ pub async fn logout(args: LogoutArgs) -> Result<(), String> {
     let config = config::load()?;
     if !config.access_key.is_empty() {
         // revoke the key on the server too, so that a copy of it is worthless; offline, it expires anyway
-        if let Ok(keys) = call(&config.server, Some(&config.access_key), reqwest::Method::GET, "/api/keys", None).await {
+        if let Ok(keys) = call(&config.server, &config.trust, Some(&config.access_key), reqwest::Method::GET, "/api/keys", None).await {
             let key_id = config.access_key.split('.').next().unwrap_or("");
             if let Some(id) = keys.as_array().into_iter().flatten().find(|k| k["key_id"] == key_id).and_then(|k| k["id"].as_i64()) {
-                let _ = call(&config.server, Some(&config.access_key), reqwest::Method::DELETE, &format!("/api/keys/{id}"), None).await;
+                let _ = call(&config.server, &config.trust, Some(&config.access_key), reqwest::Method::DELETE, &format!("/api/keys/{id}"), None).await;
             }
         }
     }
     kubeconfig::remove_ours()?;
     config::clear()?;
     if !args.clear && !config.server.is_empty() {
-        config::save(&CliConfig { server: config.server.clone(), ..Default::default() })?;
+        config::save(&CliConfig { server: config.server.clone(), trust: config.trust.clone(), ..Default::default() })?;
     }
     println!("Logged out. infra's kubectl contexts are removed.");
     Ok(())
@@ -241,7 +245,7 @@ pub async fn tokens(args: TokensArgs) -> Result<(), String> {
     let token = match cache.get(&cache_key).filter(|t| t.expires_at - now > TOKEN_MARGIN_MS) {
         Some(t) => t.clone(),
         None => {
-            let body = call(&config.server, Some(&config.access_key), reqwest::Method::POST, "/api/tokens", Some(json!({"destination": args.cluster}))).await?;
+            let body = call(&config.server, &config.trust, Some(&config.access_key), reqwest::Method::POST, "/api/tokens", Some(json!({"destination": args.cluster}))).await?;
             let issued: IssuedToken = serde_json::from_value(body).map_err(|e| format!("unexpected answer from the server: {e}"))?;
             let t = CachedToken { token: issued.token, expires_at: issued.expires_at };
             cache.retain(|_, t| t.expires_at > now);

@@ -4,15 +4,10 @@
 use std::sync::Arc;
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use rustls::RootCertStore;
 use rustls::server::WebPkiClientVerifier;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tokio::task::JoinSet;
-use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use super::Error;
@@ -39,45 +34,18 @@ pub async fn serve(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
     router: Router,
-    mut shutdown: oneshot::Receiver<()>,
+    shutdown: oneshot::Receiver<()>,
 ) {
-    let acceptor = TlsAcceptor::from(config);
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => {
-                    let _ = tcp.set_nodelay(true);
-                    connections.spawn(connection(acceptor.clone(), tcp, router.clone(), peer));
-                }
-                Err(e) => tracing::warn!(error = %e, "kube-test-apiserver: accept failed"),
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            _ = &mut shutdown => break,
-        }
-    }
-    connections.shutdown().await;
-}
-
-async fn connection(acceptor: TlsAcceptor, tcp: tokio::net::TcpStream, router: Router, peer: std::net::SocketAddr) {
-    let tls = match acceptor.accept(tcp).await {
-        Ok(tls) => tls,
-        Err(e) => {
-            tracing::debug!(%peer, error = %e, "kube-test-apiserver: TLS handshake failed");
-            return;
-        }
+    let shutdown = async move {
+        let _ = shutdown.await;
     };
-    let identity =
-        tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| certs::identity_from_cert(c));
-    let peer_identity = PeerIdentity(identity);
-    let service = router.map_request(move |mut req: http::Request<hyper::body::Incoming>| {
-        req.extensions_mut().insert(peer_identity.clone());
-        req
-    });
-    let result = auto::Builder::new(TokioExecutor::new())
-        .serve_connection_with_upgrades(TokioIo::new(tls), TowerToHyperService::new(service))
-        .await;
-    if let Err(e) = result {
-        tracing::debug!(%peer, error = %e, "kube-test-apiserver: connection ended with an error");
-    }
+    crate::tls::serve_https(listener, config, shutdown, move |tls, _peer| {
+        let identity = tls.peer_certificates().and_then(|c| c.first()).and_then(|c| certs::identity_from_cert(c));
+        let peer_identity = PeerIdentity(identity);
+        router.clone().map_request(move |mut req: http::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(peer_identity.clone());
+            req
+        })
+    })
+    .await;
 }

@@ -28,6 +28,19 @@ pub struct ServerConfig {
     #[arg(long, env = "INFRA_LEPTOS_CONFIG", default_value = "Leptos.toml")]
     pub leptos_config: PathBuf,
 
+    /// PEM certificate chain to serve HTTPS with (needs --tls-key). Default: a certificate from the
+    /// server's own CA, which is created in the data directory at first start.
+    #[arg(long, env = "INFRA_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "INFRA_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve plain HTTP: only behind a load balancer or proxy that terminates TLS.
+    #[arg(long, env = "INFRA_NO_TLS", conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub no_tls: bool,
+
     /// Mark session cookies Secure. Default: when --url is https.
     #[arg(long, env = "INFRA_SECURE_COOKIES")]
     pub secure_cookies: Option<bool>,
@@ -63,6 +76,11 @@ impl ServerConfig {
     /// The key that encrypts signing keys at rest (unless `INFRA_MASTER_KEY` is set). Replicas must share it.
     pub fn master_key_file(&self) -> PathBuf {
         self.data_dir.join("master.key")
+    }
+
+    /// The server's own CA (certificate; the key is next to it), used when no --tls-cert is given.
+    pub fn ca_file(&self) -> PathBuf {
+        self.data_dir.join("server-ca.crt")
     }
 
     /// File holding the first admin's one-time password until it is changed.

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod https;
 pub mod services;
 pub mod state;
 pub mod web;

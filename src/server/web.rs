@@ -1,7 +1,6 @@
 //! The HTTP server: the router (console, server functions, REST API, sign-in forms), its layers, and
 //! start-up (database, migrations, first admin).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, State};
@@ -73,31 +72,41 @@ pub type StartResult<T> = Result<T, String>;
 
 pub async fn serve(mut config: ServerConfig, leptos_options: LeptosOptions) -> StartResult<()> {
     let addr = config.listen.unwrap_or(leptos_options.site_addr);
-    let url = config.url.get_or_insert_with(|| format!("http://{addr}")).clone();
+    let https = crate::server::https::setup(&config, addr)?;
+    let scheme = if https.is_some() { "https" } else { "http" };
+    let url = config.url.get_or_insert_with(|| format!("{scheme}://{addr}")).clone();
     let (state, one_time) = prepare(config, leptos_options).await?;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let password_file = state.config.initial_password_file();
     println!("\n  Infra is running. Sign in at {url}/login");
+    match &https {
+        Some(h) => {
+            match &h.ca_file {
+                Some(ca) => println!("  TLS certificate from the server's own CA ({}); browsers will warn about it.", ca.display()),
+                None => println!("  TLS certificate from --tls-cert."),
+            }
+            println!("  Fingerprint (SHA-256), which `infra login` shows too:\n    {}", h.fingerprint);
+        }
+        None => println!("  Plain HTTP (--no-tls): only behind a proxy that terminates TLS."),
+    }
     match &one_time {
         Some(password) => {
             crate::files::write_private(&password_file, password)?;
-            println!("  First admin: {}", state.config.admin_email);
+            println!("\n  First admin: {}", state.config.admin_email);
             println!("  One-time password: {password}   (you will choose a new one at first sign-in;");
             println!("  it is also in {} until then)\n", password_file.display());
         }
         None if password_file.exists() => {
-            println!("  The first admin's one-time password is in {}\n", password_file.display());
+            println!("\n  The first admin's one-time password is in {}\n", password_file.display());
         }
         None => println!(),
     }
     spawn_housekeeping(state.clone());
     let app = router(state);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(|e| e.to_string())
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    crate::server::https::serve(listener, app, https.map(|h| h.rustls), shutdown).await
 }
 
 fn spawn_housekeeping(state: AppState) {

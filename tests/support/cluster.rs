@@ -2,7 +2,6 @@
 //! (SQLite), the Kubernetes API test server, and the connector as it runs in production (in this process).
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -36,12 +35,15 @@ pub struct Infra {
     pub state: AppState,
     pub admin: String,
     pub http: reqwest::Client,
+    /// the server's own CA, which it serves HTTPS with, and that CA's fingerprint
+    pub ca_file: PathBuf,
+    pub fingerprint: String,
 }
 
 impl Infra {
     pub async fn start(dir: &Path) -> Infra {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let url = format!("https://{}", listener.local_addr().unwrap());
         let config = ServerConfig {
             data_dir: dir.to_path_buf(),
             database_url: None,
@@ -50,7 +52,12 @@ impl Infra {
             admin_email: ADMIN.into(),
             leptos_config: "Leptos.toml".into(),
             secure_cookies: None,
+            tls_cert: None,
+            tls_key: None,
+            no_tls: false,
         };
+        let https = infra::server::https::setup(&config, listener.local_addr().unwrap()).expect("HTTPS setup").expect("HTTPS");
+        let ca_file = https.ca_file.clone().expect("the server's own CA");
         let leptos = leptos::config::LeptosOptions::builder().output_name("infra").build();
         let (state, one_time) = infra::server::web::prepare(config, leptos).await.expect("server prepares");
         let db = state.db.clone();
@@ -59,10 +66,14 @@ impl Infra {
         users::change_own_password(Ctx::new(&db, &actor), &one_time.unwrap(), "admin-password-1").await.unwrap();
         let admin = key_for(&state, admin_id).await;
         let app = infra::server::web::router(state.clone());
-        tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.unwrap();
-        });
-        Infra { url, state, admin, http: reqwest::Client::new() }
+        tokio::spawn(infra::server::https::serve(listener, app, Some(https.rustls), std::future::pending()));
+        let http = trusting(&ca_file).build().unwrap();
+        Infra { url, state, admin, http, ca_file, fingerprint: https.fingerprint }
+    }
+
+    /// An HTTP client builder that trusts the server's CA.
+    pub fn http_builder(&self) -> reqwest::ClientBuilder {
+        trusting(&self.ca_file)
     }
 
     pub async fn call(&self, method: reqwest::Method, path: &str, key: &str, body: Option<Value>) -> (u16, Value) {
@@ -98,6 +109,11 @@ impl Infra {
     }
 }
 
+fn trusting(ca_file: &Path) -> reqwest::ClientBuilder {
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(ca_file).expect("the server's CA")).expect("a PEM certificate");
+    reqwest::Client::builder().add_root_certificate(ca)
+}
+
 pub async fn key_for(state: &AppState, user_id: i64) -> String {
     let actor = actor_for_user(&state.db, user_id, "test").await.unwrap();
     keys::create(Ctx::new(&state.db, &actor), &NewAccessKey { name: "k".into(), ttl_secs: None, inactivity_timeout_secs: None })
@@ -119,7 +135,7 @@ pub fn start_connector(infra: &Infra, key: &str, name: &str, kubeconfig: &Path, 
         listen: format!("127.0.0.1:{port}").parse().unwrap(),
         endpoint: None,
         data_dir: data_dir.to_path_buf(),
-        server_ca: None,
+        server_ca: Some(infra.ca_file.clone()),
         heartbeat_secs: 2,
         resync_secs: 2,
     };
