@@ -169,6 +169,31 @@ pub struct DesiredBindings {
     /// a user's groups from here, not from the token, so leaving a group takes effect within seconds
     #[serde(default)]
     pub members: std::collections::BTreeMap<String, Vec<String>>,
+    /// break-glass client certificates the connector is to have the cluster sign
+    #[serde(default)]
+    pub certificates: Vec<CertificateRequest>,
+}
+
+/// A CSR (PEM) the cluster is to sign with `kubernetes.io/kube-apiserver-client`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateRequest {
+    pub id: i64,
+    pub csr: String,
+    pub expiration_secs: i64,
+}
+
+/// The connector's answer to a [`CertificateRequest`]: the certificate and where users reach the API
+/// server directly (its URL and CA, PEM; the CA is empty when a public authority signs it), or an error.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedCertificate {
+    #[serde(default)]
+    pub certificate: String,
+    #[serde(default)]
+    pub api_server: String,
+    #[serde(default)]
+    pub api_server_ca: String,
+    #[serde(default)]
+    pub error: String,
 }
 
 /// Revoked access keys (by key id, the `sid` claim) and disabled or deleted users (by id, the `uid`
@@ -379,6 +404,9 @@ pub enum CredentialStyle {
     Exec,
     /// a bearer token with a chosen lifetime, revocable (revoke its key under Settings → Access keys)
     Token,
+    /// admins only, break-glass: a client certificate the cluster signs, used directly against the API
+    /// server (not through the proxy); it cannot be revoked before it expires
+    Certificate,
 }
 
 /// `POST /api/kubeconfig`: a kubeconfig for the signed-in user.
@@ -424,4 +452,42 @@ pub struct CliLogin {
     /// the key's name, e.g. "infra CLI on laptop"
     #[serde(default)]
     pub name: Option<String>,
+}
+
+/// What the Kubeconfig page may offer the signed-in user.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KubeconfigOptions {
+    /// the longest token (or certificate) lifetime an admin allows
+    pub max_lifetime_secs: i64,
+    /// admins may download break-glass client certificates
+    pub can_break_glass: bool,
+}
+
+impl KubeconfigOptions {
+    /// The lifetimes to offer, in seconds, none above the maximum (which is offered itself); the
+    /// shortest is the 10 minutes Kubernetes requires of a certificate.
+    pub fn lifetimes(&self) -> Vec<i64> {
+        let mut list: Vec<i64> = [600, 3600, 8 * 3600, 86_400, 7 * 86_400, 30 * 86_400]
+            .into_iter()
+            .filter(|s| *s <= self.max_lifetime_secs)
+            .collect();
+        if !list.contains(&self.max_lifetime_secs) && self.max_lifetime_secs >= 60 {
+            list.push(self.max_lifetime_secs);
+        }
+        list
+    }
+}
+
+/// "1 hour", "30 days", "90 seconds".
+pub fn human_duration(s: u64) -> String {
+    let (n, unit) = if s % 86_400 == 0 && s >= 86_400 {
+        (s / 86_400, "day")
+    } else if s % 3600 == 0 && s >= 3600 {
+        (s / 3600, "hour")
+    } else if s % 60 == 0 && s >= 60 {
+        (s / 60, "minute")
+    } else {
+        (s, "second")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }

@@ -180,3 +180,53 @@ pub fn display_fingerprint(der: &[u8]) -> String {
 pub fn normalize_fingerprint(text: &str) -> String {
     text.chars().filter(|c| c.is_ascii_hexdigit()).map(|c| c.to_ascii_uppercase()).collect()
 }
+
+/// DER bytes as PEM with the given label ("CERTIFICATE", "CERTIFICATE REQUEST").
+pub fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap_or_default()).collect();
+    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+}
+
+/// A new ECDSA P-256 key and a PKCS#10 request for a Kubernetes client certificate: CN = `user` and one
+/// O per group, as the API server reads them. (rcgen keeps one value per attribute type, so the request
+/// is written here.) Returns the CSR and the key, both PEM.
+pub fn client_csr(user: &str, groups: &[String]) -> Result<(String, String), String> {
+    use rcgen::{PublicKeyData, SigningKey};
+    use yasna::models::ObjectIdentifier;
+    const COMMON_NAME: &[u64] = &[2, 5, 4, 3];
+    const ORGANIZATION: &[u64] = &[2, 5, 4, 10];
+    const ECDSA_WITH_SHA256: &[u64] = &[1, 2, 840, 10045, 4, 3, 2];
+    let key = KeyPair::generate().map_err(|e| format!("cannot generate a key: {e}"))?;
+    let attribute = |w: yasna::DERWriter, oid: &[u64], value: &str| {
+        w.write_set(|w| {
+            w.next().write_sequence(|w| {
+                w.next().write_oid(&ObjectIdentifier::from_slice(oid));
+                w.next().write_utf8_string(value);
+            })
+        })
+    };
+    let info = yasna::construct_der(|w| {
+        w.write_sequence(|w| {
+            w.next().write_u8(0);
+            w.next().write_sequence(|w| {
+                for group in groups {
+                    attribute(w.next(), ORGANIZATION, group);
+                }
+                attribute(w.next(), COMMON_NAME, user);
+            });
+            w.next().write_der(&key.subject_public_key_info());
+            w.next().write_tagged_implicit(yasna::Tag::context(0), |w| w.write_set(|_| {}));
+        })
+    });
+    let signature = key.sign(&info).map_err(|e| format!("cannot sign the request: {e}"))?;
+    let csr = yasna::construct_der(|w| {
+        w.write_sequence(|w| {
+            w.next().write_der(&info);
+            w.next().write_sequence(|w| w.next().write_oid(&ObjectIdentifier::from_slice(ECDSA_WITH_SHA256)));
+            w.next().write_bitvec_bytes(&signature, signature.len() * 8);
+        })
+    });
+    Ok((pem("CERTIFICATE REQUEST", &csr), key.serialize_pem()))
+}

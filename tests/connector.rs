@@ -376,3 +376,80 @@ async fn revoked_keys_and_users_are_refused_within_seconds() {
     connector.abort();
     k8s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn break_glass_certificates_reach_the_api_server_directly() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let k8s = test_api_server(&dir.path().join("k8s")).await;
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let (connector, connector_key, _) = harness::connected_prod(&infra, &k8s, dir.path()).await;
+    let admin_id = infra.get("/api/me", &infra.admin).await.1["id"].as_i64().unwrap();
+    let (_, group) = infra.post("/api/groups", &infra.admin, json!({"name": "oncall"})).await;
+    infra.post(&format!("/api/groups/{}/members", group["id"]), &infra.admin, json!({"user": admin_id.to_string()})).await;
+    infra.post("/api/grants", &infra.admin, json!({"subject": "group:oncall", "role": "edit", "resource": "prod.web"})).await;
+    let (_, alice_key) = infra.user("alice@example.com").await;
+    infra.post("/api/grants", &infra.admin, json!({"subject": "user:alice@example.com", "role": "edit", "resource": "prod.web"})).await;
+    let csrs: Api<k8s_openapi::api::certificates::v1::CertificateSigningRequest> = Api::all(kube_client(&k8s.admin_kubeconfig()).await);
+    let cert_request = |lifetime: i64| json!({"clusters": ["prod"], "style": "certificate", "lifetime_secs": lifetime});
+    let rows = |infra: &Infra| {
+        let db = infra.state.db.clone();
+        async move { infra::server::db::query_one(&db, "SELECT COUNT(*) FROM certificate_requests", []).await.unwrap().unwrap().try_get_by_index::<i64>(0).unwrap() }
+    };
+
+    // refused, with nothing asked of the cluster: a user who is not an admin, a lifetime under the
+    // 10 minutes Kubernetes requires or over the admin-set maximum, the answer route for anyone but
+    // the cluster's connector
+    let (status, body) = infra.post("/api/kubeconfig", &alice_key, cert_request(3600)).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = infra.post("/api/kubeconfig", &infra.admin, cert_request(300)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("10 minutes"), "{body}");
+    let (status, _) = infra.post("/api/kubeconfig", &infra.admin, cert_request(2 * 86_400)).await;
+    assert_eq!(status, 400);
+    let (status, _) = infra.post("/api/destinations/prod/certificates/1", &alice_key, json!({"certificate": "x"})).await;
+    assert_eq!(status, 403);
+    let (status, _) = infra.post("/api/destinations/prod/certificates/999", &connector_key, json!({"error": "no"})).await;
+    assert_eq!(status, 404);
+    assert_eq!(rows(&infra).await, 0);
+    assert!(csrs.list(&Default::default()).await.unwrap().items.is_empty(), "no CSR reached the cluster");
+
+    // the admin's certificate: signed by the cluster, CN = email, O = groups, pointing at the API
+    // server itself with its CA; kubectl with it can do what the grants allow and nothing more
+    let (status, file) = infra.post("/api/kubeconfig", &infra.admin, cert_request(900)).await;
+    assert_eq!(status, 200, "{file}");
+    let kubeconfig = &file["kubeconfig"];
+    assert_eq!(kubeconfig["clusters"][0]["cluster"]["server"].as_str().unwrap().trim_end_matches('/'), k8s.url.trim_end_matches('/'));
+    let user = &kubeconfig["users"][0]["user"];
+    assert!(user["client-certificate-data"].is_string() && user["client-key-data"].is_string() && user.get("token").is_none(), "{user}");
+    let path = dir.path().join("break-glass.kubeconfig");
+    std::fs::write(&path, kubeconfig.to_string()).unwrap();
+    let whoami = kubectl(&path, &["--context", "infra:prod.web", "auth", "whoami", "-o", "json"]);
+    assert!(whoami.ok, "{}", whoami.stderr);
+    let whoami: serde_json::Value = serde_json::from_str(&whoami.stdout).unwrap();
+    assert_eq!(whoami["status"]["userInfo"]["username"], harness::ADMIN, "{whoami}");
+    assert!(whoami["status"]["userInfo"]["groups"].as_array().unwrap().iter().any(|g| g == "oncall"), "{whoami}");
+    let pods = eventually("the cluster binds oncall's grant", Duration::from_secs(10), || async {
+        let r = kubectl(&path, &["--context", "infra:prod.web", "get", "pods", "-o", "name"]);
+        r.ok.then_some(r.stdout)
+    })
+    .await;
+    assert!(pods.contains("web-0"), "{pods}");
+    let db = kubectl(&path, &["--context", "infra:prod.web", "get", "pods", "-n", "db"]);
+    assert!(!db.ok && db.stderr.contains("forbidden"), "{}", db.stderr);
+
+    // the certificate lives as long as asked; the request is gone; the download is audited as
+    // one that cannot be revoked
+    use base64::Engine;
+    let pem = base64::engine::general_purpose::STANDARD.decode(user["client-certificate-data"].as_str().unwrap()).unwrap();
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+    let cert = pem.parse_x509().unwrap();
+    // (NotBefore is backdated for clock skew, as Kubernetes does; NotAfter is what counts)
+    let lifetime = cert.validity().not_after.timestamp() - infra::server::now() / 1000;
+    assert!((840..=960).contains(&lifetime), "it expires in {lifetime} s");
+    assert_eq!(rows(&infra).await, 0);
+    let (_, events) = infra.get("/api/audit?action=kubeconfig.download", &infra.admin).await;
+    assert!(events.to_string().contains("cannot be revoked"), "{events}");
+    connector.abort();
+    k8s.shutdown().await;
+}

@@ -547,7 +547,7 @@ test('a running connector keeps the cluster page live; a user downloads a kubeco
     const form = dana.getByTestId('kubeconfig-form');
     await expect(form.getByLabel('live')).toBeChecked();
     await form.getByLabel(/A token in the file/).check();
-    await form.getByLabel('Token lifetime').selectOption('3600');
+    await form.getByLabel('Lifetime of the token or certificate').selectOption('3600');
     await snap(dana, testInfo, 'kubeconfig');
     const [download] = await Promise.all([
       dana.waitForEvent('download'),

@@ -178,3 +178,10 @@ pub async fn typeahead(source: String, scope: String, q: String) -> Result<Vec<T
     let (s, a) = fn_actor().await?;
     Ok(services::search::typeahead(Ctx::new(&s.db, &a), &source, &scope, &q).await?)
 }
+
+#[server(prefix = "/_fn", endpoint = "kubeconfig_options")]
+pub async fn kubeconfig_choices() -> Result<KubeconfigOptions, ServerFnError> {
+    let (s, a) = fn_actor().await?;
+    let max = services::settings::token_max_lifetime(&s.db).await?;
+    Ok(KubeconfigOptions { max_lifetime_secs: max.as_secs() as i64, can_break_glass: a.is_admin() })
+}

@@ -9,7 +9,6 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
@@ -98,7 +97,7 @@ pub async fn establish(server: &str, previous: Trust, asked: Asked<'_>) -> Resul
             top
         }
     };
-    let trust = Trust { server_ca: Some(pem(chosen)), skip_tls_verify: false };
+    let trust = Trust { server_ca: Some(crate::tls::pem("CERTIFICATE", chosen)), skip_tls_verify: false };
     reachable(server, &trust).await.map_err(|e| format!("{e} (with the certificate {shown} trusted)"))?;
     Ok(trust)
 }
@@ -107,12 +106,6 @@ pub async fn establish(server: &str, previous: Trust, asked: Asked<'_>) -> Resul
 async fn reachable(server: &str, trust: &Trust) -> Result<(), String> {
     let res = trust.client()?.get(format!("{server}/healthz")).send().await;
     res.map(|_| ()).map_err(|e| format!("cannot reach {server}: {}", super::root_cause(&e)))
-}
-
-fn pem(cert: &CertificateDer<'_>) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap_or_default()).collect();
-    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
 }
 
 /// The certificate chain the server presents, read without trusting it (nothing is sent but the

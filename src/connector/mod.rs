@@ -2,6 +2,7 @@
 //! heartbeats, reports namespaces and roles as they change, keeps RBAC bindings in step with the grants
 //! (a long poll, so a change arrives within a second or so), and runs the authenticating proxy.
 
+pub mod certificates;
 pub mod cluster;
 pub mod proxy;
 pub mod reconcile;
@@ -50,6 +51,11 @@ pub struct ConnectorConfig {
     /// Where the proxy's CA is kept, so kubeconfigs stay valid across restarts (in a cluster, mount a Secret here).
     #[arg(long, env = "INFRA_CONNECTOR_DATA_DIR", default_value_os_t = default_data_dir())]
     pub data_dir: PathBuf,
+
+    /// The Kubernetes API server's URL as users reach it, for break-glass client certificates (they go
+    /// to the API server directly). Default: the URL the connector itself uses.
+    #[arg(long, env = "INFRA_API_SERVER_URL")]
+    pub api_server_url: Option<String>,
 
     /// A PEM CA certificate to trust for the server's TLS certificate.
     #[arg(long, env = "INFRA_SERVER_CA")]
@@ -100,6 +106,7 @@ pub async fn run(config: ConnectorConfig) -> Result<(), String> {
     };
     let client = kube::Client::try_from(kube_config.clone()).map_err(|e| format!("cannot create the Kubernetes client: {e}"))?;
     let upstream = Upstream::from_kube_config(&kube_config)?;
+    let direct = certificates::DirectAccess::new(&kube_config, config.api_server_url.as_deref());
     let cluster_id = cluster_id(&kube_config);
 
     let server_ca = match &config.server_ca {
@@ -175,7 +182,7 @@ pub async fn run(config: ConnectorConfig) -> Result<(), String> {
     {
         let (client, shared, api, name) = (client.clone(), shared.clone(), api.clone(), name.clone());
         let resync = Duration::from_secs(config.resync_secs.max(1));
-        tokio::spawn(async move { bindings_loop(client, api, name, shared, verifier, resync).await });
+        tokio::spawn(async move { bindings_loop(client, api, name, shared, verifier, direct, resync).await });
     }
 
     // heartbeat
@@ -204,20 +211,27 @@ async fn bindings_loop(
     name: String,
     shared: Arc<Shared>,
     verifier: Arc<proxy::verify::Verifier>,
+    direct: certificates::DirectAccess,
     resync: Duration,
 ) {
     let (tx, mut rx) = tokio::sync::watch::channel(DesiredBindings::default());
     {
-        let api = api.clone();
-        let name = name.clone();
+        let (api, name, client) = (api.clone(), name.clone(), client.clone());
         tokio::spawn(async move {
             let mut version = String::new();
+            let mut answered = std::collections::BTreeSet::new();
             loop {
                 match api.bindings(&name, &version, LONG_POLL).await {
                     Ok(desired) => {
                         if desired.version != version {
                             // revocations first: the proxy refuses at once, before any reconcile
                             verifier.set_access(&desired);
+                            // break-glass certificate requests, each answered once
+                            answered.retain(|id| desired.certificates.iter().any(|r| r.id == *id));
+                            for request in desired.certificates.iter().filter(|r| answered.insert(r.id)) {
+                                let task = certificates::answer(client.clone(), api.clone(), name.clone(), direct.clone(), request.clone());
+                                tokio::spawn(task);
+                            }
                             version = desired.version.clone();
                             let _ = tx.send(desired);
                         }

@@ -95,6 +95,12 @@ impl ServerApi {
         self.send(req).await
     }
 
+    /// Answers a break-glass certificate request.
+    pub async fn certificate(&self, cluster: &str, id: i64, answer: &crate::model::IssuedCertificate) -> Result<(), ServerError> {
+        let req = self.http.post(self.url(&format!("/api/destinations/{cluster}/certificates/{id}"))).json(answer);
+        self.send::<serde_json::Value>(req).await.map(|_| ())
+    }
+
     pub async fn audit(&self, cluster: &str, events: &[ProxiedRequest]) -> Result<(), ServerError> {
         let req = self.http.post(self.url(&format!("/api/destinations/{cluster}/audit"))).json(events).timeout(Duration::from_secs(30));
         self.send::<serde_json::Value>(req).await.map(|_| ())

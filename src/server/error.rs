@@ -21,6 +21,9 @@ pub enum AppError {
     Conflict(String),
     #[error("too many failed sign-ins: try again in {0} seconds")]
     Locked(i64),
+    /// a part this request needs (a cluster's connector) did not answer
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error")]
     Database(#[from] sea_orm::DbErr),
     #[error("internal error: {0}")]
@@ -51,6 +54,7 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Locked(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -64,6 +68,7 @@ impl AppError {
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::Locked(_) => "locked",
+            AppError::Unavailable(_) => "unavailable",
             AppError::Database(_) | AppError::Internal(_) => "internal",
         }
     }

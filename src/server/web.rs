@@ -218,7 +218,11 @@ async fn kubeconfig_download(
     if clusters.is_empty() {
         return with_error("/kubeconfig", "choose at least one cluster").into_response();
     }
-    let style = if form.get("style").map(String::as_str) == Some("token") { CredentialStyle::Token } else { CredentialStyle::Exec };
+    let style = match form.get("style").map(String::as_str) {
+        Some("token") => CredentialStyle::Token,
+        Some("certificate") => CredentialStyle::Certificate,
+        _ => CredentialStyle::Exec,
+    };
     let lifetime_secs = form.get("lifetime_secs").and_then(|v| v.parse().ok());
     let request = KubeconfigRequest { clusters, style, lifetime_secs, command: None };
     let server_url = state.config.url.clone().unwrap_or_default();

@@ -136,6 +136,7 @@ pub fn start_connector(infra: &Infra, key: &str, name: &str, kubeconfig: &Path, 
         endpoint: None,
         data_dir: data_dir.to_path_buf(),
         server_ca: Some(infra.ca_file.clone()),
+        api_server_url: None,
         heartbeat_secs: 2,
         resync_secs: 2,
     };

@@ -6,13 +6,14 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::query_param;
-use crate::app::api::my_access;
+use crate::app::api::{kubeconfig_choices, my_access};
 use crate::app::components::*;
 
 #[component]
 pub fn KubeconfigPage() -> impl IntoView {
     let error = query_param("error");
     let access = Resource::new(|| (), |_| my_access());
+    let options = Resource::new(|| (), |_| kubeconfig_choices());
     view! {
         <Title text="Kubeconfig · Infra"/>
         <PageHeader title="Kubeconfig" subtitle="A kubectl configuration for the clusters you can reach"/>
@@ -25,6 +26,10 @@ pub fn KubeconfigPage() -> impl IntoView {
         </div>
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
+                let options = match options.await {
+                    Ok(o) => o,
+                    Err(e) => return view! { <ErrorBox message=e.to_string()/> }.into_any(),
+                };
                 let clusters: Vec<String> = match access.await {
                     Err(e) => return view! { <ErrorBox message=e.to_string()/> }.into_any(),
                     Ok(list) => {
@@ -66,15 +71,22 @@ pub fn KubeconfigPage() -> impl IntoView {
                                 <input type="radio" name="style" value="token"/>
                                 <span>"A token in the file, for use without the CLI. It works until it expires; revoke it any time under Settings → Access keys."</span>
                             </label>
-                            <div class="ml-6 w-48">
-                                <label class=LABEL for="lifetime">"Token lifetime"</label>
+                            {options.can_break_glass.then(|| view! {
+                                <label class="flex items-start gap-2" data-testid="break-glass">
+                                    <input type="radio" name="style" value="certificate"/>
+                                    <span>"Break-glass (admins): a client certificate the cluster signs, for reaching its API server directly when Infra or the connector is down. "
+                                        <strong class="text-amber-800">"It cannot be revoked: it works until it expires."</strong>
+                                        " At least 10 minutes."</span>
+                                </label>
+                            })}
+                            <div class="ml-6 w-56">
+                                <label class=LABEL for="lifetime">"Lifetime of the token or certificate"</label>
                                 <select class=INPUT id="lifetime" name="lifetime_secs">
-                                    <option value="3600">"1 hour"</option>
-                                    <option value="28800" selected>"8 hours"</option>
-                                    <option value="86400">"1 day"</option>
-                                    <option value="604800">"7 days"</option>
-                                    <option value="2592000">"30 days"</option>
+                                    {lifetime_options(&options)}
                                 </select>
+                                <p class="mt-1 text-xs text-slate-500">
+                                    {format!("Up to {}, the maximum an admin set.", crate::model::human_duration(options.max_lifetime_secs.max(0) as u64))}
+                                </p>
                             </div>
                         </fieldset>
                         <button class=BUTTON type="submit">"Download kubeconfig"</button>
@@ -83,4 +95,15 @@ pub fn KubeconfigPage() -> impl IntoView {
             })}
         </Transition>
     }
+}
+
+/// The lifetimes an admin allows; 8 hours is preselected when allowed, else the longest.
+fn lifetime_options(options: &crate::model::KubeconfigOptions) -> impl IntoView {
+    let list = options.lifetimes();
+    let preferred = if list.contains(&28_800) { 28_800 } else { list.last().copied().unwrap_or(0) };
+    list.into_iter()
+        .map(|secs| {
+            view! { <option value=secs.to_string() selected=secs == preferred>{crate::model::human_duration(secs as u64)}</option> }
+        })
+        .collect_view()
 }

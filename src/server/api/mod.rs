@@ -37,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route("/destinations/{name}/connector-key", post(connector_key))
         .route("/destinations/{name}/bindings", get(destination_bindings))
         .route("/destinations/{name}/audit", post(destination_audit))
+        .route("/destinations/{name}/certificates/{id}", post(destination_certificate))
         .route("/tokens", post(issue_token))
         .route("/kubeconfig", post(kubeconfig))
         .route("/login", post(cli_login))
@@ -285,6 +286,17 @@ async fn destination_audit(
 ) -> AppResult<impl IntoResponse> {
     let recorded = audit::record_proxied(Ctx::new(&s.db, &a), &name, &events).await?;
     Ok(Json(Recorded { recorded }))
+}
+
+/// The connector's answer to a break-glass certificate request.
+async fn destination_certificate(
+    State(s): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path((name, id)): Path<(String, i64)>,
+    ApiJson(answer): ApiJson<crate::model::IssuedCertificate>,
+) -> AppResult<Json<serde_json::Value>> {
+    crate::server::services::certificates::complete(Ctx::new(&s.db, &a), &name, id, &answer).await?;
+    Ok(Json(serde_json::json!({"recorded": true})))
 }
 
 async fn issue_token(State(s): State<AppState>, ApiActor(a): ApiActor, ApiJson(body): ApiJson<TokenRequest>) -> AppResult<Response> {

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../../../migrations/0001_init.sql")),
     ("0002_connector", include_str!("../../../migrations/0002_connector.sql")),
     ("0003_revocations", include_str!("../../../migrations/0003_revocations.sql")),
+    ("0004_certificate_requests", include_str!("../../../migrations/0004_certificate_requests.sql")),
 ];
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {

@@ -9,7 +9,7 @@ use sea_orm::ConnectionTrait;
 use sha2::{Digest, Sha256};
 
 use super::{changes, destinations, Ctx};
-use crate::model::{BindingSubject, DesiredBinding, DesiredBindings, Revoked, INFRA_RESOURCE};
+use crate::model::{BindingSubject, DesiredBinding, DesiredBindings, INFRA_RESOURCE};
 use crate::server::db;
 use crate::server::error::{AppError, AppResult};
 
@@ -51,7 +51,9 @@ pub async fn desired(db: &impl ConnectionTrait, destination: &str) -> AppResult<
         .collect();
     let revoked = super::revocations::current(db).await?;
     let members = granted_group_members(db, destination).await?;
-    Ok(DesiredBindings { version: version_of(&bindings, &revoked, &members), bindings, revoked, members })
+    let certificates = super::certificates::pending(db, destination).await?;
+    let version = version_of(&(&bindings, &revoked, &members, &certificates));
+    Ok(DesiredBindings { version, bindings, revoked, members, certificates })
 }
 
 /// Members (emails, enabled users only) of the groups with a current grant on the cluster.
@@ -76,8 +78,8 @@ async fn granted_group_members(db: &impl ConnectionTrait, destination: &str) -> 
 }
 
 /// A short digest of the content: equal content, equal version, on every replica.
-fn version_of(bindings: &[DesiredBinding], revoked: &Revoked, members: &BTreeMap<String, Vec<String>>) -> String {
-    let canonical = serde_json::to_vec(&(bindings, revoked, members)).unwrap_or_default();
+fn version_of(content: &impl serde::Serialize) -> String {
+    let canonical = serde_json::to_vec(content).unwrap_or_default();
     let digest = Sha256::digest(&canonical);
     digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
 }

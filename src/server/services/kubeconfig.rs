@@ -10,7 +10,7 @@ use base64::Engine;
 use serde_json::json;
 
 use super::grants::Resource;
-use super::{audit, destinations, grants, keys, settings, tokens, Ctx};
+use super::{audit, certificates, destinations, grants, keys, settings, tokens, Ctx};
 use crate::model::{CredentialStyle, KubeconfigFile, KubeconfigRequest, INFRA_RESOURCE};
 use crate::server::auth::signing::Signer;
 use crate::server::error::{AppError, AppResult};
@@ -64,6 +64,18 @@ pub async fn build(ctx: Ctx<'_>, signer: &Signer, issuer: &str, server_url: &str
             let key = keys::create_for_kubeconfig(ctx, &format!("kubeconfig token for {}", names.join(", ")), secs).await?;
             (Some(Duration::from_secs(secs as u64)), Some(key))
         }
+        CredentialStyle::Certificate => {
+            ctx.require_admin("kubeconfig.certificate", &req.clusters.join(",")).await?;
+            let secs = req.lifetime_secs.unwrap_or(3600);
+            let min = certificates::MIN_LIFETIME;
+            if secs < min.as_secs() as i64 || secs > max.as_secs() as i64 {
+                return Err(AppError::field("lifetime_secs", format!("between {} and {} (the maximum an admin set)", human(min), human(max))));
+            }
+            if clusters.is_empty() {
+                return Err(AppError::Forbidden("no access to any cluster: ask an admin for a grant".into()));
+            }
+            (Some(Duration::from_secs(secs as u64)), None)
+        }
     };
     let mut kube_clusters = Vec::new();
     let mut users = Vec::new();
@@ -75,11 +87,19 @@ pub async fn build(ctx: Ctx<'_>, signer: &Signer, issuer: &str, server_url: &str
             continue; // pending: its connector has not registered yet
         }
         let entry = format!("{PREFIX}{name}");
-        kube_clusters.push(json!({"name": entry, "cluster": {
-            "server": d.endpoint,
-            "certificate-authority-data": base64::engine::general_purpose::STANDARD.encode(d.ca.as_bytes()),
-        }}));
+        let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+        let mut cluster = json!({"server": d.endpoint, "certificate-authority-data": b64(&d.ca)});
         let user = match (&lifetime, &token_key) {
+            (Some(lifetime), None) => {
+                // break-glass: straight to the API server, with a certificate the cluster signed
+                let signed = certificates::issue(ctx, name, *lifetime).await?;
+                expires_at = Some(crate::server::now() + lifetime.as_millis() as i64);
+                cluster = json!({"server": signed.api_server});
+                if !signed.api_server_ca.is_empty() {
+                    cluster["certificate-authority-data"] = b64(&signed.api_server_ca).into();
+                }
+                json!({"client-certificate-data": b64(&signed.certificate_pem), "client-key-data": b64(&signed.key_pem)})
+            }
             (Some(lifetime), Some(key_id)) => {
                 let issued = tokens::issue_for_kubeconfig(ctx, signer, issuer, name, *lifetime, key_id).await?;
                 expires_at = Some(issued.expires_at);
@@ -95,6 +115,7 @@ pub async fn build(ctx: Ctx<'_>, signer: &Signer, issuer: &str, server_url: &str
                 "installHint": INSTALL_HINT,
             }}),
         };
+        kube_clusters.push(json!({"name": entry, "cluster": cluster}));
         users.push(json!({"name": entry, "user": user}));
         contexts.push(json!({"name": entry, "context": {"cluster": entry, "user": entry}}));
         for ns in namespaces {
@@ -115,6 +136,7 @@ pub async fn build(ctx: Ctx<'_>, signer: &Signer, issuer: &str, server_url: &str
     let style = match req.style {
         CredentialStyle::Exec => "exec plugin".to_string(),
         CredentialStyle::Token => format!("token for {}", human(lifetime.unwrap_or_default())),
+        CredentialStyle::Certificate => format!("break-glass client certificate for {} (cannot be revoked)", human(lifetime.unwrap_or_default())),
     };
     let target: Vec<&str> = clusters.keys().map(String::as_str).collect();
     audit::record(ctx.db, ctx.actor, "kubeconfig.download", &target.join(","), audit::Outcome::Success, &style).await?;
@@ -123,15 +145,5 @@ pub async fn build(ctx: Ctx<'_>, signer: &Signer, issuer: &str, server_url: &str
 
 /// "1 hour", "30 days", "90 seconds".
 pub fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    let (n, unit) = if s % 86_400 == 0 && s >= 86_400 {
-        (s / 86_400, "day")
-    } else if s % 3600 == 0 && s >= 3600 {
-        (s / 3600, "hour")
-    } else if s % 60 == 0 && s >= 60 {
-        (s / 60, "minute")
-    } else {
-        (s, "second")
-    };
-    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+    crate::model::human_duration(d.as_secs())
 }

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod bindings;
+pub mod certificates;
 pub mod changes;
 pub mod destinations;
 pub mod grants;
