@@ -330,3 +330,82 @@ async fn trust_on_first_use_through_a_terminal() {
     let (ok, shown) = tokio::task::block_in_place(|| run_in_terminal(&cli, &["login", &cli.server, "--key", &bob_key], question, "y\n"));
     assert!(ok && shown.contains("has changed since you last trusted it"), "{shown}");
 }
+
+/// The promise of both revocable credential styles (the `infra tokens` exec plugin and a downloaded
+/// token): whatever ends a user's access (the grant removed, the user disabled, the user removed from
+/// the granting group, the key revoked), kubectl is refused within 5 seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_revocation_refuses_both_credential_styles_within_seconds() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let k8s = test_api_server(&dir.path().join("k8s")).await;
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let (connector, _, _) = connected_prod(&infra, &k8s, dir.path()).await;
+
+    for cause in ["grant removed", "user disabled", "removed from the group", "key revoked"] {
+        // a user whose access comes from a group's grant, with the CLI logged in and a downloaded token
+        let slug = cause.replace(' ', "-");
+        let email = format!("{slug}@example.com");
+        let (user_id, key) = infra.user(&email).await;
+        let (_, group) = infra.post("/api/groups", &infra.admin, json!({"name": slug})).await;
+        let group_id = group["id"].as_i64().unwrap();
+        infra.post(&format!("/api/groups/{group_id}/members"), &infra.admin, json!({"user": user_id.to_string()})).await;
+        let (_, grant) = infra.post("/api/grants", &infra.admin, json!({"subject": format!("group:{slug}"), "role": "view", "resource": "prod.web"})).await;
+        let home = dir.path().join(&slug);
+        std::fs::create_dir_all(&home).unwrap();
+        let cli = Cli { home, server: infra.url.clone() };
+        let r = cli.run(&["login", &cli.server, "--key", &key, "--tls-trusted-fingerprint", &infra.fingerprint], None);
+        assert!(r.ok, "{}", r.stderr);
+        assert!(cli.run(&["use", "prod.web"], None).ok);
+        let (status, file) = infra.post("/api/kubeconfig", &key, json!({"style": "token", "lifetime_secs": 3600})).await;
+        assert_eq!(status, 200, "{file}");
+        let downloaded = cli.home.join("downloaded.kubeconfig");
+        std::fs::write(&downloaded, file["kubeconfig"].to_string()).unwrap();
+        let exec_style = || cli.kubectl(&["get", "pods", "-n", "web"]);
+        let token_style = || cli.kubectl(&["--kubeconfig", downloaded.to_str().unwrap(), "--context", "infra:prod.web", "get", "pods"]);
+        eventually(&format!("{cause}: both styles work first"), Duration::from_secs(10), || async {
+            (exec_style().ok && token_style().ok).then_some(())
+        })
+        .await;
+
+        match cause {
+            "grant removed" => {
+                let (status, _) = infra.call(reqwest::Method::DELETE, &format!("/api/grants/{}", grant["id"]), &infra.admin, None).await;
+                assert_eq!(status, 204);
+            }
+            "user disabled" => {
+                let (status, _) = infra.call(reqwest::Method::PATCH, &format!("/api/users/{user_id}"), &infra.admin, Some(json!({"disabled": true}))).await;
+                assert_eq!(status, 200);
+            }
+            "removed from the group" => {
+                let (status, _) = infra.call(reqwest::Method::DELETE, &format!("/api/groups/{group_id}/members/{user_id}"), &infra.admin, None).await;
+                assert_eq!(status, 200);
+            }
+            _ => {
+                // the CLI's key, and the key the download made
+                let (_, keys) = infra.get("/api/keys", &key).await;
+                let stored: Value = serde_json::from_str(&std::fs::read_to_string(cli.config_dir().join("config.json")).unwrap()).unwrap();
+                let cli_key_id = stored["access_key"].as_str().unwrap().split('.').next().unwrap().to_string();
+                let rows: Vec<i64> = keys
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|k| k["key_id"] == cli_key_id.as_str() || k["name"].as_str().unwrap_or("").starts_with("kubeconfig token"))
+                    .filter_map(|k| k["id"].as_i64())
+                    .collect();
+                assert_eq!(rows.len(), 2, "{keys}");
+                for row in rows {
+                    let (status, _) = infra.call(reqwest::Method::DELETE, &format!("/api/keys/{row}"), &infra.admin, None).await;
+                    assert_eq!(status, 204);
+                }
+            }
+        }
+        let refused = |r: Out| !r.ok && (r.stderr.contains("forbidden") || r.stderr.contains("You must be logged in"));
+        eventually(&format!("{cause}: kubectl is refused with both styles"), Duration::from_secs(5), || async {
+            (refused(exec_style()) && refused(token_style())).then_some(())
+        })
+        .await;
+    }
+    connector.abort();
+    k8s.shutdown().await;
+}

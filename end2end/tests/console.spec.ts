@@ -562,6 +562,32 @@ test('a running connector keeps the cluster page live; a user downloads a kubeco
       try { return kubectl(['--context', 'infra:live.web', 'get', 'pods', '-o', 'name']); } catch (e) { return String(e); }
     }, { timeout: 20_000 }).toContain('pod/web-0');
     expect(() => kubectl(['--context', 'infra:live.web', 'get', 'pods', '-n', 'db'])).toThrow(/forbidden/);
+
+    // the admin, with view on live, downloads a break-glass certificate: the page says it cannot be
+    // revoked, and kubectl with the file reaches the API server directly as the admin
+    const view = await page.request.post('/api/grants', {
+      headers: { Origin: baseURL },
+      data: { subject: `user:${ADMIN}`, role: 'view', resource: 'live' },
+    });
+    expect(view.status(), await view.text()).toBe(201);
+    await open(page, '/kubeconfig');
+    const adminForm = page.getByTestId('kubeconfig-form');
+    await expect(page.getByTestId('break-glass')).toContainText('It cannot be revoked');
+    await adminForm.getByLabel(/Break-glass/).check();
+    await adminForm.getByLabel('Lifetime of the token or certificate').selectOption('600');
+    await snap(page, testInfo, 'kubeconfig-admin');
+    const [glass] = await Promise.all([
+      page.waitForEvent('download'),
+      adminForm.getByRole('button', { name: 'Download kubeconfig' }).click(),
+    ]);
+    const glassFile = path.join(dir, 'break-glass.kubeconfig');
+    await glass.saveAs(glassFile);
+    const whoami = execFileSync('kubectl', ['--kubeconfig', glassFile, '--request-timeout', '10s', 'auth', 'whoami', '-o', 'json'], { encoding: 'utf8' });
+    expect(JSON.parse(whoami).status.userInfo.username).toBe(ADMIN);
+    // it names the API server itself (the one in the connector's kubeconfig), not the proxy
+    const apiServer = fs.readFileSync(path.join(dir, 'connector.kubeconfig'), 'utf8').match(/server:\s*"?([^"\s]+)"?/)?.[1]?.replace(/\/$/, '');
+    expect(apiServer).toBeTruthy();
+    expect(fs.readFileSync(glassFile, 'utf8')).toContain(apiServer!);
   } finally {
     connector?.kill();
     apiserver.kill();

@@ -18,7 +18,9 @@ fn host_of(url: &str) -> Option<&str> {
 
 pub fn is_same_origin(req: &Request) -> bool {
     let headers = req.headers();
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
+    // HTTP/1.1 names the host in `Host`; HTTP/2 (browsers over TLS) in the `:authority` of the URI
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| req.uri().authority().map(|a| a.as_str()));
+    let Some(host) = host else { return false };
     let claimed = headers
         .get(header::ORIGIN)
         .or_else(|| headers.get(header::REFERER))
