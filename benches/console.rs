@@ -701,6 +701,7 @@ async fn start(url: &str, data_dir: PathBuf) -> Result<(AppState, Actor, String)
         tls_cert: None,
         tls_key: None,
         no_tls: true,
+        verify_interval_secs: 300,
     };
     let leptos_options = leptos::config::LeptosOptions::builder()
         .output_name("infra")

@@ -491,3 +491,65 @@ pub fn human_duration(s: u64) -> String {
     };
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
+
+/// An identity provider as the API shows it (never its client secret).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Provider {
+    pub id: i64,
+    /// lowercase slug: the sign-in button says "Sign in with <name>", and its groups have this `source`
+    pub name: String,
+    /// `oidc`, `okta`, `google` or `azure`
+    pub kind: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub groups_claim: String,
+    /// email domains allowed to sign in; empty: any
+    pub allowed_domains: Vec<String>,
+    pub user_count: i64,
+    pub created_at: Millis,
+}
+
+/// `POST /api/providers`. `issuer` is the issuer URL for `oidc`, the Okta domain for `okta`
+/// (`example.okta.com`), the tenant id or domain for `azure`, and may be empty for `google`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewProvider {
+    pub name: String,
+    pub kind: String,
+    #[serde(default)]
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// default `openid email profile groups offline_access` (Azure and Google: without `groups`)
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// default `groups`
+    #[serde(default)]
+    pub groups_claim: Option<String>,
+    #[serde(default)]
+    pub allowed_domains: Vec<String>,
+}
+
+/// `PATCH /api/providers/{id}`: what is given changes; a missing client secret keeps the stored one.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProviderUpdate {
+    #[serde(default)]
+    pub issuer: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    #[serde(default)]
+    pub groups_claim: Option<String>,
+    #[serde(default)]
+    pub allowed_domains: Option<Vec<String>>,
+}
+
+/// "Test connection": discovery fetched and checked, in words.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProviderCheck {
+    pub ok: bool,
+    pub message: String,
+}

@@ -320,6 +320,15 @@ async fn trust_on_first_use_through_a_terminal() {
     let r = cli.run(&["login", &cli.server, "--key", &bob_key], None);
     assert!(r.ok && !r.stderr.contains("fingerprint"), "{}", r.stderr);
 
+    // --skip-tls-verify (throw-away setups): logs in without asking, says what it costs, and is remembered
+    let careless = Cli { home: cli.home.join("careless"), server: infra.url.clone() };
+    std::fs::create_dir_all(&careless.home).unwrap();
+    let r = careless.run(&["login", &careless.server, "--key", &bob_key, "--skip-tls-verify"], None);
+    assert!(r.ok && r.stderr.contains("not checked"), "{}", r.stderr);
+    assert!(careless.run(&["list"], None).ok);
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(careless.config_dir().join("config.json")).unwrap()).unwrap();
+    assert_eq!(saved["skip_tls_verify"], true);
+
     // a server that presents another certificate is asked about again, with a warning
     let mut config: Value = serde_json::from_str(&stored).unwrap();
     let other = infra::tls::Ca::create("another CA").unwrap();

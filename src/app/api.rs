@@ -185,3 +185,10 @@ pub async fn kubeconfig_choices() -> Result<KubeconfigOptions, ServerFnError> {
     let max = services::settings::token_max_lifetime(&s.db).await?;
     Ok(KubeconfigOptions { max_lifetime_secs: max.as_secs() as i64, can_break_glass: a.is_admin() })
 }
+
+/// The identity providers people may sign in with (names only; no sign-in needed).
+#[server(prefix = "/_fn", endpoint = "sign_in_providers")]
+pub async fn sign_in_providers() -> Result<Vec<String>, ServerFnError> {
+    let s = use_context::<crate::server::state::AppState>().ok_or_else(|| ServerFnError::new("server state missing"))?;
+    Ok(services::providers::names(&s.db).await?)
+}

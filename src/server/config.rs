@@ -41,6 +41,11 @@ pub struct ServerConfig {
     #[arg(long, env = "INFRA_NO_TLS", conflicts_with_all = ["tls_cert", "tls_key"])]
     pub no_tls: bool,
 
+    /// Seconds between checks of every identity-provider user with their provider (continuous
+    /// verification: group changes and removals at the provider take effect within one interval).
+    #[arg(long, env = "INFRA_VERIFY_INTERVAL_SECS", default_value_t = 300)]
+    pub verify_interval_secs: u64,
+
     /// Mark session cookies Secure. Default: when --url is https.
     #[arg(long, env = "INFRA_SECURE_COOKIES")]
     pub secure_cookies: Option<bool>,

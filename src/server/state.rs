@@ -6,7 +6,7 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sea_orm::DatabaseConnection;
 
-use crate::server::auth::signing::Signer;
+use crate::server::auth::signing::{MasterKey, Signer};
 use crate::server::auth::LoginLimiter;
 use crate::server::config::ServerConfig;
 
@@ -17,5 +17,9 @@ pub struct AppState {
     pub limiter: Arc<LoginLimiter>,
     /// signs cluster tokens; publishes the JWKS
     pub signer: Signer,
+    /// encrypts secrets at rest (identity providers' client secrets and refresh tokens)
+    pub master: MasterKey,
+    /// the HTTP client for identity providers (no redirects followed)
+    pub oidc_http: reqwest::Client,
     pub leptos_options: LeptosOptions,
 }

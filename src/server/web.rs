@@ -41,6 +41,8 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(login_form))
         .route("/auth/logout", post(logout_form))
         .route("/auth/password", post(password_form))
+        .route("/auth/oidc/callback", get(oidc_callback))
+        .route("/auth/oidc/{provider}", get(oidc_start))
         .route("/kubeconfig/download", post(kubeconfig_download))
         .nest("/api", api::routes())
         .route("/.well-known/jwks.json", get(api::jwks))
@@ -62,8 +64,8 @@ pub async fn prepare(config: ServerConfig, leptos_options: LeptosOptions) -> Sta
     crate::server::db::migrate(&db).await.map_err(|e| format!("cannot migrate the database: {e}"))?;
     let one_time = auth::bootstrap_first_admin(&db, &config.admin_email).await.map_err(|e| e.to_string())?;
     let master = MasterKey::load_or_create(&config.master_key_file())?;
-    let signer = Signer::start(&db, master).await?;
-    let state = AppState { db, config: Arc::new(config), limiter: Arc::new(LoginLimiter::default()), signer, leptos_options };
+    let signer = Signer::start(&db, master.clone()).await?;
+    let state = AppState { db, config: Arc::new(config), limiter: Arc::new(LoginLimiter::default()), signer, master, oidc_http: crate::server::oidc::http_client(), leptos_options };
     Ok((state, one_time))
 }
 
@@ -110,6 +112,7 @@ pub async fn serve(mut config: ServerConfig, leptos_options: LeptosOptions) -> S
 }
 
 fn spawn_housekeeping(state: AppState) {
+    spawn_verification(state.clone());
     tokio::spawn(async move {
         let store = DbSessionStore::new(state.db.clone());
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
@@ -117,6 +120,25 @@ fn spawn_housekeeping(state: AppState) {
             tick.tick().await;
             if let Err(e) = store.delete_expired().await {
                 tracing::warn!(error = %e, "could not delete expired sessions");
+            }
+        }
+    });
+}
+
+/// Continuous verification: every `--verify-interval-secs`, every provider user is checked with their
+/// identity provider (at most 8 requests at a time).
+pub fn spawn_verification(state: AppState) {
+    let every = std::time::Duration::from_secs(state.config.verify_interval_secs.max(1));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let redirect = oidc_redirect_url(&state.config);
+            match crate::server::services::providers::verify_all(&state.db, &state.master, &state.oidc_http, &redirect, 8).await {
+                Ok(r) if r.checked > 0 => tracing::info!(checked = r.checked, updated = r.updated, disabled = r.disabled, unavailable = r.unavailable, "verified provider users"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "continuous verification failed"),
             }
         }
     });
@@ -152,6 +174,76 @@ async fn login_form(
             Redirect::to(next).into_response()
         }
         Err(e) => with_error("/login", &e.to_string()).into_response(),
+    }
+}
+
+const OIDC_PENDING: &str = "oidc_pending";
+
+/// Where identity providers send people back to.
+pub fn oidc_redirect_url(config: &ServerConfig) -> String {
+    format!("{}/auth/oidc/callback", config.url.clone().unwrap_or_default().trim_end_matches('/'))
+}
+
+/// "Sign in with <provider>": to the provider, with PKCE, state and nonce kept in the session.
+async fn oidc_start(State(state): State<AppState>, session: Session, axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    let started = async {
+        let provider = crate::server::services::providers::config(&state.db, &state.master, &name).await.map_err(|e| e.to_string())?;
+        let client = provider.client(&state.oidc_http, &oidc_redirect_url(&state.config)).await.map_err(|e| e.to_string())?;
+        let (url, pending) = crate::server::oidc::authorization_url(&client, &provider.name, &provider.scopes);
+        session.insert(OIDC_PENDING, pending).await.map_err(|_| "could not start a session".to_string())?;
+        Ok::<_, String>(url)
+    };
+    match started.await {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(message) => with_error("/login", &message).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct OidcCallback {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// The provider sends the browser back here: the state must be the one this browser started with;
+/// then the code is exchanged and the ID token checked, and the user signed in.
+async fn oidc_callback(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    session: Session,
+    axum::extract::Query(q): axum::extract::Query<OidcCallback>,
+) -> Response {
+    let pending: Option<crate::server::oidc::PendingLogin> = session.remove(OIDC_PENDING).await.ok().flatten();
+    let finished = async {
+        let pending = pending.ok_or("this sign-in was not started here, or it was already used: start again")?;
+        if let Some(error) = &q.error {
+            return Err(format!("the identity provider did not sign you in: {}", q.error_description.clone().unwrap_or(error.clone())));
+        }
+        let state_ok = q.state.as_deref().is_some_and(|s| crate::server::auth::password::constant_time_eq(s, &pending.state));
+        if !state_ok {
+            return Err("the sign-in response does not match this sign-in (state mismatch): start again".into());
+        }
+        let code = q.code.as_deref().ok_or("the identity provider sent no authorization code")?;
+        let provider = crate::server::services::providers::config(&state.db, &state.master, &pending.provider).await.map_err(|e| e.to_string())?;
+        let client = provider.client(&state.oidc_http, &oidc_redirect_url(&state.config)).await.map_err(|e| e.to_string())?;
+        let who = crate::server::oidc::finish(&client, &state.oidc_http, &pending, code, &provider.groups_claim).await.map_err(|e| e.to_string())?;
+        crate::server::services::providers::sign_in(&state.db, &state.master, &provider, &who).await.map_err(|e| e.to_string())
+    };
+    match finished.await {
+        Ok(user_id) => {
+            if session.cycle_id().await.is_err() || session.insert(USER_ID_KEY, user_id).await.is_err() {
+                return with_error("/login", "could not start a session").into_response();
+            }
+            Redirect::to("/").into_response()
+        }
+        Err(message) => {
+            tracing::info!(%ip, %message, "identity provider sign-in refused");
+            let actor = crate::server::services::Actor { source: ip.to_string(), ..crate::server::services::Actor::system("sign-in") };
+            let _ = crate::server::services::audit::record(&state.db, &actor, "auth.provider.login", "", crate::server::services::audit::Outcome::Denied, &message).await;
+            with_error("/login", &message).into_response()
+        }
     }
 }
 

@@ -55,6 +55,7 @@ impl Infra {
             tls_cert: None,
             tls_key: None,
             no_tls: false,
+            verify_interval_secs: 300,
         };
         let https = infra::server::https::setup(&config, listener.local_addr().unwrap()).expect("HTTPS setup").expect("HTTPS");
         let ca_file = https.ca_file.clone().expect("the server's own CA");

@@ -28,6 +28,7 @@ fn AuthCard(title: &'static str, subtitle: &'static str, children: Children) -> 
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let error = query_param("error");
+    let providers = Resource::new(|| (), |_| crate::app::api::sign_in_providers());
     view! {
         <Title text="Sign in · Infra"/>
         <AuthCard title="Sign in" subtitle="Kubernetes access for your team">
@@ -43,6 +44,22 @@ pub fn LoginPage() -> impl IntoView {
                 </div>
                 <button class=format!("{BUTTON} w-full") type="submit">"Sign in"</button>
             </form>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let names = providers.await.unwrap_or_default();
+                    (!names.is_empty()).then(|| view! {
+                        <div class="mt-6 space-y-2 border-t border-slate-200 pt-6" data-testid="providers">
+                            {names.into_iter().map(|name| view! {
+                                // rel=external: a full navigation to the server, which sends the browser on to the provider
+                                <a rel="external" href=format!("/auth/oidc/{name}")
+                                   class="block w-full rounded-md border border-slate-300 px-4 py-2 text-center text-sm font-medium text-slate-700 hover:bg-slate-50">
+                                    {format!("Sign in with {name}")}
+                                </a>
+                            }).collect_view()}
+                        </div>
+                    })
+                })}
+            </Suspense>
         </AuthCard>
     }
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use extract::{ApiJson, ApiQuery};
 use crate::model::{AccessEntry, DestinationRegistration, NewAccessKey, NewGrant, ProxiedRequest, TokenRequest, User};
 use crate::server::error::{AppError, AppResult};
-use crate::server::services::{audit, bindings, destinations, grants, groups, keys, tokens, users, Ctx, Paging};
+use crate::server::services::{self, audit, bindings, destinations, grants, groups, keys, tokens, users, Ctx, Paging};
 use crate::server::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -42,6 +42,9 @@ pub fn routes() -> Router<AppState> {
         .route("/kubeconfig", post(kubeconfig))
         .route("/login", post(cli_login))
         .route("/settings", get(get_settings).patch(update_settings))
+        .route("/providers", get(list_providers).post(create_provider))
+        .route("/providers/{id}", axum::routing::patch(update_provider).delete(delete_provider))
+        .route("/providers/{id}/test", post(test_provider))
         .route("/signing-keys/rotate", post(rotate_signing_key))
         .route("/keys", get(list_keys).post(create_key))
         .route("/keys/{id}", delete(revoke_key))
@@ -321,6 +324,33 @@ async fn cli_login(State(s): State<AppState>, crate::server::web::ClientIp(ip): 
     let new = crate::model::NewAccessKey { name: name.chars().take(64).collect(), ttl_secs: None, inactivity_timeout_secs: None };
     let created = keys::create(Ctx::new(&s.db, &actor), &new).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn list_providers(State(s): State<AppState>, ApiActor(a): ApiActor) -> AppResult<impl IntoResponse> {
+    Ok(Json(services::providers::list(Ctx::new(&s.db, &a)).await?))
+}
+
+async fn create_provider(State(s): State<AppState>, ApiActor(a): ApiActor, ApiJson(new): ApiJson<crate::model::NewProvider>) -> AppResult<Response> {
+    let created = services::providers::create(Ctx::new(&s.db, &a), &s.master, &new).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn update_provider(
+    State(s): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<i64>,
+    ApiJson(change): ApiJson<crate::model::ProviderUpdate>,
+) -> AppResult<impl IntoResponse> {
+    Ok(Json(services::providers::update(Ctx::new(&s.db, &a), &s.master, id, &change).await?))
+}
+
+async fn delete_provider(State(s): State<AppState>, ApiActor(a): ApiActor, Path(id): Path<i64>) -> AppResult<StatusCode> {
+    services::providers::delete(Ctx::new(&s.db, &a), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn test_provider(State(s): State<AppState>, ApiActor(a): ApiActor, Path(id): Path<i64>) -> AppResult<impl IntoResponse> {
+    Ok(Json(services::providers::check(Ctx::new(&s.db, &a), &s.master, id, &s.oidc_http).await?))
 }
 
 async fn get_settings(State(s): State<AppState>, ApiActor(a): ApiActor) -> AppResult<impl IntoResponse> {

@@ -56,25 +56,25 @@ impl MasterKey {
         Ok(MasterKey(key))
     }
 
-    fn encrypt(&self, plaintext: &[u8], aad: &str) -> AppResult<String> {
+    pub fn encrypt(&self, plaintext: &[u8], aad: &str) -> AppResult<String> {
         let cipher = XChaCha20Poly1305::new((&self.0).into());
         let mut nonce = [0u8; 24];
         rand::rng().fill_bytes(&mut nonce);
         let sealed = cipher
             .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: aad.as_bytes() })
-            .map_err(|_| AppError::Internal("cannot encrypt a signing key".into()))?;
+            .map_err(|_| AppError::Internal("cannot encrypt a secret".into()))?;
         Ok(STANDARD.encode([nonce.as_slice(), &sealed].concat()))
     }
 
-    fn decrypt(&self, stored: &str, aad: &str) -> Result<Vec<u8>, String> {
-        let bytes = STANDARD.decode(stored).map_err(|_| "a stored signing key is not base64".to_string())?;
+    pub fn decrypt(&self, stored: &str, aad: &str) -> Result<Vec<u8>, String> {
+        let bytes = STANDARD.decode(stored).map_err(|_| "a stored secret is not base64".to_string())?;
         if bytes.len() < 24 {
-            return Err("a stored signing key is truncated".into());
+            return Err("a stored secret is truncated".into());
         }
         let (nonce, sealed) = bytes.split_at(24);
         XChaCha20Poly1305::new((&self.0).into())
             .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad: aad.as_bytes() })
-            .map_err(|_| "the master key does not open the stored signing keys (is INFRA_MASTER_KEY the one the other replicas use?)".into())
+            .map_err(|_| "the master key does not open a stored secret (is INFRA_MASTER_KEY the one the other replicas use?)".into())
     }
 }
 

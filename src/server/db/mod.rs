@@ -16,6 +16,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_connector", include_str!("../../../migrations/0002_connector.sql")),
     ("0003_revocations", include_str!("../../../migrations/0003_revocations.sql")),
     ("0004_certificate_requests", include_str!("../../../migrations/0004_certificate_requests.sql")),
+    ("0005_providers", include_str!("../../../migrations/0005_providers.sql")),
 ];
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {

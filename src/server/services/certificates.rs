@@ -30,23 +30,12 @@ pub struct BreakGlass {
     pub api_server_ca: String,
 }
 
-/// The group names the certificate carries (O): all of the user's groups.
-pub async fn groups_of(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec<String>> {
-    let rows = db::query_all(
-        db,
-        "SELECT gr.name FROM group_members m JOIN groups gr ON gr.id = m.group_id WHERE m.user_id = ? ORDER BY gr.name",
-        [user_id.into()],
-    )
-    .await?;
-    rows.iter().map(|r| r.try_get_by_index::<String>(0).map_err(AppError::from)).collect()
-}
-
 /// Has `cluster` sign a client certificate for the actor (an admin), valid for `lifetime`. Waits up
 /// to 30 seconds for the cluster's connector.
 pub async fn issue(ctx: Ctx<'_>, cluster: &str, lifetime: Duration) -> AppResult<BreakGlass> {
     ctx.require_admin("kubeconfig.certificate", cluster).await?;
     let email = ctx.actor.email.clone();
-    let groups = groups_of(ctx.db, ctx.actor.user_id).await?;
+    let groups = super::groups::names_of_user(ctx.db, ctx.actor.user_id).await?; // O = all of the user's groups
     let (csr, key_pem) = crate::tls::client_csr(&email, &groups).map_err(AppError::Internal)?;
     let txn = db::begin_write(ctx.db).await?;
     db::execute(

@@ -9,6 +9,7 @@ pub mod destinations;
 pub mod grants;
 pub mod groups;
 pub mod keys;
+pub mod providers;
 pub mod kubeconfig;
 pub mod revocations;
 pub mod search;
@@ -46,6 +47,20 @@ pub struct InfraRoles {
 }
 
 impl Actor {
+    /// The server itself, acting on its own (continuous verification): an admin that is no user.
+    pub fn system(what: &str) -> Actor {
+        Actor {
+            user_id: 0,
+            email: format!("system:{what}"),
+            name: what.to_string(),
+            must_change_password: false,
+            roles: InfraRoles { admin: true, view: true, connector: false },
+            source: "server".into(),
+            bound_destination: None,
+            key_id: None,
+        }
+    }
+
     pub fn is_admin(&self) -> bool {
         self.roles.admin
     }

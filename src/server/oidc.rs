@@ -1,0 +1,250 @@
+//! The OpenID Connect client side (openidconnect crate): discovery, the authorization URL with PKCE
+//! (S256), state and nonce, the code exchange with the ID token checked (signature, issuer, audience,
+//! expiry, nonce), and the refresh token grant used by continuous verification. Claims other than the
+//! standard ones (the configurable groups claim) are kept as JSON.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use openidconnect::core::{
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClientAuthMethod,
+    CoreErrorResponseType, CoreGenderClaim, CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreRevocableToken,
+    CoreRevocationErrorResponse, CoreSubjectIdentifierType, CoreTokenIntrospectionResponse, CoreTokenType,
+};
+use openidconnect::{
+    AdditionalClaims, AuthType, AuthorizationCode, Client, ClientId, ClientSecret, ClaimsVerificationError, CsrfToken,
+    EmptyAdditionalProviderMetadata, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpClientError,
+    IdTokenFields, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl,
+    RefreshToken, RequestTokenError, Scope, SignatureVerificationError, StandardErrorResponse, StandardTokenResponse, TokenResponse,
+};
+use serde::{Deserialize, Serialize};
+
+/// Every claim that is not a standard one, by name.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct ExtraClaims(pub HashMap<String, serde_json::Value>);
+impl AdditionalClaims for ExtraClaims {}
+
+impl ExtraClaims {
+    /// The groups in `claim`: an array of strings or one string.
+    pub fn groups(&self, claim: &str) -> Vec<String> {
+        match self.0.get(claim) {
+            Some(serde_json::Value::Array(v)) => v.iter().filter_map(|g| g.as_str().map(str::to_owned)).collect(),
+            Some(serde_json::Value::String(s)) => vec![s.clone()],
+            _ => Vec::new(),
+        }
+    }
+}
+
+type IdFields = IdTokenFields<ExtraClaims, EmptyExtraTokenFields, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+pub type Tokens = StandardTokenResponse<IdFields, CoreTokenType>;
+type Metadata = ProviderMetadata<
+    EmptyAdditionalProviderMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+pub type OidcClient = Client<
+    ExtraClaims,
+    CoreAuthDisplay,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJsonWebKey,
+    CoreAuthPrompt,
+    StandardErrorResponse<CoreErrorResponseType>,
+    Tokens,
+    CoreTokenIntrospectionResponse,
+    CoreRevocableToken,
+    CoreRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// What went wrong, as a sentence for the sign-in page or the admin's "Test connection".
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    #[error("cannot reach the identity provider: {0}")]
+    Unreachable(String),
+    #[error("the identity provider's discovery document is not usable: {0}")]
+    Discovery(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Token(&'static str),
+}
+
+/// The HTTP client for the identity providers. Redirects are off, as the openidconnect crate requires.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_default()
+}
+
+/// Fetches `<issuer>/.well-known/openid-configuration` and the signing keys.
+pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata, OidcError> {
+    let issuer = IssuerUrl::new(issuer.to_string()).map_err(|e| OidcError::Discovery(format!("the issuer is not a URL: {e}")))?;
+    Metadata::discover_async(issuer, http).await.map_err(|e| {
+        let text = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source()).map(|e| e.to_string()).collect::<Vec<_>>().join(": ");
+        match e {
+            openidconnect::DiscoveryError::Request(_) => OidcError::Unreachable(text),
+            _ => OidcError::Discovery(text),
+        }
+    })
+}
+
+pub fn client(meta: Metadata, client_id: &str, client_secret: &str, redirect_url: &str) -> Result<OidcClient, OidcError> {
+    let post_only = meta.token_endpoint_auth_methods_supported().is_some_and(|m| {
+        !m.contains(&CoreClientAuthMethod::ClientSecretBasic) && m.contains(&CoreClientAuthMethod::ClientSecretPost)
+    });
+    let redirect = RedirectUrl::new(redirect_url.to_string()).map_err(|e| OidcError::Discovery(e.to_string()))?;
+    let client = OidcClient::from_provider_metadata(meta, ClientId::new(client_id.to_string()), Some(ClientSecret::new(client_secret.to_string())))
+        .set_redirect_uri(redirect);
+    Ok(if post_only { client.set_auth_type(AuthType::RequestBody) } else { client })
+}
+
+/// A sign-in in progress, kept in the session until the callback (single use).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PendingLogin {
+    pub provider: String,
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+}
+
+/// The URL to send the browser to, and what the callback must find in the session.
+pub fn authorization_url(client: &OidcClient, provider: &str, scopes: &[String]) -> (String, PendingLogin) {
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state, nonce) = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_scopes(scopes.iter().filter(|s| s.as_str() != "openid").map(|s| Scope::new(s.clone())))
+        .set_pkce_challenge(challenge)
+        .url();
+    let pending = PendingLogin {
+        provider: provider.to_string(),
+        state: state.secret().clone(),
+        nonce: nonce.secret().clone(),
+        pkce_verifier: verifier.secret().clone(),
+    };
+    (url.to_string(), pending)
+}
+
+/// Who signed in, from the verified ID token.
+#[derive(Clone, Debug, Default)]
+pub struct Identity {
+    pub subject: String,
+    pub email: String,
+    pub email_verified: Option<bool>,
+    pub name: String,
+    pub groups: Vec<String>,
+    pub refresh_token: Option<String>,
+}
+
+/// Exchanges the code (with the PKCE verifier) and checks the ID token: signature, issuer, audience,
+/// expiry and nonce. The state was compared by the caller.
+pub async fn finish(client: &OidcClient, http: &reqwest::Client, pending: &PendingLogin, code: &str, groups_claim: &str) -> Result<Identity, OidcError> {
+    let request = client.exchange_code(AuthorizationCode::new(code.to_string())).map_err(|e| OidcError::Discovery(e.to_string()))?;
+    let tokens = request
+        .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
+        .request_async(http)
+        .await
+        .map_err(token_error)?;
+    identity(client, &tokens, Some(&Nonce::new(pending.nonce.clone())), groups_claim)
+}
+
+/// The outcome of a refresh: a refreshed identity, a refusal (the user lost access at the IdP), or
+/// trouble reaching it (try again later; nothing changes).
+pub enum Refresh {
+    Refreshed(Identity),
+    Denied(String),
+    Unavailable(String),
+}
+
+pub async fn refresh(client: &OidcClient, http: &reqwest::Client, refresh_token: &str, groups_claim: &str) -> Refresh {
+    let token = RefreshToken::new(refresh_token.to_string());
+    let request = match client.exchange_refresh_token(&token) {
+        Ok(r) => r,
+        Err(e) => return Refresh::Unavailable(e.to_string()),
+    };
+    match request.request_async(http).await {
+        Ok(tokens) => match identity(client, &tokens, None, groups_claim) {
+            Ok(mut id) => {
+                // a provider that does not rotate refresh tokens sends none back: keep the old one
+                id.refresh_token = id.refresh_token.or(Some(refresh_token.to_string()));
+                Refresh::Refreshed(id)
+            }
+            Err(e) => Refresh::Denied(e.to_string()),
+        },
+        Err(RequestTokenError::ServerResponse(err)) => match err.error() {
+            CoreErrorResponseType::InvalidClient => Refresh::Unavailable(format!("the identity provider refused this server's client credentials: {err}")),
+            _ => Refresh::Denied(err.to_string()),
+        },
+        Err(e) => Refresh::Unavailable(token_error(e).to_string()),
+    }
+}
+
+fn token_error(e: RequestTokenError<HttpClientError<reqwest::Error>, StandardErrorResponse<CoreErrorResponseType>>) -> OidcError {
+    match e {
+        RequestTokenError::ServerResponse(r) => OidcError::Refused(format!("the identity provider refused the sign-in: {r}")),
+        RequestTokenError::Request(e) => OidcError::Unreachable(e.to_string()),
+        RequestTokenError::Parse(e, _) => OidcError::Refused(format!("the identity provider's answer is not usable (at `{}`)", e.path())),
+        RequestTokenError::Other(m) => OidcError::Refused(m),
+    }
+}
+
+fn identity(client: &OidcClient, tokens: &Tokens, nonce: Option<&Nonce>, groups_claim: &str) -> Result<Identity, OidcError> {
+    let id_token = tokens.id_token().ok_or(OidcError::Token("the identity provider sent no ID token"))?;
+    let verifier = client.id_token_verifier();
+    // a refreshed ID token repeats the original nonce (or none): only a sign-in checks it
+    let any_nonce = |_: Option<&Nonce>| -> Result<(), String> { Ok(()) };
+    let claims = match nonce {
+        Some(n) => id_token.claims(&verifier, n),
+        None => id_token.claims(&verifier, any_nonce),
+    }
+    .map_err(|e| OidcError::Token(claims_error(&e)))?;
+    Ok(Identity {
+        subject: claims.subject().as_str().to_string(),
+        email: claims.email().map(|e| e.as_str().to_lowercase()).unwrap_or_default(),
+        email_verified: claims.email_verified(),
+        name: claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_string()).unwrap_or_default(),
+        groups: claims.additional_claims().groups(groups_claim),
+        refresh_token: tokens.refresh_token().map(|t| t.secret().clone()),
+    })
+}
+
+/// One sentence for the sign-in page.
+fn claims_error(e: &ClaimsVerificationError) -> &'static str {
+    use SignatureVerificationError as S;
+    match e {
+        ClaimsVerificationError::InvalidIssuer(_) => "the sign-in token names another issuer than the one configured",
+        ClaimsVerificationError::InvalidAudience(_) => "the sign-in token was issued for another application (client id)",
+        ClaimsVerificationError::Expired(_) => "the sign-in token has expired; check this server's clock and sign in again",
+        ClaimsVerificationError::InvalidNonce(_) => "the sign-in token does not belong to this sign-in (nonce mismatch); start again",
+        ClaimsVerificationError::SignatureVerification(S::NoSignature) => "the identity provider sent an unsigned token, which is refused",
+        ClaimsVerificationError::SignatureVerification(S::NoMatchingKey) => "the sign-in token is signed with a key the identity provider does not publish",
+        ClaimsVerificationError::SignatureVerification(S::DisallowedAlg(_) | S::UnsupportedAlg(_)) => "the sign-in token is signed with an algorithm that is not accepted",
+        ClaimsVerificationError::SignatureVerification(_) => "the sign-in token's signature is not valid",
+        _ => "the sign-in token was refused",
+    }
+}
+
+/// Whether a discovered provider offers what sign-in needs, in words ("Test connection").
+pub fn describe(meta: &Metadata) -> String {
+    let keys = meta.jwks().keys().len();
+    let token = meta.token_endpoint().map(|u| u.as_str().to_string()).unwrap_or_else(|| "none".into());
+    format!("issuer {}; authorization {}; token {token}; {keys} signing key{}", meta.issuer().as_str(), meta.authorization_endpoint().as_str(), if keys == 1 { "" } else { "s" })
+}

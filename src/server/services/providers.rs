@@ -1,0 +1,462 @@
+//! Identity providers: admins add, change, test and remove them; people sign in through them; the
+//! server re-checks every provider user with the IdP on an interval (continuous verification). Users
+//! come from the ID token's claims (email, name); groups from the configured groups claim, kept apart
+//! from local groups (`source` = the provider's name) and read-only in the console. Client secrets and
+//! refresh tokens are encrypted with the master key.
+
+use std::time::Duration;
+
+use sea_orm::ConnectionTrait;
+
+use super::{audit, changes, destinations, Ctx};
+use crate::model::{NewProvider, Provider, ProviderCheck, ProviderUpdate};
+use crate::server::auth::signing::MasterKey;
+use crate::server::db;
+use crate::server::error::{AppError, AppResult};
+use crate::server::oidc::{self, Identity, OidcClient, Refresh};
+
+pub const KINDS: &[&str] = &["oidc", "okta", "google", "azure"];
+/// The interval of continuous verification unless an admin sets another one.
+pub const DEFAULT_VERIFY_INTERVAL: Duration = Duration::from_secs(300);
+
+/// A provider with its secret, for signing in and verifying.
+#[derive(Clone, Debug)]
+pub struct ProviderConfig {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub scopes: Vec<String>,
+    pub groups_claim: String,
+    pub allowed_domains: Vec<String>,
+}
+
+impl ProviderConfig {
+    pub async fn client(&self, http: &reqwest::Client, redirect_url: &str) -> Result<OidcClient, oidc::OidcError> {
+        let meta = oidc::discover(http, &self.issuer).await?;
+        oidc::client(meta, &self.client_id, &self.client_secret, redirect_url)
+    }
+}
+
+fn aad(name: &str) -> String {
+    format!("provider:{name}")
+}
+
+/// The issuer URL for a kind: `oidc` takes a URL (https, or http on a loopback address for tests),
+/// `okta` a domain, `azure` a tenant, `google` nothing.
+pub fn issuer_for(kind: &str, given: &str) -> AppResult<String> {
+    let given = given.trim().trim_end_matches('/');
+    let host_only = given.trim_start_matches("https://");
+    match kind {
+        "google" => Ok("https://accounts.google.com".into()),
+        "okta" if !host_only.is_empty() && !host_only.contains('/') => Ok(format!("https://{host_only}")),
+        "okta" => Err(AppError::field("issuer", "the Okta domain, like example.okta.com")),
+        "azure" if !given.is_empty() && !given.contains('/') => Ok(format!("https://login.microsoftonline.com/{given}/v2.0")),
+        "azure" => Err(AppError::field("issuer", "the Azure AD tenant id or domain")),
+        "oidc" => {
+            let url = reqwest::Url::parse(given).map_err(|_| AppError::field("issuer", "the issuer URL, like https://idp.example.com"))?;
+            let loopback = url.host_str().is_some_and(|h| h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) || h == "[::1]");
+            if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+                return Err(AppError::field("issuer", "must be https (plain http only on a loopback address)"));
+            }
+            Ok(given.to_string())
+        }
+        _ => Err(AppError::field("kind", format!("one of {}", KINDS.join(", ")))),
+    }
+}
+
+fn default_scopes(kind: &str) -> Vec<String> {
+    let list: &[&str] = match kind {
+        "google" => &["openid", "email", "profile"],
+        "azure" => &["openid", "email", "profile", "offline_access"],
+        _ => &["openid", "email", "profile", "groups", "offline_access"],
+    };
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn clean_domains(domains: &[String]) -> AppResult<Vec<String>> {
+    let mut out = Vec::new();
+    for d in domains {
+        let d = d.trim().trim_start_matches('@').to_lowercase();
+        if d.is_empty() {
+            continue;
+        }
+        if !d.contains('.') || d.contains(|c: char| c.is_whitespace() || c == '@' || c == '/') {
+            return Err(AppError::field("allowed_domains", format!("{d} is not an email domain")));
+        }
+        out.push(d);
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn validate_name(name: &str) -> AppResult<String> {
+    let name = destinations::validate_name(name)?;
+    if name == "local" {
+        return Err(AppError::field("name", "`local` is reserved for local users and groups"));
+    }
+    Ok(name)
+}
+
+fn non_empty(field: &str, value: &str) -> AppResult<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(AppError::field(field, "required"));
+    }
+    Ok(v.to_string())
+}
+
+const SELECT: &str = "SELECT p.id, p.name, p.kind, p.issuer, p.client_id, p.client_secret, p.scopes, p.groups_claim, p.allowed_domains, p.created_at, \
+     (SELECT COUNT(*) FROM provider_users pu WHERE pu.provider_id = p.id) FROM providers p";
+
+fn split(text: &str, sep: char) -> Vec<String> {
+    text.split(sep).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+}
+
+fn row_to_provider(r: &sea_orm::QueryResult) -> AppResult<(Provider, String)> {
+    let p = Provider {
+        id: r.try_get_by_index(0)?,
+        name: r.try_get_by_index(1)?,
+        kind: r.try_get_by_index(2)?,
+        issuer: r.try_get_by_index(3)?,
+        client_id: r.try_get_by_index(4)?,
+        scopes: split(&r.try_get_by_index::<String>(6)?, ' '),
+        groups_claim: r.try_get_by_index(7)?,
+        allowed_domains: split(&r.try_get_by_index::<String>(8)?, ','),
+        created_at: r.try_get_by_index(9)?,
+        user_count: r.try_get_by_index(10)?,
+    };
+    Ok((p, r.try_get_by_index(5)?))
+}
+
+pub async fn list(ctx: Ctx<'_>) -> AppResult<Vec<Provider>> {
+    ctx.require_view("providers.list", "").await?;
+    let rows = db::query_all(ctx.db, &format!("{SELECT} ORDER BY p.name"), []).await?;
+    rows.iter().map(|r| row_to_provider(r).map(|(p, _)| p)).collect()
+}
+
+/// The names of the providers, for the sign-in page (no secrets, no sign-in needed).
+pub async fn names(db: &impl ConnectionTrait) -> AppResult<Vec<String>> {
+    let rows = db::query_all(db, "SELECT name FROM providers ORDER BY name", []).await?;
+    rows.iter().map(|r| r.try_get_by_index::<String>(0).map_err(AppError::from)).collect()
+}
+
+async fn find(db: &impl ConnectionTrait, column: &str, value: sea_orm::Value) -> AppResult<Option<(Provider, String)>> {
+    let row = db::query_one(db, &format!("{SELECT} WHERE p.{column} = ?"), [value]).await?;
+    row.as_ref().map(row_to_provider).transpose()
+}
+
+/// A provider with its decrypted secret, by name.
+pub async fn config(db: &impl ConnectionTrait, master: &MasterKey, name: &str) -> AppResult<ProviderConfig> {
+    let (p, sealed) = find(db, "name", name.trim().to_lowercase().into()).await?.ok_or_else(|| AppError::NotFound(format!("identity provider {name}")))?;
+    let secret = master.decrypt(&sealed, &aad(&p.name)).map_err(AppError::Internal)?;
+    Ok(ProviderConfig {
+        id: p.id,
+        name: p.name,
+        kind: p.kind,
+        issuer: p.issuer,
+        client_id: p.client_id,
+        client_secret: String::from_utf8_lossy(&secret).into_owned(),
+        scopes: p.scopes,
+        groups_claim: p.groups_claim,
+        allowed_domains: p.allowed_domains,
+    })
+}
+
+pub async fn create(ctx: Ctx<'_>, master: &MasterKey, new: &NewProvider) -> AppResult<Provider> {
+    ctx.require_admin("providers.create", &new.name).await?;
+    let name = validate_name(&new.name)?;
+    let kind = new.kind.trim().to_lowercase();
+    let issuer = issuer_for(&kind, &new.issuer)?;
+    let client_id = non_empty("client_id", &new.client_id)?;
+    let secret = non_empty("client_secret", &new.client_secret)?;
+    let scopes = new.scopes.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| default_scopes(&kind));
+    let groups_claim = new.groups_claim.clone().map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).unwrap_or_else(|| "groups".into());
+    let domains = clean_domains(&new.allowed_domains)?;
+    if find(ctx.db, "name", name.clone().into()).await?.is_some() {
+        return Err(AppError::field("name", "a provider with this name already exists"));
+    }
+    let txn = db::begin_write(ctx.db).await?;
+    db::execute(
+        &txn,
+        "INSERT INTO providers (name, kind, issuer, client_id, client_secret, scopes, groups_claim, allowed_domains, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            name.clone().into(),
+            kind.into(),
+            issuer.into(),
+            client_id.into(),
+            master.encrypt(secret.as_bytes(), &aad(&name))?.into(),
+            scopes.join(" ").into(),
+            groups_claim.into(),
+            domains.join(",").into(),
+            crate::server::now().into(),
+        ],
+    )
+    .await?;
+    audit::record(&txn, ctx.actor, "providers.create", &name, audit::Outcome::Success, "").await?;
+    txn.commit().await?;
+    find(ctx.db, "name", name.into()).await?.map(|(p, _)| p).ok_or_else(|| AppError::Internal("the provider was not stored".into()))
+}
+
+pub async fn update(ctx: Ctx<'_>, master: &MasterKey, id: i64, change: &ProviderUpdate) -> AppResult<Provider> {
+    ctx.require_admin("providers.update", &id.to_string()).await?;
+    let (p, sealed) = find(ctx.db, "id", id.into()).await?.ok_or_else(|| AppError::NotFound(format!("identity provider {id}")))?;
+    let issuer = match &change.issuer {
+        Some(i) => issuer_for(&p.kind, i)?,
+        None => p.issuer.clone(),
+    };
+    let client_id = match &change.client_id {
+        Some(c) => non_empty("client_id", c)?,
+        None => p.client_id.clone(),
+    };
+    let sealed = match &change.client_secret {
+        Some(s) if !s.trim().is_empty() => master.encrypt(s.trim().as_bytes(), &aad(&p.name))?,
+        _ => sealed,
+    };
+    let scopes = change.scopes.clone().filter(|s| !s.is_empty()).unwrap_or(p.scopes.clone());
+    let groups_claim = change.groups_claim.clone().map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).unwrap_or(p.groups_claim.clone());
+    let domains = match &change.allowed_domains {
+        Some(d) => clean_domains(d)?,
+        None => p.allowed_domains.clone(),
+    };
+    let txn = db::begin_write(ctx.db).await?;
+    db::execute(
+        &txn,
+        "UPDATE providers SET issuer = ?, client_id = ?, client_secret = ?, scopes = ?, groups_claim = ?, allowed_domains = ? WHERE id = ?",
+        [issuer.into(), client_id.into(), sealed.into(), scopes.join(" ").into(), groups_claim.into(), domains.join(",").into(), id.into()],
+    )
+    .await?;
+    audit::record(&txn, ctx.actor, "providers.update", &p.name, audit::Outcome::Success, "").await?;
+    txn.commit().await?;
+    find(ctx.db, "id", id.into()).await?.map(|(p, _)| p).ok_or_else(|| AppError::NotFound(format!("identity provider {id}")))
+}
+
+/// Removes a provider. Its users can no longer sign in: they are disabled (their sessions end and the
+/// clusters refuse their tokens); its groups go, with their grants.
+pub async fn delete(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
+    ctx.require_admin("providers.delete", &id.to_string()).await?;
+    let (p, _) = find(ctx.db, "id", id.into()).await?.ok_or_else(|| AppError::NotFound(format!("identity provider {id}")))?;
+    let users = db::query_all(ctx.db, "SELECT user_id FROM provider_users WHERE provider_id = ?", [id.into()]).await?;
+    for u in users {
+        let user_id: i64 = u.try_get_by_index(0)?;
+        disable(ctx.db, user_id, &format!("provider {} removed", p.name)).await?;
+    }
+    let txn = db::begin_write(ctx.db).await?;
+    db::execute(&txn, "DELETE FROM grants WHERE subject_kind = 'group' AND subject_id IN (SELECT id FROM groups WHERE source = ?)", [p.name.clone().into()]).await?;
+    db::execute(&txn, "DELETE FROM groups WHERE source = ?", [p.name.clone().into()]).await?;
+    db::execute(&txn, "DELETE FROM providers WHERE id = ?", [id.into()]).await?;
+    audit::record(&txn, ctx.actor, "providers.delete", &p.name, audit::Outcome::Success, "").await?;
+    txn.commit().await?;
+    changes::notify();
+    Ok(())
+}
+
+/// "Test connection": discovery and signing keys, in words.
+pub async fn check(ctx: Ctx<'_>, master: &MasterKey, id: i64, http: &reqwest::Client) -> AppResult<ProviderCheck> {
+    ctx.require_admin("providers.test", &id.to_string()).await?;
+    let (p, _) = find(ctx.db, "id", id.into()).await?.ok_or_else(|| AppError::NotFound(format!("identity provider {id}")))?;
+    let cfg = config(ctx.db, master, &p.name).await?;
+    Ok(match oidc::discover(http, &cfg.issuer).await {
+        Ok(meta) => ProviderCheck { ok: true, message: format!("Discovery works: {}.", oidc::describe(&meta)) },
+        Err(e) => ProviderCheck { ok: false, message: e.to_string() },
+    })
+}
+
+/// After a verified sign-in: creates or updates the user from the claims, brings their provider
+/// groups up to date and keeps the refresh token. Returns the user's id.
+pub async fn sign_in(db: &sea_orm::DatabaseConnection, master: &MasterKey, provider: &ProviderConfig, who: &Identity) -> AppResult<i64> {
+    if who.email.is_empty() {
+        return Err(AppError::Unauthorized("the identity provider did not share an email address: ask an admin to add the `email` scope".into()));
+    }
+    if who.email_verified == Some(false) {
+        return Err(AppError::Unauthorized(format!("the identity provider has not verified {}", who.email)));
+    }
+    let domain = who.email.rsplit('@').next().unwrap_or_default();
+    if !provider.allowed_domains.is_empty() && !provider.allowed_domains.iter().any(|d| d == domain) {
+        return Err(AppError::Unauthorized(format!("{} may not sign in here: allowed domains are {}", who.email, provider.allowed_domains.join(", "))));
+    }
+    let txn = db::begin_write(db).await?;
+    let linked = db::query_one(&txn, "SELECT user_id FROM provider_users WHERE provider_id = ? AND subject = ?", [provider.id.into(), who.subject.clone().into()]).await?;
+    let user_id = match linked {
+        Some(r) => r.try_get_by_index::<i64>(0)?,
+        None => match super::users::find_by_email(&txn, &who.email).await? {
+            Some(u) if u.provider == provider.name => u.id,
+            Some(_) => {
+                return Err(AppError::Unauthorized(format!(
+                    "{} already has an account that does not sign in through {}: ask an admin",
+                    who.email, provider.name
+                )))
+            }
+            None => {
+                let name = if who.name.is_empty() { who.email.clone() } else { who.name.clone() };
+                let user = super::users::insert(&txn, "user", &who.email, &name, None, false).await?;
+                db::execute(&txn, "UPDATE users SET provider = ? WHERE id = ?", [provider.name.clone().into(), user.id.into()]).await?;
+                user.id
+            }
+        },
+    };
+    let user = super::users::find_by_email(&txn, &who.email).await?;
+    if user.as_ref().is_some_and(|u| u.disabled) {
+        return Err(AppError::Unauthorized("your account is disabled: ask an admin".into()));
+    }
+    if !who.name.is_empty() {
+        db::execute(&txn, "UPDATE users SET name = ?, name_lc = ? WHERE id = ?", [who.name.clone().into(), who.name.to_lowercase().into(), user_id.into()]).await?;
+    }
+    let sealed = match &who.refresh_token {
+        Some(t) => master.encrypt(t.as_bytes(), &aad(&provider.name))?,
+        None => String::new(),
+    };
+    db::execute(&txn, "DELETE FROM provider_users WHERE user_id = ?", [user_id.into()]).await?;
+    db::execute(
+        &txn,
+        "INSERT INTO provider_users (user_id, provider_id, subject, refresh_token, verified_at) VALUES (?, ?, ?, ?, ?)",
+        [user_id.into(), provider.id.into(), who.subject.clone().into(), sealed.into(), crate::server::now().into()],
+    )
+    .await?;
+    let skipped = sync_groups(&txn, &provider.name, user_id, &who.groups).await?;
+    let actor = crate::server::auth::actor_for_user(&txn, user_id, &provider.name).await?;
+    let detail = if skipped.is_empty() { format!("groups: {}", who.groups.join(", ")) } else { format!("groups: {}; not synced (local groups of the same name): {}", who.groups.join(", "), skipped.join(", ")) };
+    audit::record(&txn, &actor, "auth.provider.login", &provider.name, audit::Outcome::Success, &detail).await?;
+    txn.commit().await?;
+    changes::notify();
+    Ok(user_id)
+}
+
+/// Makes the user's memberships in the provider's groups exactly `groups`, creating groups as needed.
+/// A local group with a claimed name is left alone (returned), so a provider cannot join people to it.
+async fn sync_groups(txn: &impl ConnectionTrait, provider: &str, user_id: i64, groups: &[String]) -> AppResult<Vec<String>> {
+    let mut wanted = Vec::new();
+    let mut skipped = Vec::new();
+    for name in groups.iter().map(|g| g.trim()).filter(|g| !g.is_empty()) {
+        match super::groups::find_by_name(txn, name).await? {
+            Some(g) if g.source == provider => wanted.push(g.id),
+            Some(_) => skipped.push(name.to_string()),
+            None => {
+                db::execute(
+                    txn,
+                    "INSERT INTO groups (name, name_lc, source, created_at) VALUES (?, ?, ?, ?)",
+                    [name.into(), name.to_lowercase().into(), provider.into(), crate::server::now().into()],
+                )
+                .await?;
+                if let Some(g) = super::groups::find_by_name(txn, name).await? {
+                    wanted.push(g.id);
+                }
+            }
+        }
+    }
+    db::execute(
+        txn,
+        "DELETE FROM group_members WHERE user_id = ? AND group_id IN (SELECT id FROM groups WHERE source = ?)",
+        [user_id.into(), provider.into()],
+    )
+    .await?;
+    wanted.sort_unstable();
+    wanted.dedup();
+    for group_id in wanted {
+        db::execute(txn, "INSERT INTO group_members (group_id, user_id, created_at) VALUES (?, ?, ?)", [group_id.into(), user_id.into(), crate::server::now().into()]).await?;
+    }
+    Ok(skipped)
+}
+
+/// Disables a user the IdP refused: sessions end, keys stop working (revocation), clusters refuse
+/// their tokens within seconds.
+async fn disable(db: &sea_orm::DatabaseConnection, user_id: i64, why: &str) -> AppResult<()> {
+    let actor = super::Actor::system("verification");
+    let ctx = Ctx::new(db, &actor);
+    super::users::set_disabled(ctx, user_id, true).await.map(|_| ())?;
+    audit::record(db, &actor, "auth.provider.removed", &user_id.to_string(), audit::Outcome::Success, why).await?;
+    Ok(())
+}
+
+/// What one verification pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub checked: usize,
+    pub updated: usize,
+    pub disabled: usize,
+    pub unavailable: usize,
+}
+
+/// One pass of continuous verification over every enabled provider user with a refresh token: the
+/// refresh token grant (which also returns fresh claims). Refused → disabled; groups follow the claims;
+/// an unreachable IdP changes nothing. At most `concurrency` requests to the IdPs at a time.
+pub async fn verify_all(db: &sea_orm::DatabaseConnection, master: &MasterKey, http: &reqwest::Client, redirect_url: &str, concurrency: usize) -> AppResult<VerifyReport> {
+    use futures::StreamExt;
+    let mut report = VerifyReport::default();
+    for name in names(db).await? {
+        let provider = config(db, master, &name).await?;
+        let client = match provider.client(http, redirect_url).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(provider = %name, error = %e, "continuous verification: the provider is not reachable");
+                continue;
+            }
+        };
+        let rows = db::query_all(
+            db,
+            "SELECT pu.user_id, pu.refresh_token FROM provider_users pu JOIN users u ON u.id = pu.user_id \
+             WHERE pu.provider_id = ? AND u.disabled = ? AND pu.refresh_token <> ''",
+            [provider.id.into(), false.into()],
+        )
+        .await?;
+        let mut users = Vec::new();
+        for r in rows {
+            let sealed: String = r.try_get_by_index(1)?;
+            let token = master.decrypt(&sealed, &aad(&provider.name)).map_err(AppError::Internal)?;
+            users.push((r.try_get_by_index::<i64>(0)?, String::from_utf8_lossy(&token).into_owned()));
+        }
+        let outcomes: Vec<(i64, Refresh)> = futures::stream::iter(users)
+            .map(|(user_id, token)| {
+                let (client, provider) = (&client, &provider);
+                async move { (user_id, oidc::refresh(client, http, &token, &provider.groups_claim).await) }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        for (user_id, outcome) in outcomes {
+            report.checked += 1;
+            match outcome {
+                Refresh::Refreshed(who) => {
+                    if refreshed(db, master, &provider, user_id, &who).await? {
+                        report.updated += 1;
+                    }
+                }
+                Refresh::Denied(why) => {
+                    disable(db, user_id, &format!("the identity provider refused: {why}")).await?;
+                    report.disabled += 1;
+                }
+                Refresh::Unavailable(why) => {
+                    tracing::warn!(provider = %provider.name, user_id, error = %why, "continuous verification: try again next time");
+                    report.unavailable += 1;
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Stores the new refresh token and brings the groups up to date; true when the groups changed.
+async fn refreshed(db: &sea_orm::DatabaseConnection, master: &MasterKey, provider: &ProviderConfig, user_id: i64, who: &Identity) -> AppResult<bool> {
+    let txn = db::begin_write(db).await?;
+    let before = super::groups::names_of_user(&txn, user_id).await?;
+    let sealed = match &who.refresh_token {
+        Some(t) => master.encrypt(t.as_bytes(), &aad(&provider.name))?,
+        None => String::new(),
+    };
+    db::execute(&txn, "UPDATE provider_users SET refresh_token = ?, verified_at = ? WHERE user_id = ?", [sealed.into(), crate::server::now().into(), user_id.into()]).await?;
+    sync_groups(&txn, &provider.name, user_id, &who.groups).await?;
+    let after = super::groups::names_of_user(&txn, user_id).await?;
+    let changed = before != after;
+    if changed {
+        let actor = super::Actor::system("verification");
+        audit::record(&txn, &actor, "auth.provider.groups", &who.email, audit::Outcome::Success, &format!("groups: {}", after.join(", "))).await?;
+    }
+    txn.commit().await?;
+    if changed {
+        changes::notify();
+    }
+    Ok(changed)
+}

@@ -1,0 +1,205 @@
+//! Sign-in through an identity provider, against a real, certified OpenID Provider: the npm package
+//! `oidc-provider`, run by `end2end/idp/idp.mjs` with a client and users carrying a groups claim.
+//! The browser's part is played by an HTTP client with a cookie jar that follows each redirect by hand.
+
+#[path = "support/cluster.rs"]
+mod harness;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use harness::Infra;
+use serde_json::{json, Value};
+
+/// The test OpenID Provider, stopped when dropped.
+struct Idp {
+    child: Child,
+    issuer: String,
+    http: reqwest::Client,
+}
+
+impl Idp {
+    fn start(dir: &std::path::Path, redirect_uri: &str) -> Idp {
+        let config = json!({
+            "clients": [{
+                "client_id": "infra",
+                "client_secret": "infra-secret",
+                "redirect_uris": [redirect_uri],
+                "grant_types": ["authorization_code", "refresh_token"],
+            }],
+            "users": [
+                {"sub": "alice", "email": "alice@example.com", "name": "Alice Example", "password": "alice-pw", "groups": ["dev", "sre"]},
+                {"sub": "bob", "email": "bob@other.example", "name": "Bob Other", "password": "bob-pw", "groups": ["dev"]},
+                {"sub": "carol", "email": "carol@example.com", "name": "Carol Local", "password": "carol-pw", "groups": []},
+            ],
+        });
+        let file = dir.join("idp.json");
+        std::fs::write(&file, config.to_string()).unwrap();
+        let mut child = Command::new("node")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/end2end/idp/idp.mjs"))
+            .arg(&file)
+            .env("IDP_EXIT_ON_STDIN_EOF", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node runs the test OpenID Provider (scripts/setup.sh installs it)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let ready: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("the IdP did not start: {line:?}"));
+        Idp { child, issuer: ready["issuer"].as_str().unwrap().to_string(), http: reqwest::Client::new() }
+    }
+
+    async fn admin(&self, path: &str, body: Value) {
+        let res = self.http.post(format!("{}/admin{path}", self.issuer)).json(&body).send().await.unwrap();
+        assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    }
+}
+
+impl Drop for Idp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A browser: cookies kept, redirects followed by hand.
+fn browser(infra: &Infra) -> reqwest::Client {
+    infra.http_builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+fn location(res: &reqwest::Response) -> String {
+    let loc = res.headers().get("location").unwrap_or_else(|| panic!("no redirect from {} ({})", res.url(), res.status())).to_str().unwrap();
+    res.url().join(loc).unwrap().to_string()
+}
+
+/// Signs in through the provider with the IdP's login form; returns where the console sent the browser
+/// at the end ("/" when signed in, "/login?error=..." when refused).
+async fn sign_in(b: &reqwest::Client, infra: &Infra, provider: &str, email: &str, password: &str) -> String {
+    let res = b.get(format!("{}/auth/oidc/{provider}", infra.url)).send().await.unwrap();
+    let to_idp = location(&res);
+    assert!(!to_idp.starts_with(&infra.url), "the console refused to start: {to_idp}");
+    for p in ["code_challenge_method=S256", "state=", "nonce=", "scope=openid"] {
+        assert!(to_idp.contains(p), "{p} in {to_idp}");
+    }
+    let res = b.get(&to_idp).send().await.unwrap();
+    let interaction = location(&res);
+    let res = b.post(format!("{interaction}/login")).form(&[("email", email), ("password", password)]).send().await.unwrap();
+    if res.status() == 401 {
+        return "(the identity provider refused the login)".into();
+    }
+    let resume = location(&res);
+    let res = b.get(&resume).send().await.unwrap();
+    let callback = location(&res);
+    assert!(callback.starts_with(&format!("{}/auth/oidc/callback?", infra.url)), "{callback}");
+    let res = b.get(&callback).send().await.unwrap();
+    location(&res).trim_start_matches(&infra.url).to_string()
+}
+
+fn error_of(landing: &str) -> String {
+    let url = reqwest::Url::parse(&format!("https://x{landing}")).unwrap();
+    url.query_pairs().find(|(k, _)| k == "error").map(|(_, v)| v.to_string()).unwrap_or_default()
+}
+
+async fn me(b: &reqwest::Client, infra: &Infra) -> (u16, Value) {
+    let res = b.get(format!("{}/api/me", infra.url)).send().await.unwrap();
+    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_with_an_openid_provider() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let idp = Idp::start(dir.path(), &format!("{}/auth/oidc/callback", infra.url));
+    let (_, carol_key) = infra.user("carol@example.com").await;
+    let provider = json!({"name": "corp", "kind": "oidc", "issuer": idp.issuer, "client_id": "infra", "client_secret": "infra-secret"});
+
+    // admins only; bad input refused and nothing stored
+    let (status, _) = infra.post("/api/providers", &carol_key, provider.clone()).await;
+    assert_eq!(status, 403);
+    for (field, bad) in [("kind", json!("ldap")), ("issuer", json!("http://idp.example.com")), ("name", json!("Corp IdP")), ("name", json!("local")), ("client_secret", json!(""))] {
+        let mut body = provider.clone();
+        body[field] = bad.clone();
+        let (status, answer) = infra.post("/api/providers", &infra.admin, body).await;
+        assert_eq!(status, 400, "{field} = {bad}: {answer}");
+        assert!(answer.to_string().contains(field), "{answer}");
+    }
+    assert!(infra.get("/api/providers", &infra.admin).await.1.as_array().unwrap().is_empty());
+
+    // added: the secret is never shown again and is encrypted at rest; test connection works
+    let (status, created) = infra.post("/api/providers", &infra.admin, provider.clone()).await;
+    assert_eq!(status, 201, "{created}");
+    assert!(!created.to_string().contains("infra-secret"), "{created}");
+    assert_eq!(created["scopes"], json!(["openid", "email", "profile", "groups", "offline_access"]));
+    let id = created["id"].as_i64().unwrap();
+    let stored = infra::server::db::query_one(&infra.state.db, "SELECT client_secret FROM providers", []).await.unwrap().unwrap();
+    let stored: String = stored.try_get_by_index(0).unwrap();
+    assert!(!stored.contains("infra-secret") && !stored.is_empty());
+    let (_, check) = infra.post(&format!("/api/providers/{id}/test"), &infra.admin, json!({})).await;
+    assert_eq!(check["ok"], true, "{check}");
+    assert!(check["message"].as_str().unwrap().contains(&idp.issuer), "{check}");
+    let (status, _) = infra.post(&format!("/api/providers/{id}/test"), &carol_key, json!({})).await;
+    assert_eq!(status, 403);
+
+    // the sign-in page offers it
+    let b = browser(&infra);
+    let (_, page) = (0, b.get(format!("{}/login", infra.url)).send().await.unwrap().text().await.unwrap());
+    assert!(page.contains("Sign in with corp"), "the sign-in page lists the provider");
+
+    // alice signs in: a user from the claims, her provider groups (read-only, source corp), a session
+    let landing = sign_in(&b, &infra, "corp", "alice@example.com", "alice-pw").await;
+    assert_eq!(landing, "/", "{}", error_of(&landing));
+    let (status, alice) = me(&b, &infra).await;
+    assert_eq!(status, 200, "{alice}");
+    assert_eq!(alice["email"], "alice@example.com");
+    let (_, groups) = infra.get("/api/groups?q=", &infra.admin).await;
+    let corp: Vec<&Value> = groups["items"].as_array().unwrap().iter().filter(|g| g["source"] == "corp").collect();
+    let mut names: Vec<&str> = corp.iter().map(|g| g["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["dev", "sre"], "{groups}");
+    let alice_id = alice["id"].as_i64().unwrap();
+
+    // refusals, each with words on the sign-in page: a state that is not this sign-in's, an email
+    // outside the allowed domains, an email that belongs to a local account
+    let fresh = browser(&infra);
+    fresh.get(format!("{}/auth/oidc/corp", infra.url)).send().await.unwrap();
+    let res = fresh.get(format!("{}/auth/oidc/callback?code=x&state=forged", infra.url)).send().await.unwrap();
+    assert!(error_of(location(&res).trim_start_matches(&infra.url)).contains("state mismatch"));
+    let res = browser(&infra).get(format!("{}/auth/oidc/callback?code=x&state=y", infra.url)).send().await.unwrap();
+    assert!(error_of(location(&res).trim_start_matches(&infra.url)).contains("not started here"));
+    let (status, _) = infra.call(reqwest::Method::PATCH, &format!("/api/providers/{id}"), &infra.admin, Some(json!({"allowed_domains": ["example.com"]}))).await;
+    assert_eq!(status, 200);
+    let landing = sign_in(&browser(&infra), &infra, "corp", "bob@other.example", "bob-pw").await;
+    assert!(error_of(&landing).contains("may not sign in here"), "{landing}");
+    let landing = sign_in(&browser(&infra), &infra, "corp", "carol@example.com", "carol-pw").await;
+    assert!(error_of(&landing).contains("already has an account"), "{landing}");
+    let users = infra::server::db::query_one(&infra.state.db, "SELECT COUNT(*) FROM users WHERE email = 'bob@other.example'", []).await.unwrap().unwrap();
+    assert_eq!(users.try_get_by_index::<i64>(0).unwrap(), 0, "a refused sign-in creates nobody");
+    let (_, audit) = infra.get("/api/audit?action=auth.provider.login", &infra.admin).await;
+    assert!(audit.to_string().contains("may not sign in here") && audit.to_string().contains("denied"), "{audit}");
+
+    // continuous verification: groups follow the IdP; a user the IdP refuses is disabled and signed out
+    let redirect = infra::server::web::oidc_redirect_url(&infra.state.config);
+    let verify = || infra::server::services::providers::verify_all(&infra.state.db, &infra.state.master, &infra.state.oidc_http, &redirect, 4);
+    idp.admin("/users/alice", json!({"groups": ["dev"]})).await;
+    let report = verify().await.unwrap();
+    assert_eq!((report.checked, report.updated, report.disabled), (1, 1, 0), "{report:?}");
+    let groups = infra::server::services::groups::names_of_user(&infra.state.db, alice_id).await.unwrap();
+    assert_eq!(groups, ["dev"]);
+    assert_eq!(me(&b, &infra).await.0, 200);
+    idp.admin("/users/alice", json!({"disabled": true})).await;
+    let report = verify().await.unwrap();
+    assert_eq!((report.checked, report.disabled), (1, 1), "{report:?}");
+    assert_eq!(me(&b, &infra).await.0, 401, "her session ended");
+    let landing = sign_in(&browser(&infra), &infra, "corp", "alice@example.com", "alice-pw").await;
+    assert_eq!(landing, "(the identity provider refused the login)");
+    let (_, audit) = infra.get("/api/audit?action=auth.provider", &infra.admin).await;
+    assert!(audit.to_string().contains("auth.provider.removed"), "{audit}");
+
+    // removing the provider removes its groups
+    let (status, _) = infra.call(reqwest::Method::DELETE, &format!("/api/providers/{id}"), &infra.admin, None).await;
+    assert_eq!(status, 204);
+    let (_, groups) = infra.get("/api/groups?q=", &infra.admin).await;
+    assert!(!groups.to_string().contains("\"corp\""), "{groups}");
+}
