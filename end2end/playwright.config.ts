@@ -71,7 +71,8 @@ export default defineConfig({
     },
   ],
   webServer: {
-    command: `${shellQuote(bin)} server --data-dir ${shellQuote(dataDir)} --listen 127.0.0.1:${port}`,
+    // identity-provider users are verified every 3 s here (default 5 minutes), so the test sees removals quickly
+    command: `${shellQuote(bin)} server --data-dir ${shellQuote(dataDir)} --listen 127.0.0.1:${port} --verify-interval-secs 3`,
     cwd: root,
     url: `${baseURL}/healthz`,
     ignoreHTTPSErrors: true,

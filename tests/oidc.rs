@@ -19,8 +19,9 @@ struct Idp {
 }
 
 impl Idp {
-    fn start(dir: &std::path::Path, redirect_uri: &str) -> Idp {
-        let config = json!({
+    /// `extra` is merged into the IdP's configuration (token lifetimes, say).
+    fn start(dir: &std::path::Path, redirect_uri: &str, extra: Value) -> Idp {
+        let mut config = json!({
             "clients": [{
                 "client_id": "infra",
                 "client_secret": "infra-secret",
@@ -33,6 +34,9 @@ impl Idp {
                 {"sub": "carol", "email": "carol@example.com", "name": "Carol Local", "password": "carol-pw", "groups": []},
             ],
         });
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            config[k] = v.clone();
+        }
         let file = dir.join("idp.json");
         std::fs::write(&file, config.to_string()).unwrap();
         let mut child = Command::new("node")
@@ -111,7 +115,7 @@ async fn sign_in_with_an_openid_provider() {
     infra::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let infra = Infra::start(&dir.path().join("server")).await;
-    let idp = Idp::start(dir.path(), &format!("{}/auth/oidc/callback", infra.url));
+    let idp = Idp::start(dir.path(), &format!("{}/auth/oidc/callback", infra.url), json!({}));
     let (_, carol_key) = infra.user("carol@example.com").await;
     let provider = json!({"name": "corp", "kind": "oidc", "issuer": idp.issuer, "client_id": "infra", "client_secret": "infra-secret"});
 
@@ -159,6 +163,9 @@ async fn sign_in_with_an_openid_provider() {
     names.sort();
     assert_eq!(names, ["dev", "sre"], "{groups}");
     let alice_id = alice["id"].as_i64().unwrap();
+    // provider groups are read-only here: their members come from the IdP
+    let (status, body) = infra.post(&format!("/api/groups/{}/members", corp[0]["id"]), &infra.admin, json!({"user": "carol@example.com"})).await;
+    assert!((400..500).contains(&status), "{status} {body}");
 
     // refusals, each with words on the sign-in page: a state that is not this sign-in's, an email
     // outside the allowed domains, an email that belongs to a local account
@@ -202,4 +209,27 @@ async fn sign_in_with_an_openid_provider() {
     assert_eq!(status, 204);
     let (_, groups) = infra.get("/api/groups?q=", &infra.admin).await;
     assert!(!groups.to_string().contains("\"corp\""), "{groups}");
+}
+
+/// A provider whose issuer is not the one configured (it is reached as `localhost`, its discovery and
+/// tokens say `127.0.0.1`): "Test connection" says so, and sign-in does not start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_answering_as_another_issuer_is_refused() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let idp = Idp::start(dir.path(), &format!("{}/auth/oidc/callback", infra.url), json!({}));
+    let other_name = idp.issuer.replace("127.0.0.1", "localhost");
+    let body = json!({"name": "renamed", "kind": "oidc", "issuer": other_name, "client_id": "infra", "client_secret": "infra-secret"});
+    let (status, created) = infra.post("/api/providers", &infra.admin, body).await;
+    assert_eq!(status, 201, "{created}");
+    let renamed = created["id"].as_i64().unwrap();
+
+    // another issuer: "Test connection" says so, and sign-in does not start
+    let (_, check) = infra.post(&format!("/api/providers/{renamed}/test"), &infra.admin, json!({})).await;
+    assert_eq!(check["ok"], false, "{check}");
+    assert!(check["message"].as_str().unwrap().contains("issuer"), "{check}");
+    let res = browser(&infra).get(format!("{}/auth/oidc/renamed", infra.url)).send().await.unwrap();
+    let landing = location(&res);
+    assert!(error_of(landing.trim_start_matches(&infra.url)).contains("issuer"), "{landing}");
 }

@@ -484,12 +484,37 @@ async function waitForFile(file: string, timeoutMs: number) {
   }
 }
 
-test('a running connector keeps the cluster page live; a user downloads a kubeconfig that kubectl uses', async ({ page, browser }, testInfo) => {
-  test.setTimeout(120_000);
+/** The Kubernetes API test server and the real connector for cluster `name`, as separate processes. */
+async function startCluster(name: string, key: string, baseURL: string) {
   const { spawn } = await import('node:child_process');
   const root = path.resolve(__dirname, '..', '..');
   const infraBin = path.resolve(root, process.env.INFRA_BIN ?? 'target/debug/infra');
   const apiserverBin = path.resolve(root, 'target/debug/kube-test-apiserver');
+  const dir = fs.mkdtempSync(path.join(dataDir(), `cluster-${name}-`));
+  const apiserver = spawn(apiserverBin, ['--listen', `127.0.0.1:${await freePort()}`, '--dir', dir], { stdio: 'ignore' });
+  let connector: ReturnType<typeof spawn> | undefined;
+  const stop = () => {
+    connector?.kill();
+    apiserver.kill();
+  };
+  try {
+    await waitForFile(path.join(dir, 'connector.kubeconfig'), 20_000);
+  } catch (e) {
+    stop();
+    throw e;
+  }
+  connector = spawn(
+    infraBin,
+    ['connector', '--server', baseURL, '--server-ca', path.join(dataDir(), 'server-ca.crt'), '--access-key', key, '--name', name,
+      '--kubeconfig', path.join(dir, 'connector.kubeconfig'), '--listen', `127.0.0.1:${await freePort()}`,
+      '--data-dir', path.join(dir, 'connector'), '--heartbeat-secs', '2'],
+    { stdio: 'ignore', env: { ...process.env, RUST_LOG: 'warn' } },
+  );
+  return { dir, stop };
+}
+
+test('a running connector keeps the cluster page live; a user downloads a kubeconfig that kubectl uses', async ({ page, browser }, testInfo) => {
+  test.setTimeout(120_000);
   const baseURL = testInfo.project.use.baseURL!;
 
   await signInAdmin(page);
@@ -500,20 +525,9 @@ test('a running connector keeps the cluster page live; a user downloads a kubeco
   await expect(keyBox).toHaveText(/^\s*[^.\s]+\.[^.\s]+\s*$/);
   const key = ((await keyBox.textContent()) ?? '').trim();
 
-  // the Kubernetes API test server and the real connector, as separate processes
-  const dir = fs.mkdtempSync(path.join(dataDir(), 'cluster-'));
-  const apiserver = spawn(apiserverBin, ['--listen', `127.0.0.1:${await freePort()}`, '--dir', dir], { stdio: 'ignore' });
-  let connector: ReturnType<typeof spawn> | undefined;
+  const cluster = await startCluster('live', key, baseURL);
+  const dir = cluster.dir;
   try {
-    await waitForFile(path.join(dir, 'connector.kubeconfig'), 20_000);
-    connector = spawn(
-      infraBin,
-      ['connector', '--server', baseURL, '--server-ca', path.join(dataDir(), 'server-ca.crt'), '--access-key', key, '--name', 'live',
-        '--kubeconfig', path.join(dir, 'connector.kubeconfig'), '--listen', `127.0.0.1:${await freePort()}`,
-        '--data-dir', path.join(dir, 'connector'), '--heartbeat-secs', '2'],
-      { stdio: 'ignore', env: { ...process.env, RUST_LOG: 'warn' } },
-    );
-
     // the page was opened while the cluster was still pending; it turns connected without a reload
     await open(page, '/clusters/live');
     await expect(page.locator('header [data-status]')).toHaveAttribute('data-status', 'connected', { timeout: 30_000 });
@@ -589,7 +603,103 @@ test('a running connector keeps the cluster page live; a user downloads a kubeco
     expect(apiServer).toBeTruthy();
     expect(fs.readFileSync(glassFile, 'utf8')).toContain(apiServer!);
   } finally {
-    connector?.kill();
-    apiserver.kill();
+    cluster.stop();
+  }
+});
+
+/** The test OpenID Provider (npm oidc-provider, end2end/idp/idp.mjs), with one client for this server. */
+async function startIdp(baseURL: string, users: object[]) {
+  const { spawn } = await import('node:child_process');
+  const config = path.join(fs.mkdtempSync(path.join(dataDir(), 'idp-')), 'idp.json');
+  fs.writeFileSync(config, JSON.stringify({
+    clients: [{
+      client_id: 'infra', client_secret: 'infra-secret',
+      redirect_uris: [`${baseURL}/auth/oidc/callback`], grant_types: ['authorization_code', 'refresh_token'],
+    }],
+    users,
+  }));
+  const idp = spawn('node', [path.resolve(__dirname, '..', 'idp', 'idp.mjs'), config], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const issuer = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    idp.stdout!.on('data', (chunk) => {
+      out += chunk;
+      const line = out.split('\n')[0];
+      if (out.includes('\n')) {
+        try { resolve(JSON.parse(line).issuer); } catch (e) { reject(new Error(`the IdP did not start: ${line}`)); }
+      }
+    });
+    idp.once('exit', (code) => reject(new Error(`the IdP exited (${code})`)));
+  });
+  const admin = async (p: string, body: object) => {
+    const res = await fetch(`${issuer}/admin${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect(res.ok, await res.text()).toBe(true);
+  };
+  return { issuer, admin, stop: () => idp.kill() };
+}
+
+test('a user signs in through the identity provider; leaving the provider group ends her cluster access', async ({ page, browser }, testInfo) => {
+  test.setTimeout(120_000);
+  const baseURL = testInfo.project.use.baseURL!;
+  const GWEN = 'gwen@example.com'; // (not erin@example.com: she is a local user from an earlier test, whom a provider may not take over)
+  const idp = await startIdp(baseURL, [{ sub: 'gwen', email: GWEN, name: 'Gwen Example', password: 'gwen-idp-pw', groups: ['platform'] }]);
+  let cluster: Awaited<ReturnType<typeof startCluster>> | undefined;
+  try {
+    // the admin adds the provider and a cluster `edge`, and grants the provider's group edit on edge.web
+    await signInAdmin(page);
+    const added = await page.request.post('/api/providers', {
+      headers: { Origin: baseURL },
+      data: { name: 'corp', kind: 'oidc', issuer: idp.issuer, client_id: 'infra', client_secret: 'infra-secret' },
+    });
+    expect(added.status(), await added.text()).toBe(201);
+    const keyed = await page.request.post('/api/destinations/edge/connector-key', { headers: { Origin: baseURL }, data: {} });
+    expect(keyed.status(), await keyed.text()).toBe(201);
+    cluster = await startCluster('edge', (await keyed.json()).access_key, baseURL);
+
+    // Gwen signs in with the provider's own login form and lands in the console
+    const gwen = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
+    await open(gwen, '/login');
+    await gwen.getByRole('link', { name: 'Sign in with corp' }).click();
+    await gwen.locator('input[name="email"]').fill(GWEN);
+    await gwen.locator('input[name="password"]').fill('gwen-idp-pw');
+    await gwen.getByRole('button', { name: 'Sign in' }).click();
+    await expect(gwen).toHaveURL(new RegExp(`^${baseURL}/$`));
+    await hydrated(gwen);
+    await expect(gwen.getByText(GWEN).first()).toBeVisible();
+
+    // her group came from the provider: the admin grants it (it is read-only here)
+    await expect.poll(async () => (await page.request.get('/api/groups?q=platform')).text()).toContain('"source":"corp"');
+    const granted = await page.request.post('/api/grants', {
+      headers: { Origin: baseURL },
+      data: { subject: 'group:platform', role: 'edit', resource: 'edge.web' },
+    });
+    expect(granted.status(), await granted.text()).toBe(201);
+    await expect.poll(async () => (await page.request.get('/api/destinations/edge')).text(), { timeout: 30_000 }).toContain('"status":"connected"');
+
+    // she downloads a kubeconfig (a token for an hour), and kubectl works with it
+    await open(gwen, '/kubeconfig');
+    const form = gwen.getByTestId('kubeconfig-form');
+    await form.getByLabel(/A token in the file/).check();
+    await form.getByLabel('Lifetime of the token or certificate').selectOption('3600');
+    const [download] = await Promise.all([gwen.waitForEvent('download'), form.getByRole('button', { name: 'Download kubeconfig' }).click()]);
+    const file = path.join(cluster.dir, 'gwen.kubeconfig');
+    await download.saveAs(file);
+    const { execFileSync } = await import('node:child_process');
+    const kubectl = () => {
+      try { return execFileSync('kubectl', ['--kubeconfig', file, '--context', 'infra:edge.web', '--request-timeout', '10s', 'get', 'pods', '-o', 'name'], { encoding: 'utf8', stdio: 'pipe' }); } catch (e) { return String((e as { stderr?: string }).stderr ?? e); }
+    };
+    await expect.poll(kubectl, { timeout: 20_000 }).toContain('pod/web-0');
+    await open(gwen, '/');
+    await expect(gwen.getByText('edge.web').first()).toBeVisible();
+    await snap(gwen, testInfo, 'provider-user-access');
+
+    // removed from the group at the provider: within one verification interval (3 s here) kubectl is
+    // refused, and her access page no longer lists edge.web
+    await idp.admin('/users/gwen', { groups: [] });
+    await expect.poll(kubectl, { timeout: 20_000 }).toContain('forbidden');
+    await open(gwen, '/');
+    await expect(gwen.getByText('edge.web')).toHaveCount(0);
+  } finally {
+    cluster?.stop();
+    idp.stop();
   }
 });

@@ -419,15 +419,16 @@ pub async fn verify_all(db: &sea_orm::DatabaseConnection, master: &MasterKey, ht
         for (user_id, outcome) in outcomes {
             report.checked += 1;
             match outcome {
-                Refresh::Refreshed(who) => {
-                    if refreshed(db, master, &provider, user_id, &who).await? {
-                        report.updated += 1;
-                    }
-                }
-                Refresh::Denied(why) => {
-                    disable(db, user_id, &format!("the identity provider refused: {why}")).await?;
-                    report.disabled += 1;
-                }
+                // one user's trouble (say, the last admin cannot be disabled) never stops the pass
+                Refresh::Refreshed(who) => match refreshed(db, master, &provider, user_id, &who).await {
+                    Ok(true) => report.updated += 1,
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(user_id, error = %e, "continuous verification: cannot update the user"),
+                },
+                Refresh::Denied(why) => match disable(db, user_id, &format!("the identity provider refused: {why}")).await {
+                    Ok(()) => report.disabled += 1,
+                    Err(e) => tracing::warn!(user_id, error = %e, "continuous verification: cannot disable the user"),
+                },
                 Refresh::Unavailable(why) => {
                     tracing::warn!(provider = %provider.name, user_id, error = %why, "continuous verification: try again next time");
                     report.unavailable += 1;
