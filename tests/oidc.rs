@@ -233,3 +233,110 @@ async fn a_provider_answering_as_another_issuer_is_refused() {
     let landing = location(&res);
     assert!(error_of(landing.trim_start_matches(&infra.url)).contains("issuer"), "{landing}");
 }
+
+/// A stand-in OpenID Provider that answers the token request with the ID token a scenario crafts
+/// (signed ES256 with its published key, or not signed at all): for the refusals a certified provider
+/// never produces. Discovery, JWKS and token endpoint only; the browser's trip to it is skipped.
+mod standin {
+    use std::sync::{Arc, Mutex};
+
+    use axum::routing::{get, post};
+    use axum::{Json, Router};
+    use base64::Engine;
+    use serde_json::{json, Value};
+
+    pub struct StandIn {
+        pub issuer: String,
+        /// the claims of the next ID token, and whether to sign it
+        pub next: Arc<Mutex<(Value, bool)>>,
+    }
+
+    pub async fn start() -> StandIn {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let pair = rcgen::KeyPair::generate().unwrap();
+        let point = pair.public_key_raw().to_vec(); // 0x04 || x || y
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let jwk = json!({"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig", "x": b64(&point[1..33]), "y": b64(&point[33..65])});
+        let key = jsonwebtoken::EncodingKey::from_ec_der(&pair.serialize_der());
+        let next = Arc::new(Mutex::new((json!({}), true)));
+        let discovery = json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/auth"),
+            "token_endpoint": format!("{issuer}/token"),
+            "jwks_uri": format!("{issuer}/jwks"),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["ES256"],
+        });
+        let (k, n) = (key, next.clone());
+        let app = Router::new()
+            .route("/.well-known/openid-configuration", get(move || async move { Json(discovery) }))
+            .route("/jwks", get(move || async move { Json(json!({"keys": [jwk]})) }))
+            .route(
+                "/token",
+                post(move || async move {
+                    let (claims, signed) = n.lock().unwrap().clone();
+                    let id_token = if signed {
+                        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+                        header.kid = Some("k1".into());
+                        jsonwebtoken::encode(&header, &claims, &k).unwrap()
+                    } else {
+                        let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+                        format!("{}.{}.", b64(&json!({"alg": "none"})), b64(&claims))
+                    };
+                    Json(json!({"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": id_token}))
+                }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        StandIn { issuer, next }
+    }
+}
+
+/// Each ID token refusal, with its sentence on the sign-in page, and nobody signed in: another
+/// audience, another issuer, expired, unsigned, and a nonce from another sign-in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_id_tokens_are_refused_with_words() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let idp = standin::start().await;
+    let body = json!({"name": "standin", "kind": "oidc", "issuer": idp.issuer, "client_id": "infra", "client_secret": "s"});
+    let (status, created) = infra.post("/api/providers", &infra.admin, body).await;
+    assert_eq!(status, 201, "{created}");
+    let now = infra::server::now() / 1000;
+
+    type Scenario = (&'static str, fn(&mut Value), bool, &'static str);
+    let scenarios: [Scenario; 6] = [
+        ("a good token (the control)", |_| {}, true, ""),
+        ("another audience", |c| c["aud"] = json!("another-app"), true, "issued for another application"),
+        ("another issuer", |c| c["iss"] = json!("https://evil.example"), true, "names another issuer"),
+        ("expired", |c| c["exp"] = json!(c["iat"].as_i64().unwrap() - 60), true, "expired"),
+        ("unsigned", |_| {}, false, "unsigned"),
+        ("another sign-in's nonce", |c| c["nonce"] = json!("not-this-sign-in"), true, "nonce"),
+    ];
+    for (what, tamper, signed, refusal) in scenarios {
+        let b = browser(&infra);
+        let res = b.get(format!("{}/auth/oidc/standin", infra.url)).send().await.unwrap();
+        let to_idp = reqwest::Url::parse(&location(&res)).unwrap();
+        let param = |k: &str| to_idp.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.to_string()).unwrap();
+        let email = format!("{}@example.com", what.split(' ').next_back().unwrap().trim_matches(|c: char| !c.is_alphanumeric()));
+        let mut claims = json!({
+            "iss": idp.issuer, "aud": "infra", "sub": email, "email": email, "email_verified": true,
+            "iat": now, "exp": now + 300, "nonce": param("nonce"),
+        });
+        tamper(&mut claims);
+        *idp.next.lock().unwrap() = (claims, signed);
+        let res = b.get(format!("{}/auth/oidc/callback?code=c&state={}", infra.url, param("state"))).send().await.unwrap();
+        let landing = location(&res).trim_start_matches(&infra.url).to_string();
+        if refusal.is_empty() {
+            assert_eq!(landing, "/", "{what}: {}", error_of(&landing));
+            assert_eq!(me(&b, &infra).await.0, 200, "{what}");
+        } else {
+            assert!(error_of(&landing).contains(refusal), "{what}: {landing}");
+            assert_eq!(me(&b, &infra).await.0, 401, "{what}: nobody is signed in");
+            let row = infra::server::db::query_one(&infra.state.db, "SELECT COUNT(*) FROM users WHERE email = ?", [email.clone().into()]).await.unwrap().unwrap();
+            assert_eq!(row.try_get_by_index::<i64>(0).unwrap(), 0, "{what}: nobody is created");
+        }
+    }
+}
