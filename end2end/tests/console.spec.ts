@@ -644,13 +644,20 @@ test('a user signs in through the identity provider; leaving the provider group 
   const idp = await startIdp(baseURL, [{ sub: 'gwen', email: GWEN, name: 'Gwen Example', password: 'gwen-idp-pw', groups: ['platform'] }]);
   let cluster: Awaited<ReturnType<typeof startCluster>> | undefined;
   try {
-    // the admin adds the provider and a cluster `edge`, and grants the provider's group edit on edge.web
+    // the admin adds the provider in the console and tests the connection; then a cluster `edge`
     await signInAdmin(page);
-    const added = await page.request.post('/api/providers', {
-      headers: { Origin: baseURL },
-      data: { name: 'corp', kind: 'oidc', issuer: idp.issuer, client_id: 'infra', client_secret: 'infra-secret' },
-    });
-    expect(added.status(), await added.text()).toBe(201);
+    await open(page, '/providers');
+    const providerForm = page.getByTestId('provider-form');
+    await providerForm.getByLabel(/^Name/).fill('corp');
+    await providerForm.getByLabel(/^Issuer URL/).fill(idp.issuer);
+    await providerForm.getByLabel('Client id').fill('infra');
+    await providerForm.getByLabel(/^Client secret/).fill('infra-secret');
+    await providerForm.getByRole('button', { name: 'Add provider' }).click();
+    const row = page.getByTestId('providers').getByRole('row').filter({ hasText: 'corp' });
+    await expect(row).toContainText(idp.issuer);
+    await row.getByRole('button', { name: 'Test connection' }).click();
+    await expect(page.getByTestId('provider-check')).toContainText('Discovery works');
+    await snap(page, testInfo, 'providers');
     const keyed = await page.request.post('/api/destinations/edge/connector-key', { headers: { Origin: baseURL }, data: {} });
     expect(keyed.status(), await keyed.text()).toBe(201);
     cluster = await startCluster('edge', (await keyed.json()).access_key, baseURL);

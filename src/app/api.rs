@@ -192,3 +192,47 @@ pub async fn sign_in_providers() -> Result<Vec<String>, ServerFnError> {
     let s = use_context::<crate::server::state::AppState>().ok_or_else(|| ServerFnError::new("server state missing"))?;
     Ok(services::providers::names(&s.db).await?)
 }
+
+/// The providers and the redirect URI to register at them.
+#[server(prefix = "/_fn", endpoint = "providers_list")]
+pub async fn list_providers() -> Result<(Vec<Provider>, String), ServerFnError> {
+    let (s, a) = fn_actor().await?;
+    let list = services::providers::list(Ctx::new(&s.db, &a)).await?;
+    Ok((list, crate::server::web::oidc_redirect_url(&s.config)))
+}
+
+#[server(prefix = "/_fn", endpoint = "providers_create")]
+pub async fn create_provider(
+    name: String,
+    kind: String,
+    issuer: String,
+    client_id: String,
+    client_secret: String,
+    allowed_domains: String,
+    groups_claim: String,
+) -> Result<Provider, ServerFnError> {
+    let (s, a) = fn_actor().await?;
+    let new = NewProvider {
+        name,
+        kind,
+        issuer,
+        client_id,
+        client_secret,
+        scopes: None,
+        groups_claim: Some(groups_claim),
+        allowed_domains: allowed_domains.split([',', ' ']).map(String::from).collect(),
+    };
+    Ok(services::providers::create(Ctx::new(&s.db, &a), &s.master, &new).await?)
+}
+
+#[server(prefix = "/_fn", endpoint = "providers_delete")]
+pub async fn delete_provider(id: i64) -> Result<(), ServerFnError> {
+    let (s, a) = fn_actor().await?;
+    Ok(services::providers::delete(Ctx::new(&s.db, &a), id).await?)
+}
+
+#[server(prefix = "/_fn", endpoint = "providers_test")]
+pub async fn test_provider(id: i64) -> Result<ProviderCheck, ServerFnError> {
+    let (s, a) = fn_actor().await?;
+    Ok(services::providers::check(Ctx::new(&s.db, &a), &s.master, id, &s.oidc_http).await?)
+}

@@ -56,6 +56,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("access") view=AccessPage/>
                     <Route path=path!("audit") view=AuditPage/>
                     <Route path=path!("kubeconfig") view=KubeconfigPage/>
+                    <Route path=path!("providers") view=ProvidersPage/>
                     <Route path=path!("settings") view=SettingsPage/>
                 </ParentRoute>
             </Routes>
@@ -114,6 +115,7 @@ fn Nav(me: Me) -> impl IntoView {
                 {link("/kubeconfig", "Kubeconfig")}
                 <Show when=move || can_view>
                     {link("/access", "Access")}
+                    {link("/providers", "Identity providers")}
                     {link("/audit", "Audit log")}
                 </Show>
                 {link("/settings", "Settings")}

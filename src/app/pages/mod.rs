@@ -6,6 +6,7 @@ mod auth;
 mod clusters;
 mod groups;
 mod kubeconfig;
+mod providers;
 mod settings;
 mod users;
 
@@ -15,6 +16,7 @@ pub use auth::{ChangePasswordPage, LoginPage};
 pub use clusters::{ClusterPage, ClustersPage};
 pub use groups::{GroupPage, GroupsPage};
 pub use kubeconfig::KubeconfigPage;
+pub use providers::ProvidersPage;
 pub use settings::SettingsPage;
 pub use users::UsersPage;
 

@@ -1,0 +1,94 @@
+//! Identity providers (admins): add, test and remove them; the groups they bring are read-only.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use super::is_admin;
+use crate::app::api::{list_providers, CreateProvider, DeleteProvider, TestProvider};
+use crate::app::components::*;
+
+#[component]
+pub fn ProvidersPage() -> impl IntoView {
+    let admin = is_admin();
+    let create = ServerAction::<CreateProvider>::new();
+    let delete = ServerAction::<DeleteProvider>::new();
+    let test = ServerAction::<TestProvider>::new();
+    let providers = Resource::new(move || (create.version().get(), delete.version().get()), |_| list_providers());
+    view! {
+        <Title text="Identity providers · Infra"/>
+        <PageHeader title="Identity providers" subtitle="People sign in through them; their groups come along, and leaving them ends access."/>
+        <Show when=admin>
+            <section class=format!("{CARD} mb-6 p-5")>
+                <h2 class="mb-3 text-sm font-semibold">"Add a provider"</h2>
+                <ActionForm action=create attr:class="grid grid-cols-2 gap-3" attr:data-testid="provider-form">
+                    <div><label class=LABEL for="provider-name">"Name (shown as “Sign in with …”)"</label>
+                        <input class=INPUT id="provider-name" name="name" required placeholder="corp"/></div>
+                    <div><label class=LABEL for="provider-kind">"Kind"</label>
+                        <select class=INPUT id="provider-kind" name="kind">
+                            <option value="oidc">"OpenID Connect (any provider, by discovery)"</option>
+                            <option value="okta">"Okta"</option>
+                            <option value="google">"Google Workspace"</option>
+                            <option value="azure">"Azure AD"</option>
+                        </select></div>
+                    <div><label class=LABEL for="provider-issuer">"Issuer URL, Okta domain or Azure tenant"</label>
+                        <input class=INPUT id="provider-issuer" name="issuer" placeholder="https://idp.example.com"/></div>
+                    <div><label class=LABEL for="provider-domains">"Allowed email domains (empty: any)"</label>
+                        <input class=INPUT id="provider-domains" name="allowed_domains" placeholder="example.com"/></div>
+                    <div><label class=LABEL for="provider-client-id">"Client id"</label>
+                        <input class=INPUT id="provider-client-id" name="client_id" required/></div>
+                    <div><label class=LABEL for="provider-client-secret">"Client secret (stored encrypted, never shown again)"</label>
+                        <input class=INPUT id="provider-client-secret" name="client_secret" type="password" autocomplete="off" required/></div>
+                    <div><label class=LABEL for="provider-groups-claim">"Groups claim"</label>
+                        <input class=INPUT id="provider-groups-claim" name="groups_claim" value="groups"/></div>
+                    <div class="flex items-end"><button class=BUTTON type="submit">"Add provider"</button></div>
+                </ActionForm>
+                <ActionError value=create.value()/>
+            </section>
+        </Show>
+        {move || test.value().get().map(|r| match r {
+            Ok(check) => view! {
+                <div class=format!("mb-4 rounded-md p-3 text-sm {}", if check.ok { "bg-emerald-50 text-emerald-800" } else { "bg-red-50 text-red-800" })
+                     data-testid="provider-check">{check.message}</div>
+            }.into_any(),
+            Err(e) => view! { <div class="mb-4"><ErrorBox message=e.to_string()/></div> }.into_any(),
+        })}
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match providers.await {
+                    Err(e) => view! { <ErrorBox message=e.to_string()/> }.into_any(),
+                    Ok((list, callback)) => view! {
+                        <p class="mb-3 text-sm text-slate-600">"Register this redirect URI at the provider: " <code>{callback}</code></p>
+                        <div class=CARD>
+                            <table class=TABLE data-testid="providers">
+                                <thead class="bg-slate-50"><tr>
+                                    <th class=TH>"Name"</th><th class=TH>"Kind"</th><th class=TH>"Issuer"</th><th class=TH>"Domains"</th>
+                                    <th class=TH>"Users"</th><th class=TH></th>
+                                </tr></thead>
+                                <tbody class="divide-y divide-slate-100">
+                                    {list.is_empty().then(|| view! {
+                                        <tr><td class=format!("{TD} text-slate-500") colspan="6">"No identity provider yet: people sign in with a password."</td></tr>
+                                    })}
+                                    {list.into_iter().map(|p| view! {
+                                        <tr>
+                                            <td class=format!("{TD} font-medium")>{p.name.clone()}</td>
+                                            <td class=TD>{p.kind.clone()}</td>
+                                            <td class=format!("{TD} text-slate-600")>{p.issuer.clone()}</td>
+                                            <td class=TD>{if p.allowed_domains.is_empty() { "any".to_string() } else { p.allowed_domains.join(", ") }}</td>
+                                            <td class=TD>{p.user_count}</td>
+                                            <td class=format!("{TD} text-right")>
+                                                <Show when=admin>
+                                                    <button class=BUTTON_QUIET on:click=move |_| { test.dispatch(TestProvider { id: p.id }); }>"Test connection"</button>
+                                                    <button class=format!("{BUTTON_QUIET} ml-2 text-red-700") on:click=move |_| { delete.dispatch(DeleteProvider { id: p.id }); }>"Remove"</button>
+                                                </Show>
+                                            </td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
