@@ -553,3 +553,16 @@ pub struct ProviderCheck {
     pub ok: bool,
     pub message: String,
 }
+
+/// `POST /api/device`: the CLI starts a login it completes in the console.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceStart {
+    /// secret: the CLI polls with it
+    pub device_code: String,
+    /// shown to the person, who confirms it in the console
+    pub user_code: String,
+    /// open this (it carries the user code)
+    pub verification_uri: String,
+    pub expires_in: i64,
+    pub interval: i64,
+}

@@ -340,3 +340,77 @@ async fn bad_id_tokens_are_refused_with_words() {
         }
     }
 }
+
+/// `infra login --web`: the CLI shows a code and a link; the person signs in through the provider in
+/// the console, lands on the approval page, approves, and the CLI is logged in as them. A code works once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_logs_in_through_the_console_and_a_provider() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let idp = Idp::start(dir.path(), &format!("{}/auth/oidc/callback", infra.url), json!({}));
+    let body = json!({"name": "corp", "kind": "oidc", "issuer": idp.issuer, "client_id": "infra", "client_secret": "infra-secret"});
+    assert_eq!(infra.post("/api/providers", &infra.admin, body).await.0, 201);
+    let (status, names) = infra.call(reqwest::Method::GET, "/api/login/providers", "", None).await;
+    assert_eq!((status, names), (200, json!(["corp"])));
+
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let cli = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_infra"));
+        c.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("HOME", &home)
+            .env("INFRA_CONFIG_DIR", home.join("config")).env("KUBECONFIG", home.join("kubeconfig"));
+        c
+    };
+    let mut login = cli(&["login", &infra.url, "--web", "--tls-trusted-fingerprint", &infra.fingerprint])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(login.stdout.take().unwrap());
+    let (mut first, mut link) = (String::new(), String::new());
+    out.read_line(&mut first).unwrap();
+    out.read_line(&mut link).unwrap();
+    let link = link.trim().to_string();
+    assert!(link.starts_with(&format!("{}/device/start?code=", infra.url)), "{first}{link}");
+    let code = link.rsplit('=').next().unwrap().to_string();
+    assert!(first.contains(&code), "the terminal shows the code it links to: {first}");
+
+    // the person follows the link, signs in through the provider and comes back to approve
+    let b = browser(&infra);
+    let res = b.get(&link).send().await.unwrap();
+    assert!(location(&res).contains("/device?code="));
+    let landing = sign_in(&b, &infra, "corp", "alice@example.com", "alice-pw").await;
+    assert_eq!(landing, format!("/device?code={code}"), "{}", error_of(&landing));
+    let page = b.get(format!("{}{landing}", infra.url)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(&code) && page.contains("infra CLI on"), "the approval page names the code and the client");
+    let approve = |code: String| {
+        b.post(format!("{}/device/approve", infra.url)).header("origin", infra.url.clone()).form(&[("code", code)]).send()
+    };
+    let res = approve(code.clone()).await.unwrap();
+    assert!(location(&res).ends_with("&approved=1"), "{}", location(&res));
+    let done = login.wait_with_output().unwrap();
+    let rest = format!("{}{}", String::from_utf8_lossy(&done.stdout), String::from_utf8_lossy(&done.stderr));
+    assert!(done.status.success(), "{rest}");
+    let config = std::fs::read_to_string(home.join("config/config.json")).unwrap();
+    assert!(config.contains("alice@example.com"), "{config}");
+    assert!(cli(&["list", "--format", "json"]).output().unwrap().status.success());
+
+    // a code is approved once, and its key collected once; unknown codes are refused
+    let res = approve(code).await.unwrap();
+    assert!(error_of(location(&res).trim_start_matches(&infra.url)).contains("works once"), "{}", location(&res));
+    let (status, started) = infra.call(reqwest::Method::POST, "/api/device", "", Some(json!({"name": "script"}))).await;
+    assert_eq!(status, 201, "{started}");
+    let device_code = started["device_code"].as_str().unwrap();
+    let poll = || infra.call(reqwest::Method::POST, "/api/device/token", "", Some(json!({"device_code": device_code})));
+    assert_eq!(poll().await.0, 202, "pending until approved");
+    let res = approve(started["user_code"].as_str().unwrap().to_string()).await.unwrap();
+    assert!(location(&res).ends_with("&approved=1"));
+    let (status, key) = poll().await;
+    assert_eq!(status, 201, "{key}");
+    assert_eq!(infra.get("/api/me", key["access_key"].as_str().unwrap()).await.1["email"], "alice@example.com");
+    assert_eq!(poll().await.0, 401, "collected once");
+    let (status, _) = infra.call(reqwest::Method::POST, "/api/device/token", "", Some(json!({"device_code": "forged"}))).await;
+    assert_eq!(status, 401);
+}

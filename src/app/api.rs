@@ -236,3 +236,10 @@ pub async fn test_provider(id: i64) -> Result<ProviderCheck, ServerFnError> {
     let (s, a) = fn_actor().await?;
     Ok(services::providers::check(Ctx::new(&s.db, &a), &s.master, id, &s.oidc_http).await?)
 }
+
+/// The client a device code was made for (the confirmation page names it).
+#[server(prefix = "/_fn", endpoint = "device_pending")]
+pub async fn device_pending(code: String) -> Result<String, ServerFnError> {
+    let (s, _) = fn_actor().await?;
+    Ok(services::device_login::pending(&s.db, &code).await?)
+}

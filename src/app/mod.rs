@@ -57,6 +57,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("audit") view=AuditPage/>
                     <Route path=path!("kubeconfig") view=KubeconfigPage/>
                     <Route path=path!("providers") view=ProvidersPage/>
+                    <Route path=path!("device") view=DevicePage/>
                     <Route path=path!("settings") view=SettingsPage/>
                 </ParentRoute>
             </Routes>

@@ -31,6 +31,10 @@ pub struct LoginArgs {
     /// `infra server` prints it at start; for scripts, instead of the question
     #[arg(long, value_name = "FINGERPRINT")]
     pub tls_trusted_fingerprint: Option<String>,
+    /// Sign in on the web console instead (with a password or an identity provider) and approve
+    /// this CLI there; works where no browser can open, too
+    #[arg(long, conflicts_with = "key")]
+    pub web: bool,
     /// Do not check the server's certificate at all (insecure; for throw-away test setups)
     #[arg(long, conflicts_with = "tls_trusted_fingerprint")]
     pub skip_tls_verify: bool,
@@ -123,8 +127,21 @@ pub async fn login(args: LoginArgs) -> Result<(), String> {
     let previous = if stored.server == server { stored.trust.clone() } else { Trust::default() };
     let asked = trust::Asked { fingerprint: args.tls_trusted_fingerprint.as_deref(), skip_verify: args.skip_tls_verify };
     let trust = trust::establish(&server, previous, asked).await?;
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "this computer".into());
+    let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    // on a terminal, when the server has identity providers, offer them
+    let web = args.web
+        || (args.key.is_none() && args.email.is_none() && on_terminal && {
+            let providers = call(&server, &trust, None, reqwest::Method::GET, "/api/login/providers", None).await.unwrap_or_default();
+            let names: Vec<&str> = providers.as_array().into_iter().flatten().filter_map(|p| p.as_str()).collect();
+            !names.is_empty() && {
+                let answer = prompt(&format!("Sign in with a password, or with {} in the browser? [password/{}] ", names.join(" or "), names.join("/")))?;
+                !answer.is_empty() && !"password".starts_with(&answer.to_lowercase())
+            }
+        });
     let key = match args.key.filter(|k| !k.trim().is_empty()) {
         Some(key) => key.trim().to_string(),
+        None if web => web_login(&server, &trust, &host).await?,
         None => {
             let email = match args.email {
                 Some(e) => e,
@@ -136,7 +153,6 @@ pub async fn login(args: LoginArgs) -> Result<(), String> {
             } else {
                 prompt("")?
             };
-            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "this computer".into());
             let created = call(&server, &trust, None, reqwest::Method::POST, "/api/login", Some(json!({
                 "email": email, "password": password, "name": format!("infra CLI on {host}"),
             })))
@@ -154,6 +170,32 @@ pub async fn login(args: LoginArgs) -> Result<(), String> {
     println!("Logged in to {server} as {user}.");
     describe_contexts(&contexts)?;
     Ok(())
+}
+
+/// `infra login --web`: a code the person approves in the console, signed in there however they sign
+/// in (password or identity provider). Opens the browser where one can open; prints the link anyway.
+async fn web_login(server: &str, trust: &Trust, host: &str) -> Result<String, String> {
+    let started = call(server, trust, None, reqwest::Method::POST, "/api/device", Some(json!({"name": format!("infra CLI on {host}")}))).await?;
+    let started: crate::model::DeviceStart = serde_json::from_value(started).map_err(|e| format!("unexpected answer from the server: {e}"))?;
+    println!("Open this page, sign in, and approve the code {}:\n  {}", started.user_code, started.verification_uri);
+    std::io::stdout().flush().ok();
+    if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() {
+        let _ = std::process::Command::new("xdg-open")
+            .arg(&started.verification_uri)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(started.expires_in.max(1) as u64);
+    while std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_secs(started.interval.max(1) as u64)).await;
+        let answer = call(server, trust, None, reqwest::Method::POST, "/api/device/token", Some(json!({"device_code": started.device_code}))).await?;
+        if let Some(key) = answer["access_key"].as_str() {
+            return Ok(key.to_string());
+        }
+    }
+    Err("the code was not approved within 10 minutes: run infra login again".into())
 }
 
 fn describe_contexts(contexts: &[String]) -> Result<(), String> {

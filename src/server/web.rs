@@ -42,6 +42,8 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout", post(logout_form))
         .route("/auth/password", post(password_form))
         .route("/auth/oidc/callback", get(oidc_callback))
+        .route("/device/start", get(device_start))
+        .route("/device/approve", post(device_approve))
         .route("/auth/oidc/{provider}", get(oidc_start))
         .route("/kubeconfig/download", post(kubeconfig_download))
         .nest("/api", api::routes())
@@ -145,7 +147,8 @@ pub fn spawn_verification(state: AppState) {
 }
 
 fn with_error(path: &str, message: &str) -> Redirect {
-    Redirect::to(&format!("{path}?error={}", crate::app::components::encode(message)))
+    let sep = if path.contains('?') { '&' } else { '?' };
+    Redirect::to(&format!("{path}{sep}error={}", crate::app::components::encode(message)))
 }
 
 #[derive(Deserialize)]
@@ -170,8 +173,8 @@ async fn login_form(
             if session.cycle_id().await.is_err() || session.insert(USER_ID_KEY, user.id).await.is_err() {
                 return with_error("/login", "could not start a session").into_response();
             }
-            let next = if user.must_change_password { "/change-password" } else { "/" };
-            Redirect::to(next).into_response()
+            let next = if user.must_change_password { "/change-password".to_string() } else { after_sign_in(&session).await };
+            Redirect::to(&next).into_response()
         }
         Err(e) => with_error("/login", &e.to_string()).into_response(),
     }
@@ -236,7 +239,7 @@ async fn oidc_callback(
             if session.cycle_id().await.is_err() || session.insert(USER_ID_KEY, user_id).await.is_err() {
                 return with_error("/login", "could not start a session").into_response();
             }
-            Redirect::to("/").into_response()
+            Redirect::to(&after_sign_in(&session).await).into_response()
         }
         Err(message) => {
             tracing::info!(%ip, %message, "identity provider sign-in refused");
@@ -244,6 +247,38 @@ async fn oidc_callback(
             let _ = crate::server::services::audit::record(&state.db, &actor, "auth.provider.login", "", crate::server::services::audit::Outcome::Denied, &message).await;
             with_error("/login", &message).into_response()
         }
+    }
+}
+
+const NEXT: &str = "next";
+
+/// Where to go after signing in: a page remembered before (the device approval), else home.
+async fn after_sign_in(session: &Session) -> String {
+    let next: Option<String> = session.remove(NEXT).await.ok().flatten();
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//")).unwrap_or_else(|| "/".into())
+}
+
+#[derive(Deserialize)]
+struct DeviceCode {
+    code: String,
+}
+
+/// The link `infra login --web` prints: remembers the approval page across a sign-in, then goes there.
+async fn device_start(session: Session, axum::extract::Query(q): axum::extract::Query<DeviceCode>) -> Response {
+    let page = format!("/device?code={}", crate::app::components::encode(&q.code));
+    let _ = session.insert(NEXT, page.clone()).await;
+    Redirect::to(&page).into_response()
+}
+
+/// The person approves the code their CLI shows.
+async fn device_approve(State(state): State<AppState>, actor: Result<SignedInActor, AppError>, Form(form): Form<DeviceCode>) -> Response {
+    let Ok(SignedInActor(actor)) = actor else {
+        return Redirect::to("/login").into_response();
+    };
+    let page = format!("/device?code={}", crate::app::components::encode(&form.code));
+    match crate::server::services::device_login::approve(Ctx::new(&state.db, &actor), &form.code).await {
+        Ok(()) => Redirect::to(&format!("{page}&approved=1")).into_response(),
+        Err(e) => with_error(&page, &e.to_string()).into_response(),
     }
 }
 

@@ -41,6 +41,9 @@ pub fn routes() -> Router<AppState> {
         .route("/tokens", post(issue_token))
         .route("/kubeconfig", post(kubeconfig))
         .route("/login", post(cli_login))
+        .route("/login/providers", get(login_providers))
+        .route("/device", post(device_start))
+        .route("/device/token", post(device_token))
         .route("/settings", get(get_settings).patch(update_settings))
         .route("/providers", get(list_providers).post(create_provider))
         .route("/providers/{id}", axum::routing::patch(update_provider).delete(delete_provider))
@@ -324,6 +327,36 @@ async fn cli_login(State(s): State<AppState>, crate::server::web::ClientIp(ip): 
     let new = crate::model::NewAccessKey { name: name.chars().take(64).collect(), ttl_secs: None, inactivity_timeout_secs: None };
     let created = keys::create(Ctx::new(&s.db, &actor), &new).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// The identity providers one may sign in with (names only; no sign-in needed).
+async fn login_providers(State(s): State<AppState>) -> AppResult<impl IntoResponse> {
+    Ok(Json(services::providers::names(&s.db).await?))
+}
+
+#[derive(Deserialize)]
+struct DeviceStartRequest {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+async fn device_start(State(s): State<AppState>, ApiJson(body): ApiJson<DeviceStartRequest>) -> AppResult<Response> {
+    let url = s.config.url.clone().unwrap_or_default();
+    let started = services::device_login::start(&s.db, &url, body.name.as_deref().unwrap_or("infra CLI")).await?;
+    Ok((StatusCode::CREATED, Json(started)).into_response())
+}
+
+#[derive(Deserialize)]
+struct DeviceTokenRequest {
+    device_code: String,
+}
+
+/// 202 `{"status": "pending"}` until the person approves; then 201 with the access key, once.
+async fn device_token(State(s): State<AppState>, ApiJson(body): ApiJson<DeviceTokenRequest>) -> AppResult<Response> {
+    Ok(match services::device_login::poll(&s.db, &body.device_code).await? {
+        Some(key) => (StatusCode::CREATED, Json(key)).into_response(),
+        None => (StatusCode::ACCEPTED, Json(serde_json::json!({"status": "pending"}))).into_response(),
+    })
 }
 
 async fn list_providers(State(s): State<AppState>, ApiActor(a): ApiActor) -> AppResult<impl IntoResponse> {

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0003_revocations", include_str!("../../../migrations/0003_revocations.sql")),
     ("0004_certificate_requests", include_str!("../../../migrations/0004_certificate_requests.sql")),
     ("0005_providers", include_str!("../../../migrations/0005_providers.sql")),
+    ("0006_device_logins", include_str!("../../../migrations/0006_device_logins.sql")),
 ];
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {

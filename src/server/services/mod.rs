@@ -6,6 +6,7 @@ pub mod bindings;
 pub mod certificates;
 pub mod changes;
 pub mod destinations;
+pub mod device_login;
 pub mod grants;
 pub mod groups;
 pub mod keys;

@@ -1,0 +1,105 @@
+//! `infra login --web`: a device-code login through the console. The CLI starts it and gets a secret
+//! device code and a short user code; the person opens the console (signing in with a password or an
+//! identity provider), checks that the code matches what the CLI shows, and approves it; the CLI,
+//! polling with the device code, then receives an access key of that person's. Codes live 10 minutes
+//! and are used once.
+
+use rand::Rng;
+use sea_orm::ConnectionTrait;
+
+use super::{audit, keys, Ctx};
+use crate::model::{CreatedAccessKey, DeviceStart, NewAccessKey};
+use crate::server::auth::password::{random_token, sha256_hex};
+use crate::server::db;
+use crate::server::error::{AppError, AppResult};
+
+const LIFETIME_SECS: i64 = 600;
+/// No 0/O, 1/I/L: codes are read and typed by people.
+const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+
+fn user_code() -> String {
+    let mut rng = rand::rng();
+    let c: String = (0..8).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+    format!("{}-{}", &c[..4], &c[4..])
+}
+
+fn normalize(code: &str) -> String {
+    let c: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_uppercase()).collect();
+    if c.len() == 8 { format!("{}-{}", &c[..4], &c[4..]) } else { c }
+}
+
+pub async fn start(db: &sea_orm::DatabaseConnection, server_url: &str, client_name: &str) -> AppResult<DeviceStart> {
+    let now = crate::server::now();
+    let device_code = random_token(32);
+    let code = user_code();
+    let txn = db::begin_write(db).await?;
+    db::execute(&txn, "DELETE FROM device_logins WHERE expires_at <= ?", [now.into()]).await?;
+    db::execute(
+        &txn,
+        "INSERT INTO device_logins (device_code, user_code, client_name, expires_at, created_at) VALUES (?, ?, ?, ?, ?)",
+        [sha256_hex(device_code.as_bytes()).into(), code.clone().into(), client_name.chars().take(64).collect::<String>().into(), (now + LIFETIME_SECS * 1000).into(), now.into()],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(DeviceStart {
+        device_code,
+        verification_uri: format!("{}/device/start?code={code}", server_url.trim_end_matches('/')),
+        user_code: code,
+        expires_in: LIFETIME_SECS,
+        interval: 1,
+    })
+}
+
+/// The client name of a pending code, for the confirmation page.
+pub async fn pending(db: &impl ConnectionTrait, code: &str) -> AppResult<String> {
+    let row = db::query_one(
+        db,
+        "SELECT client_name FROM device_logins WHERE user_code = ? AND user_id IS NULL AND expires_at > ?",
+        [normalize(code).into(), crate::server::now().into()],
+    )
+    .await?;
+    let row = row.ok_or_else(|| AppError::NotFound("that code (it expires after 10 minutes and works once)".into()))?;
+    Ok(row.try_get_by_index(0)?)
+}
+
+/// The signed-in person approves the code the CLI shows.
+pub async fn approve(ctx: Ctx<'_>, code: &str) -> AppResult<()> {
+    let code = normalize(code);
+    let client = pending(ctx.db, &code).await?;
+    let txn = db::begin_write(ctx.db).await?;
+    let n = db::execute(
+        &txn,
+        "UPDATE device_logins SET user_id = ? WHERE user_code = ? AND user_id IS NULL AND expires_at > ?",
+        [ctx.actor.user_id.into(), code.clone().into(), crate::server::now().into()],
+    )
+    .await?;
+    if n == 0 {
+        return Err(AppError::NotFound("that code (it expires after 10 minutes and works once)".into()));
+    }
+    audit::record(&txn, ctx.actor, "auth.device.approve", &code, audit::Outcome::Success, &client).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The CLI polls: `None` while the person has not approved yet; then, once, a new access key.
+pub async fn poll(db: &sea_orm::DatabaseConnection, device_code: &str) -> AppResult<Option<CreatedAccessKey>> {
+    let hash = sha256_hex(device_code.as_bytes());
+    let row = db::query_one(db, "SELECT user_id, client_name, expires_at FROM device_logins WHERE device_code = ?", [hash.clone().into()]).await?;
+    let Some(row) = row else { return Err(AppError::Unauthorized("unknown device code: start again".into())) };
+    let expires_at: i64 = row.try_get_by_index(2)?;
+    if expires_at <= crate::server::now() {
+        return Err(AppError::Unauthorized("the code expired before it was approved: start again".into()));
+    }
+    let Some(user_id) = row.try_get_by_index::<Option<i64>>(0)? else { return Ok(None) };
+    let client: String = row.try_get_by_index(1)?;
+    // used once: whoever deletes the row hands out the key
+    if db::execute(db, "DELETE FROM device_logins WHERE device_code = ?", [hash.into()]).await? == 0 {
+        return Err(AppError::Unauthorized("this code was already used: start again".into()));
+    }
+    let actor = crate::server::auth::actor_for_user(db, user_id, "device login").await?;
+    if actor.must_change_password {
+        return Err(AppError::Forbidden("change your one-time password in the console first".into()));
+    }
+    let new = NewAccessKey { name: client, ttl_secs: None, inactivity_timeout_secs: None };
+    Ok(Some(keys::create(Ctx::new(db, &actor), &new).await?))
+}
