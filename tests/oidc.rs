@@ -4,6 +4,8 @@
 
 #[path = "support/cluster.rs"]
 mod harness;
+#[path = "support/pg.rs"]
+mod pg;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -111,10 +113,20 @@ async fn me(b: &reqwest::Client, infra: &Infra) -> (u16, Value) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_in_with_an_openid_provider() {
+async fn sign_in_with_an_openid_provider_on_sqlite() {
+    sign_in_with_an_openid_provider(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_with_an_openid_provider_on_postgresql() {
+    let pg = pg::TempPostgres::start();
+    sign_in_with_an_openid_provider(Some(pg.new_database())).await;
+}
+
+async fn sign_in_with_an_openid_provider(database_url: Option<String>) {
     infra::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
-    let infra = Infra::start(&dir.path().join("server")).await;
+    let infra = Infra::start_on(&dir.path().join("server"), database_url).await;
     let idp = Idp::start(dir.path(), &format!("{}/auth/oidc/callback", infra.url), json!({}));
     let (_, carol_key) = infra.user("carol@example.com").await;
     let provider = json!({"name": "corp", "kind": "oidc", "issuer": idp.issuer, "client_id": "infra", "client_secret": "infra-secret"});

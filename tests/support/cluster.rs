@@ -42,11 +42,16 @@ pub struct Infra {
 
 impl Infra {
     pub async fn start(dir: &Path) -> Infra {
+        Infra::start_on(dir, None).await
+    }
+
+    /// On the given database (`postgres://…`); SQLite in `dir` when `None`.
+    pub async fn start_on(dir: &Path, database_url: Option<String>) -> Infra {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("https://{}", listener.local_addr().unwrap());
         let config = ServerConfig {
             data_dir: dir.to_path_buf(),
-            database_url: None,
+            database_url,
             listen: None,
             url: Some(url.clone()),
             admin_email: ADMIN.into(),
