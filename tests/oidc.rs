@@ -4,69 +4,24 @@
 
 #[path = "support/cluster.rs"]
 mod harness;
+#[path = "support/idp.rs"]
+mod idp;
 #[path = "support/pg.rs"]
 mod pg;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use harness::Infra;
+use idp::Idp;
 use serde_json::{json, Value};
 
-/// The test OpenID Provider, stopped when dropped.
-struct Idp {
-    child: Child,
-    issuer: String,
-    http: reqwest::Client,
-}
-
-impl Idp {
-    /// `extra` is merged into the IdP's configuration (token lifetimes, say).
-    fn start(dir: &std::path::Path, redirect_uri: &str, extra: Value) -> Idp {
-        let mut config = json!({
-            "clients": [{
-                "client_id": "infra",
-                "client_secret": "infra-secret",
-                "redirect_uris": [redirect_uri],
-                "grant_types": ["authorization_code", "refresh_token"],
-            }],
-            "users": [
-                {"sub": "alice", "email": "alice@example.com", "name": "Alice Example", "password": "alice-pw", "groups": ["dev", "sre"]},
-                {"sub": "bob", "email": "bob@other.example", "name": "Bob Other", "password": "bob-pw", "groups": ["dev"]},
-                {"sub": "carol", "email": "carol@example.com", "name": "Carol Local", "password": "carol-pw", "groups": []},
-            ],
-        });
-        for (k, v) in extra.as_object().into_iter().flatten() {
-            config[k] = v.clone();
-        }
-        let file = dir.join("idp.json");
-        std::fs::write(&file, config.to_string()).unwrap();
-        let mut child = Command::new("node")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/end2end/idp/idp.mjs"))
-            .arg(&file)
-            .env("IDP_EXIT_ON_STDIN_EOF", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node runs the test OpenID Provider (scripts/setup.sh installs it)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let ready: Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("the IdP did not start: {line:?}"));
-        Idp { child, issuer: ready["issuer"].as_str().unwrap().to_string(), http: reqwest::Client::new() }
-    }
-
-    async fn admin(&self, path: &str, body: Value) {
-        let res = self.http.post(format!("{}/admin{path}", self.issuer)).json(&body).send().await.unwrap();
-        assert!(res.status().is_success(), "{}", res.text().await.unwrap());
-    }
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn users() -> Value {
+    json!([
+        {"sub": "alice", "email": "alice@example.com", "name": "Alice Example", "password": "alice-pw", "groups": ["dev", "sre"]},
+        {"sub": "bob", "email": "bob@other.example", "name": "Bob Other", "password": "bob-pw", "groups": ["dev"]},
+        {"sub": "carol", "email": "carol@example.com", "name": "Carol Local", "password": "carol-pw", "groups": []},
+    ])
 }
 
 /// A browser: cookies kept, redirects followed by hand.
@@ -127,7 +82,7 @@ async fn sign_in_with_an_openid_provider(database_url: Option<String>) {
     infra::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let infra = Infra::start_on(&dir.path().join("server"), database_url).await;
-    let idp = Idp::start(dir.path(), &format!("{}/auth/oidc/callback", infra.url), json!({}));
+    let idp = Idp::start(dir.path(), &format!("{}/auth/oidc/callback", infra.url), users(), json!({}));
     let (_, carol_key) = infra.user("carol@example.com").await;
     let provider = json!({"name": "corp", "kind": "oidc", "issuer": idp.issuer, "client_id": "infra", "client_secret": "infra-secret"});
 
@@ -230,7 +185,7 @@ async fn a_provider_answering_as_another_issuer_is_refused() {
     infra::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let infra = Infra::start(&dir.path().join("server")).await;
-    let idp = Idp::start(dir.path(), &format!("{}/auth/oidc/callback", infra.url), json!({}));
+    let idp = Idp::start(dir.path(), &format!("{}/auth/oidc/callback", infra.url), users(), json!({}));
     let other_name = idp.issuer.replace("127.0.0.1", "localhost");
     let body = json!({"name": "renamed", "kind": "oidc", "issuer": other_name, "client_id": "infra", "client_secret": "infra-secret"});
     let (status, created) = infra.post("/api/providers", &infra.admin, body).await;
@@ -360,7 +315,7 @@ async fn the_cli_logs_in_through_the_console_and_a_provider() {
     infra::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let infra = Infra::start(&dir.path().join("server")).await;
-    let idp = Idp::start(dir.path(), &format!("{}/auth/oidc/callback", infra.url), json!({}));
+    let idp = Idp::start(dir.path(), &format!("{}/auth/oidc/callback", infra.url), users(), json!({}));
     let body = json!({"name": "corp", "kind": "oidc", "issuer": idp.issuer, "client_id": "infra", "client_secret": "infra-secret"});
     assert_eq!(infra.post("/api/providers", &infra.admin, body).await.0, 201);
     let (status, names) = infra.call(reqwest::Method::GET, "/api/login/providers", "", None).await;
