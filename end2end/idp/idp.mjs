@@ -132,7 +132,43 @@ const ttl = {
   ...(cfg.ttl || {}),
 };
 
+// Storage: an unbounded Map with expiry. oidc-provider's built-in development adapter is an LRU of
+// 1,000 entries, which silently drops grants and refresh tokens once a few hundred users have signed in
+// (a benchmark signs in thousands).
+const store = new Map(); // key -> { payload, expiresAt }
+const grantMembers = new Map(); // grantId -> Set of keys
+class MapAdapter {
+  constructor(name) { this.name = name; }
+  key(id) { return `${this.name}:${id}`; }
+  static read(key) {
+    const entry = store.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= Date.now()) { store.delete(key); return undefined; }
+    return entry.payload;
+  }
+  async upsert(id, payload, expiresIn) {
+    const key = this.key(id);
+    store.set(key, { payload, expiresAt: expiresIn ? Date.now() + expiresIn * 1000 : Infinity });
+    if (payload.grantId) {
+      if (!grantMembers.has(payload.grantId)) grantMembers.set(payload.grantId, new Set());
+      grantMembers.get(payload.grantId).add(key);
+    }
+    if (payload.userCode) store.set(`userCode:${payload.userCode}`, { payload: id, expiresAt: Infinity });
+    if (payload.uid) store.set(`sessionUid:${payload.uid}`, { payload: id, expiresAt: Infinity });
+  }
+  async find(id) { return MapAdapter.read(this.key(id)); }
+  async findByUserCode(userCode) { const id = MapAdapter.read(`userCode:${userCode}`); return id ? this.find(id) : undefined; }
+  async findByUid(uid) { const id = MapAdapter.read(`sessionUid:${uid}`); return id ? this.find(id) : undefined; }
+  async consume(id) { const p = MapAdapter.read(this.key(id)); if (p) p.consumed = Math.floor(Date.now() / 1000); }
+  async destroy(id) { store.delete(this.key(id)); }
+  async revokeByGrantId(grantId) {
+    for (const key of grantMembers.get(grantId) ?? []) store.delete(key);
+    grantMembers.delete(grantId);
+  }
+}
+
 const configuration = {
+  adapter: MapAdapter,
   clients: (cfg.clients || []).map(normalizeClient),
   findAccount,
   jwks: { keys: [signingJwk] },
