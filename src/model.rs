@@ -506,6 +506,9 @@ pub struct Provider {
     pub groups_claim: String,
     /// email domains allowed to sign in; empty: any
     pub allowed_domains: Vec<String>,
+    /// `azure`: the Microsoft Graph base URL the groups come from (empty: https://graph.microsoft.com/v1.0)
+    #[serde(default)]
+    pub directory_url: String,
     pub user_count: i64,
     pub created_at: Millis,
 }
@@ -528,6 +531,9 @@ pub struct NewProvider {
     pub groups_claim: Option<String>,
     #[serde(default)]
     pub allowed_domains: Vec<String>,
+    /// `azure`: another Microsoft Graph base URL (national clouds)
+    #[serde(default)]
+    pub directory_url: Option<String>,
 }
 
 /// `PATCH /api/providers/{id}`: what is given changes; a missing client secret keeps the stored one.

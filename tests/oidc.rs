@@ -237,7 +237,35 @@ mod standin {
             "id_token_signing_alg_values_supported": ["ES256"],
         });
         let (k, n) = (key, next.clone());
+        // Microsoft Graph's `GET /me/memberOf`, as documented: two pages, a directory role among the
+        // groups, and 401 for another token; `/graph-denied` answers 403 like an app without consent
+        let page2 = format!("{issuer}/graph/page2");
+        let graph = move |headers: axum::http::HeaderMap| {
+            let page2 = page2.clone();
+            async move {
+                if headers.get("authorization").and_then(|h| h.to_str().ok()) != Some("Bearer at") {
+                    return (axum::http::StatusCode::UNAUTHORIZED, Json(json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token is empty."}})));
+                }
+                (axum::http::StatusCode::OK, Json(json!({
+                    "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#directoryObjects(displayName)",
+                    "@odata.nextLink": page2,
+                    "value": [
+                        {"@odata.type": "#microsoft.graph.group", "id": "g1", "displayName": "Platform"},
+                        {"@odata.type": "#microsoft.graph.directoryRole", "id": "r1", "displayName": "Global Reader"},
+                    ],
+                })))
+            }
+        };
+        let page_two = || async {
+            Json(json!({"value": [{"@odata.type": "#microsoft.graph.group", "id": "g2", "displayName": "Oncall"}]}))
+        };
+        let denied = || async {
+            (axum::http::StatusCode::FORBIDDEN, Json(json!({"error": {"code": "Authorization_RequestDenied", "message": "Insufficient privileges to complete the operation."}})))
+        };
         let app = Router::new()
+            .route("/graph/v1.0/me/memberOf", get(graph))
+            .route("/graph/page2", get(page_two))
+            .route("/graph-denied/v1.0/me/memberOf", get(denied))
             .route("/.well-known/openid-configuration", get(move || async move { Json(discovery) }))
             .route("/jwks", get(move || async move { Json(json!({"keys": [jwk]})) }))
             .route(
@@ -380,4 +408,45 @@ async fn the_cli_logs_in_through_the_console_and_a_provider() {
     assert_eq!(poll().await.0, 401, "collected once");
     let (status, _) = infra.call(reqwest::Method::POST, "/api/device/token", "", Some(json!({"device_code": "forged"}))).await;
     assert_eq!(status, 401);
+}
+
+/// Azure AD: groups come from Microsoft Graph (`/me/memberOf`, every page, groups only), not from the
+/// token; an app without the Graph permission is refused with words. Graph is a stand-in here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_groups_come_from_microsoft_graph() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let idp = standin::start().await;
+    for (name, graph) in [("azure", "graph"), ("noconsent", "graph-denied")] {
+        let body = json!({"name": name, "kind": "azure", "issuer": idp.issuer, "client_id": "infra", "client_secret": "s",
+                          "directory_url": format!("{}/{graph}/v1.0", idp.issuer)});
+        let (status, created) = infra.post("/api/providers", &infra.admin, body).await;
+        assert_eq!(status, 201, "{created}");
+        assert!(created["scopes"].to_string().contains("GroupMember.Read.All"), "{created}");
+    }
+    let sign_in = |provider: &'static str, email: &'static str| {
+        let infra = &infra;
+        let idp = &idp;
+        async move {
+            let b = browser(infra);
+            let res = b.get(format!("{}/auth/oidc/{provider}", infra.url)).send().await.unwrap();
+            let to_idp = reqwest::Url::parse(&location(&res)).unwrap();
+            let param = |k: &str| to_idp.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.to_string()).unwrap();
+            let now = infra::server::now() / 1000;
+            *idp.next.lock().unwrap() = (json!({
+                "iss": idp.issuer, "aud": "infra", "sub": email, "email": email, "email_verified": true,
+                "iat": now, "exp": now + 300, "nonce": param("nonce"), "groups": ["from-the-token"],
+            }), true);
+            let res = b.get(format!("{}/auth/oidc/callback?code=c&state={}", infra.url, param("state"))).send().await.unwrap();
+            location(&res).trim_start_matches(&infra.url).to_string()
+        }
+    };
+    let landing = sign_in("azure", "ada@example.com").await;
+    assert_eq!(landing, "/", "{}", error_of(&landing));
+    let user = infra::server::services::users::find_by_email(&infra.state.db, "ada@example.com").await.unwrap().unwrap();
+    let groups = infra::server::services::groups::names_of_user(&infra.state.db, user.id).await.unwrap();
+    assert_eq!(groups, ["Oncall", "Platform"], "both pages, groups only, not the token's claim");
+    let landing = sign_in("noconsent", "bea@example.com").await;
+    assert!(error_of(&landing).contains("GroupMember.Read.All"), "{landing}");
 }

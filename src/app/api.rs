@@ -221,6 +221,7 @@ pub async fn create_provider(
         scopes: None,
         groups_claim: Some(groups_claim),
         allowed_domains: allowed_domains.split([',', ' ']).map(String::from).collect(),
+        directory_url: None,
     };
     Ok(services::providers::create(Ctx::new(&s.db, &a), &s.master, &new).await?)
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod https;
+pub mod directory;
 pub mod oidc;
 pub mod services;
 pub mod state;

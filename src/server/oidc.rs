@@ -152,6 +152,8 @@ pub struct Identity {
     pub name: String,
     pub groups: Vec<String>,
     pub refresh_token: Option<String>,
+    /// for the provider's directory (Microsoft Graph), when groups come from there
+    pub access_token: String,
 }
 
 /// Exchanges the code (with the PKCE verifier) and checks the ID token: signature, issuer, audience,
@@ -223,6 +225,7 @@ fn identity(client: &OidcClient, tokens: &Tokens, nonce: Option<&Nonce>, groups_
         name: claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_string()).unwrap_or_default(),
         groups: claims.additional_claims().groups(groups_claim),
         refresh_token: tokens.refresh_token().map(|t| t.secret().clone()),
+        access_token: tokens.access_token().secret().clone(),
     })
 }
 

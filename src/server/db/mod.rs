@@ -18,6 +18,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0004_certificate_requests", include_str!("../../../migrations/0004_certificate_requests.sql")),
     ("0005_providers", include_str!("../../../migrations/0005_providers.sql")),
     ("0006_device_logins", include_str!("../../../migrations/0006_device_logins.sql")),
+    ("0007_provider_directory", include_str!("../../../migrations/0007_provider_directory.sql")),
 ];
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {

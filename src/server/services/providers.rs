@@ -31,9 +31,21 @@ pub struct ProviderConfig {
     pub scopes: Vec<String>,
     pub groups_claim: String,
     pub allowed_domains: Vec<String>,
+    pub directory_url: String,
 }
 
 impl ProviderConfig {
+    /// The user's groups: from Microsoft Graph for `azure`, else from the groups claim.
+    pub async fn groups(&self, http: &reqwest::Client, who: &Identity) -> Result<Vec<String>, String> {
+        match self.kind.as_str() {
+            "azure" => {
+                let base = if self.directory_url.is_empty() { crate::server::directory::GRAPH } else { &self.directory_url };
+                crate::server::directory::azure_groups(http, base, &who.access_token).await
+            }
+            _ => Ok(who.groups.clone()),
+        }
+    }
+
     pub async fn client(&self, http: &reqwest::Client, redirect_url: &str) -> Result<OidcClient, oidc::OidcError> {
         let meta = oidc::discover(http, &self.issuer).await?;
         oidc::client(meta, &self.client_id, &self.client_secret, redirect_url)
@@ -54,6 +66,8 @@ pub fn issuer_for(kind: &str, given: &str) -> AppResult<String> {
         "okta" if !host_only.is_empty() && !host_only.contains('/') => Ok(format!("https://{host_only}")),
         "okta" => Err(AppError::field("issuer", "the Okta domain, like example.okta.com")),
         "azure" if !given.is_empty() && !given.contains('/') => Ok(format!("https://login.microsoftonline.com/{given}/v2.0")),
+        // a national cloud's (or a test's) issuer URL as is
+        "azure" if given.contains("://") => issuer_for("oidc", given),
         "azure" => Err(AppError::field("issuer", "the Azure AD tenant id or domain")),
         "oidc" => {
             let url = reqwest::Url::parse(given).map_err(|_| AppError::field("issuer", "the issuer URL, like https://idp.example.com"))?;
@@ -70,7 +84,7 @@ pub fn issuer_for(kind: &str, given: &str) -> AppResult<String> {
 fn default_scopes(kind: &str) -> Vec<String> {
     let list: &[&str] = match kind {
         "google" => &["openid", "email", "profile"],
-        "azure" => &["openid", "email", "profile", "offline_access"],
+        "azure" => &["openid", "email", "profile", "offline_access", "https://graph.microsoft.com/GroupMember.Read.All"],
         _ => &["openid", "email", "profile", "groups", "offline_access"],
     };
     list.iter().map(|s| s.to_string()).collect()
@@ -93,6 +107,15 @@ fn clean_domains(domains: &[String]) -> AppResult<Vec<String>> {
     Ok(out)
 }
 
+/// A directory base URL: empty, or https (http only on a loopback address, for tests).
+fn directory_url(given: &str) -> AppResult<String> {
+    let given = given.trim().trim_end_matches('/');
+    if given.is_empty() {
+        return Ok(String::new());
+    }
+    issuer_for("oidc", given).map_err(|_| AppError::field("directory_url", "an https URL (plain http only on a loopback address)"))
+}
+
 fn validate_name(name: &str) -> AppResult<String> {
     let name = destinations::validate_name(name)?;
     if name == "local" {
@@ -110,7 +133,7 @@ fn non_empty(field: &str, value: &str) -> AppResult<String> {
 }
 
 const SELECT: &str = "SELECT p.id, p.name, p.kind, p.issuer, p.client_id, p.client_secret, p.scopes, p.groups_claim, p.allowed_domains, p.created_at, \
-     (SELECT COUNT(*) FROM provider_users pu WHERE pu.provider_id = p.id) FROM providers p";
+     (SELECT COUNT(*) FROM provider_users pu WHERE pu.provider_id = p.id), p.directory_url FROM providers p";
 
 fn split(text: &str, sep: char) -> Vec<String> {
     text.split(sep).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
@@ -128,6 +151,7 @@ fn row_to_provider(r: &sea_orm::QueryResult) -> AppResult<(Provider, String)> {
         allowed_domains: split(&r.try_get_by_index::<String>(8)?, ','),
         created_at: r.try_get_by_index(9)?,
         user_count: r.try_get_by_index(10)?,
+        directory_url: r.try_get_by_index(11)?,
     };
     Ok((p, r.try_get_by_index(5)?))
 }
@@ -163,6 +187,7 @@ pub async fn config(db: &impl ConnectionTrait, master: &MasterKey, name: &str) -
         scopes: p.scopes,
         groups_claim: p.groups_claim,
         allowed_domains: p.allowed_domains,
+        directory_url: p.directory_url,
     })
 }
 
@@ -176,13 +201,14 @@ pub async fn create(ctx: Ctx<'_>, master: &MasterKey, new: &NewProvider) -> AppR
     let scopes = new.scopes.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| default_scopes(&kind));
     let groups_claim = new.groups_claim.clone().map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).unwrap_or_else(|| "groups".into());
     let domains = clean_domains(&new.allowed_domains)?;
+    let directory_url = directory_url(new.directory_url.as_deref().unwrap_or(""))?;
     if find(ctx.db, "name", name.clone().into()).await?.is_some() {
         return Err(AppError::field("name", "a provider with this name already exists"));
     }
     let txn = db::begin_write(ctx.db).await?;
     db::execute(
         &txn,
-        "INSERT INTO providers (name, kind, issuer, client_id, client_secret, scopes, groups_claim, allowed_domains, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO providers (name, kind, issuer, client_id, client_secret, scopes, groups_claim, allowed_domains, directory_url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             name.clone().into(),
             kind.into(),
@@ -192,6 +218,7 @@ pub async fn create(ctx: Ctx<'_>, master: &MasterKey, new: &NewProvider) -> AppR
             scopes.join(" ").into(),
             groups_claim.into(),
             domains.join(",").into(),
+            directory_url.into(),
             crate::server::now().into(),
         ],
     )
@@ -268,6 +295,14 @@ pub async fn check(ctx: Ctx<'_>, master: &MasterKey, id: i64, http: &reqwest::Cl
 /// After a verified sign-in: creates or updates the user from the claims, brings their provider
 /// groups up to date and keeps the refresh token. Returns the user's id.
 pub async fn sign_in(db: &sea_orm::DatabaseConnection, master: &MasterKey, provider: &ProviderConfig, who: &Identity) -> AppResult<i64> {
+    let from_directory;
+    let who = if provider.kind == "azure" {
+        let groups = provider.groups(&crate::server::oidc::http_client(), who).await.map_err(AppError::Unauthorized)?;
+        from_directory = Identity { groups, ..who.clone() };
+        &from_directory
+    } else {
+        who
+    };
     if who.email.is_empty() {
         return Err(AppError::Unauthorized("the identity provider did not share an email address: ask an admin to add the `email` scope".into()));
     }
@@ -420,10 +455,16 @@ pub async fn verify_all(db: &sea_orm::DatabaseConnection, master: &MasterKey, ht
             report.checked += 1;
             match outcome {
                 // one user's trouble (say, the last admin cannot be disabled) never stops the pass
-                Refresh::Refreshed(who) => match refreshed(db, master, &provider, user_id, &who).await {
+                Refresh::Refreshed(who) => match with_directory_groups(&provider, http, who).await {
+                    Err(why) => {
+                        tracing::warn!(provider = %provider.name, user_id, error = %why, "continuous verification: the directory did not answer");
+                        report.unavailable += 1;
+                    }
+                    Ok(who) => match refreshed(db, master, &provider, user_id, &who).await {
                     Ok(true) => report.updated += 1,
                     Ok(false) => {}
                     Err(e) => tracing::warn!(user_id, error = %e, "continuous verification: cannot update the user"),
+                    },
                 },
                 Refresh::Denied(why) => match disable(db, user_id, &format!("the identity provider refused: {why}")).await {
                     Ok(()) => report.disabled += 1,
@@ -437,6 +478,11 @@ pub async fn verify_all(db: &sea_orm::DatabaseConnection, master: &MasterKey, ht
         }
     }
     Ok(report)
+}
+
+async fn with_directory_groups(provider: &ProviderConfig, http: &reqwest::Client, who: Identity) -> Result<Identity, String> {
+    let groups = provider.groups(http, &who).await?;
+    Ok(Identity { groups, ..who })
 }
 
 /// Stores the new refresh token and brings the groups up to date; true when the groups changed.
