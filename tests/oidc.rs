@@ -170,6 +170,7 @@ async fn sign_in_with_an_openid_provider(database_url: Option<String>) {
     assert_eq!(landing, "(the identity provider refused the login)");
     let (_, audit) = infra.get("/api/audit?action=auth.provider", &infra.admin).await;
     assert!(audit.to_string().contains("auth.provider.removed"), "{audit}");
+    assert!(audit.to_string().contains("checked 1, groups changed 0, disabled 1, unreachable 0"), "a summary per pass: {audit}");
 
     // removing the provider removes its groups
     let (status, _) = infra.call(reqwest::Method::DELETE, &format!("/api/providers/{id}"), &infra.admin, None).await;

@@ -446,25 +446,30 @@ pub async fn verify_all(db: &sea_orm::DatabaseConnection, master: &MasterKey, ht
         let outcomes: Vec<(i64, Refresh)> = futures::stream::iter(users)
             .map(|(user_id, token)| {
                 let (client, provider) = (&client, &provider);
-                async move { (user_id, oidc::refresh(client, http, &token, &provider.groups_claim).await) }
+                async move {
+                    let outcome = match oidc::refresh(client, http, &token, &provider.groups_claim).await {
+                        // groups from the directory (Azure: Microsoft Graph), else from the claims
+                        Refresh::Refreshed(who) => match provider.groups(http, &who).await {
+                            Ok(groups) => Refresh::Refreshed(Identity { groups, ..who }),
+                            Err(why) => Refresh::Unavailable(why),
+                        },
+                        other => other,
+                    };
+                    (user_id, outcome)
+                }
             })
             .buffer_unordered(concurrency.max(1))
             .collect()
             .await;
+        let before = report.clone();
         for (user_id, outcome) in outcomes {
             report.checked += 1;
             match outcome {
                 // one user's trouble (say, the last admin cannot be disabled) never stops the pass
-                Refresh::Refreshed(who) => match with_directory_groups(&provider, http, who).await {
-                    Err(why) => {
-                        tracing::warn!(provider = %provider.name, user_id, error = %why, "continuous verification: the directory did not answer");
-                        report.unavailable += 1;
-                    }
-                    Ok(who) => match refreshed(db, master, &provider, user_id, &who).await {
+                Refresh::Refreshed(who) => match refreshed(db, master, &provider, user_id, &who).await {
                     Ok(true) => report.updated += 1,
                     Ok(false) => {}
                     Err(e) => tracing::warn!(user_id, error = %e, "continuous verification: cannot update the user"),
-                    },
                 },
                 Refresh::Denied(why) => match disable(db, user_id, &format!("the identity provider refused: {why}")).await {
                     Ok(()) => report.disabled += 1,
@@ -476,13 +481,20 @@ pub async fn verify_all(db: &sea_orm::DatabaseConnection, master: &MasterKey, ht
                 }
             }
         }
+        // one audit event per provider and pass with the outcomes; each change and removal has its own
+        if report.checked > before.checked {
+            let detail = format!(
+                "checked {}, groups changed {}, disabled {}, unreachable {}",
+                report.checked - before.checked,
+                report.updated - before.updated,
+                report.disabled - before.disabled,
+                report.unavailable - before.unavailable
+            );
+            let actor = super::Actor::system("verification");
+            audit::record(db, &actor, "auth.provider.verify", &provider.name, audit::Outcome::Success, &detail).await?;
+        }
     }
     Ok(report)
-}
-
-async fn with_directory_groups(provider: &ProviderConfig, http: &reqwest::Client, who: Identity) -> Result<Identity, String> {
-    let groups = provider.groups(http, &who).await?;
-    Ok(Identity { groups, ..who })
 }
 
 /// Stores the new refresh token and brings the groups up to date; true when the groups changed.
