@@ -506,9 +506,13 @@ pub struct Provider {
     pub groups_claim: String,
     /// email domains allowed to sign in; empty: any
     pub allowed_domains: Vec<String>,
-    /// `azure`: the Microsoft Graph base URL the groups come from (empty: https://graph.microsoft.com/v1.0)
+    /// `azure`: the Microsoft Graph base URL the groups come from (empty: https://graph.microsoft.com/v1.0);
+    /// `google`: the Directory API URL (empty: https://admin.googleapis.com/admin/directory/v1)
     #[serde(default)]
     pub directory_url: String,
+    /// `google`: the Workspace admin the service account acts as (empty: groups are not read)
+    #[serde(default)]
+    pub directory_admin: String,
     pub user_count: i64,
     pub created_at: Millis,
 }
@@ -531,9 +535,15 @@ pub struct NewProvider {
     pub groups_claim: Option<String>,
     #[serde(default)]
     pub allowed_domains: Vec<String>,
-    /// `azure`: another Microsoft Graph base URL (national clouds)
+    /// `azure`: another Microsoft Graph base URL (national clouds); `google`: another Directory API URL
     #[serde(default)]
     pub directory_url: Option<String>,
+    /// `google`: the service account key (JSON) with domain-wide delegation; encrypted, never shown again
+    #[serde(default)]
+    pub service_account_json: Option<String>,
+    /// `google`: the Workspace admin the service account acts as
+    #[serde(default)]
+    pub directory_admin: Option<String>,
 }
 
 /// `PATCH /api/providers/{id}`: what is given changes; a missing client secret keeps the stored one.

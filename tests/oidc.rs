@@ -263,7 +263,45 @@ mod standin {
         let denied = || async {
             (axum::http::StatusCode::FORBIDDEN, Json(json!({"error": {"code": "Authorization_RequestDenied", "message": "Insufficient privileges to complete the operation."}})))
         };
+        // Google's token endpoint for a service account (the JWT bearer grant) and the Admin SDK
+        // Directory API's `groups?userKey=`, as documented: the assertion must be signed with the
+        // service account's key, for the group scope, acting as the Workspace admin
+        let token_uri = format!("{issuer}/google/token");
+        let google_token = move |axum::Form(form): axum::Form<std::collections::HashMap<String, String>>| {
+            let token_uri = token_uri.clone();
+            async move {
+                let public = base64::engine::general_purpose::STANDARD.decode(super::GOOGLE_PUBLIC_KEY.lines().filter(|l| !l.starts_with("-----")).collect::<String>()).unwrap();
+                let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+                validation.set_audience(&[token_uri]);
+                let claims = jsonwebtoken::decode::<Value>(form.get("assertion").map(String::as_str).unwrap_or(""), &jsonwebtoken::DecodingKey::from_rsa_der(&public), &validation);
+                let ok = form.get("grant_type").map(String::as_str) == Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+                    && claims.as_ref().is_ok_and(|c| {
+                        c.claims["sub"] == "admin@example.com"
+                            && c.claims["iss"] == "infra@project.iam.gserviceaccount.com"
+                            && c.claims["scope"] == "https://www.googleapis.com/auth/admin.directory.group.readonly"
+                    });
+                if ok {
+                    (axum::http::StatusCode::OK, Json(json!({"access_token": "ga", "expires_in": 3599, "token_type": "Bearer"})))
+                } else {
+                    (axum::http::StatusCode::BAD_REQUEST, Json(json!({"error": "unauthorized_client", "error_description": "Client is unauthorized to retrieve access tokens using this method."})))
+                }
+            }
+        };
+        let google_groups = |headers: axum::http::HeaderMap, axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>| async move {
+            if headers.get("authorization").and_then(|h| h.to_str().ok()) != Some("Bearer ga") {
+                return (axum::http::StatusCode::UNAUTHORIZED, Json(json!({"error": {"code": 401, "message": "Invalid Credentials"}})));
+            }
+            let page = match q.get("pageToken").map(String::as_str) {
+                None => json!({"kind": "admin#directory#groups", "groups": [{"kind": "admin#directory#group", "email": "eng@example.com", "name": "Engineering"}], "nextPageToken": "p2"}),
+                Some("p2") => json!({"kind": "admin#directory#groups", "groups": [{"kind": "admin#directory#group", "email": "oncall@example.com", "name": "Oncall"}]}),
+                Some(_) => json!({}),
+            };
+            let user_ok = q.get("userKey").map(String::as_str) == Some("gus@example.com");
+            (if user_ok { axum::http::StatusCode::OK } else { axum::http::StatusCode::NOT_FOUND }, Json(page))
+        };
         let app = Router::new()
+            .route("/google/token", post(google_token))
+            .route("/google/admin/directory/v1/groups", get(google_groups))
             .route("/graph/v1.0/me/memberOf", get(graph))
             .route("/graph/page2", get(page_two))
             .route("/graph-denied/v1.0/me/memberOf", get(denied))
@@ -450,4 +488,63 @@ async fn azure_groups_come_from_microsoft_graph() {
     assert_eq!(groups, ["Oncall", "Platform"], "both pages, groups only, not the token's claim");
     let landing = sign_in("noconsent", "bea@example.com").await;
     assert!(error_of(&landing).contains("GroupMember.Read.All"), "{landing}");
+}
+
+/// A test service account key (RSA, PKCS#8, as Google's JSON keys carry it) and its public half.
+const GOOGLE_PRIVATE_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCmILdEL7hBQmFp\nHN9AkKx9V3UPGThETKiJoN+vR2JBQth7t0Bfl4aBxtGvcmM1Ucc3RjAqdGv1W0iN\neXRQyK+5TADKMDrugApgS709NuHU5ShX2nOv04IQfmcDwcB6TNkruf3reEfvq82Y\nopIbqUyN3DrUeagOEloaKG8biAmE0I2DgFmWHxdmAFAMlCrg6rs/BVdK10LiJyyA\niWzDdHZWOKpxncCIEKUx7u8OSsN01HkDjpR2atqwU0LWkIeCM8qR8xh/lJ7uhAzq\nKWwuGawoIcsAqNvjhcfTJSfuCyL26Skvfk5gErbkReaKmiQ7BNl8W9aaFFxXZWg5\n9r9xryDZAgMBAAECggEAHKwC1VrjEyhQxaJ9CZiunIdupad1pZwRbod8c7T/SUIv\nONL84kK1rUpSQFSeuMIffvO3NmyXgWY61GgE4jhw06tBa6P9V9JzeAE6bQk+2s6e\nMuN6GfuINC6MuwJCpRkEVl6oa258A+qD9ncAfpOuqcE7yhYhIiSatm8KFhdZhTlt\n5Y9ENmE66hWA4CgZAtacT0ghsdJ9Cj9El1xJJZ/C00e8nzA0gQIcbJIju654Gjn6\nepLJNjXPOYH6458mYnnMl6+SSmD92ZigW9UMEEGBu7eOZeMIEzg6t9LaeMVSlleF\n50Bk/Lb3yKBB7NRRZsrh+96knaIJNDb9uuOdUMhUHQKBgQDiOAdavebPSVwlOeqE\n2A8RNrdwVyPTJi4gmfyFZTR2bupICLsOepK2s4zoZZBS8F0yDBmedbugnBDa8oPn\nOOOF4sAv8kNsyDozvstTfMNdF7XnNhKZnOod5Z1BmGctjR0IHjWS/Dmq+7S/oHVI\n7FIFxx/m0os9qRhglfHm1Y44OwKBgQC7/4Nd0er74JwLAkKY9Esa3AwQU2k5/L20\n9CIFIePrSLpSl080TMJopnm9BBHgA4CQN3TgElCiaMnU7BVFj1AQJIBKZRec32oO\nTQk5xmsEpG8CsqG2Q269L+wzqCRNJU7UB8tRa64IaNlWmZxgHUjdd+KMcAuC5LSw\ngcpQH/kN+wKBgQDUpmKTdEwRsx5BiC3ibs/LGKpbmi59ADkAQIBWTQqCAkWNLVfZ\nhnN/90yP8Vk3/ec9co5qnLWhhtN5XduMcbe/VaXf7FZhXd8IYWP0uSVUz0MZc4UM\njaquK/glf0QOV8ZgqTUnVJ5JEo+YSxe1UyDPeZ2Nd4GYlunpcUqR+VHVnQKBgEHc\n0nkcAeccWY7By/MqIuXWEaPmlQbrtMqgfQqvRNo5MI2e1PDNs45WRHAj7N8+Wtwr\nkZau0/ESJSOjUhB8lOAS6Z8mq48Z9l3sPz8udG+76+hWDLF+Dl3ZXDb8wTsFxwgh\ncumjf+USVpIwXsiNeemdBpGM73t8BJGR5v8LNIXhAoGAamsJnjaLWYpz8WwAvHcg\nUmD+CtUozNxeWXVGnSezz/fvdfae2z/ZCmfXshAn5/D0wnO0iXVXuXGrq8bs6drb\n/QrXiSVVap71jGNzrCbapnBnDA4b+btHM/tixAvz4NF9NCV4/f0MdAvT67R69VLj\nvyi2kxOi1/eycIzvTGE+X1s=\n-----END PRIVATE KEY-----\n";
+const GOOGLE_PUBLIC_KEY: &str = "-----BEGIN RSA PUBLIC KEY-----\nMIIBCgKCAQEApiC3RC+4QUJhaRzfQJCsfVd1Dxk4REyoiaDfr0diQULYe7dAX5eG\ngcbRr3JjNVHHN0YwKnRr9VtIjXl0UMivuUwAyjA67oAKYEu9PTbh1OUoV9pzr9OC\nEH5nA8HAekzZK7n963hH76vNmKKSG6lMjdw61HmoDhJaGihvG4gJhNCNg4BZlh8X\nZgBQDJQq4Oq7PwVXStdC4icsgIlsw3R2VjiqcZ3AiBClMe7vDkrDdNR5A46Udmra\nsFNC1pCHgjPKkfMYf5Se7oQM6ilsLhmsKCHLAKjb44XH0yUn7gsi9ukpL35OYBK2\n5EXmipokOwTZfFvWmhRcV2VoOfa/ca8g2QIDAQAB\n-----END RSA PUBLIC KEY-----\n";
+
+/// Google Workspace: groups come from the Admin SDK Directory API, read by a service account with
+/// domain-wide delegation acting as an admin (every page). A service account Google refuses (here: not
+/// allowed to act as that admin) refuses the sign-in with words; a key that is not one is refused when
+/// the provider is added. Google's endpoints are a stand-in here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn google_groups_come_from_the_admin_directory() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let idp = standin::start().await;
+    let key = json!({
+        "type": "service_account", "project_id": "project", "private_key_id": "k1", "private_key": GOOGLE_PRIVATE_KEY,
+        "client_email": "infra@project.iam.gserviceaccount.com", "token_uri": format!("{}/google/token", idp.issuer),
+    })
+    .to_string();
+    let provider = |name: &str, admin: &str, key: &str| json!({
+        "name": name, "kind": "google", "issuer": idp.issuer, "client_id": "infra", "client_secret": "s",
+        "directory_url": format!("{}/google/admin/directory/v1", idp.issuer), "service_account_json": key, "directory_admin": admin,
+    });
+    let (status, body) = infra.post("/api/providers", &infra.admin, provider("broken", "admin@example.com", "{\"private_key\": \"no\"}")).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("service_account_json"), "{body}");
+    for (name, admin) in [("google", "admin@example.com"), ("notadmin", "someone@example.com")] {
+        let (status, created) = infra.post("/api/providers", &infra.admin, provider(name, admin, &key)).await;
+        assert_eq!(status, 201, "{created}");
+        assert!(!created.to_string().contains("PRIVATE KEY"), "the key is never shown: {created}");
+    }
+    let stored = infra::server::db::query_one(&infra.state.db, "SELECT directory_secret FROM providers WHERE name = 'google'", []).await.unwrap().unwrap();
+    assert!(!stored.try_get_by_index::<String>(0).unwrap().contains("PRIVATE KEY"), "encrypted at rest");
+
+    let sign_in = |provider: &'static str| {
+        let (infra, idp) = (&infra, &idp);
+        async move {
+            let b = browser(infra);
+            let res = b.get(format!("{}/auth/oidc/{provider}", infra.url)).send().await.unwrap();
+            let to_idp = reqwest::Url::parse(&location(&res)).unwrap();
+            let param = |k: &str| to_idp.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.to_string()).unwrap();
+            let now = infra::server::now() / 1000;
+            *idp.next.lock().unwrap() = (json!({
+                "iss": idp.issuer, "aud": "infra", "sub": "gus", "email": "gus@example.com", "email_verified": true,
+                "iat": now, "exp": now + 300, "nonce": param("nonce"),
+            }), true);
+            let res = b.get(format!("{}/auth/oidc/callback?code=c&state={}", infra.url, param("state"))).send().await.unwrap();
+            location(&res).trim_start_matches(&infra.url).to_string()
+        }
+    };
+    let landing = sign_in("notadmin").await;
+    assert!(error_of(&landing).contains("Google refused the service account"), "{landing}");
+    let landing = sign_in("google").await;
+    assert_eq!(landing, "/", "{}", error_of(&landing));
+    let user = infra::server::services::users::find_by_email(&infra.state.db, "gus@example.com").await.unwrap().unwrap();
+    let groups = infra::server::services::groups::names_of_user(&infra.state.db, user.id).await.unwrap();
+    assert_eq!(groups, ["Engineering", "Oncall"], "both pages of the directory");
 }

@@ -665,6 +665,7 @@ test('a user signs in through the identity provider; leaving the provider group 
     // Gwen signs in with the provider's own login form and lands in the console
     const gwen = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
     await open(gwen, '/login');
+    await snap(gwen, testInfo, 'login-with-provider');
     await gwen.getByRole('link', { name: 'Sign in with corp' }).click();
     await gwen.locator('input[name="email"]').fill(GWEN);
     await gwen.locator('input[name="password"]').fill('gwen-idp-pw');

@@ -222,6 +222,8 @@ pub async fn create_provider(
         groups_claim: Some(groups_claim),
         allowed_domains: allowed_domains.split([',', ' ']).map(String::from).collect(),
         directory_url: None,
+        service_account_json: None,
+        directory_admin: None,
     };
     Ok(services::providers::create(Ctx::new(&s.db, &a), &s.master, &new).await?)
 }

@@ -32,6 +32,8 @@ pub struct ProviderConfig {
     pub groups_claim: String,
     pub allowed_domains: Vec<String>,
     pub directory_url: String,
+    /// `google`: the service account (decrypted) and the admin it acts as; `None` when not set
+    pub google: Option<(crate::server::directory::ServiceAccount, String)>,
 }
 
 impl ProviderConfig {
@@ -42,6 +44,13 @@ impl ProviderConfig {
                 let base = if self.directory_url.is_empty() { crate::server::directory::GRAPH } else { &self.directory_url };
                 crate::server::directory::azure_groups(http, base, &who.access_token).await
             }
+            "google" => match &self.google {
+                Some((sa, admin)) => {
+                    let base = if self.directory_url.is_empty() { crate::server::directory::GOOGLE_DIRECTORY } else { &self.directory_url };
+                    crate::server::directory::google_groups(http, base, sa, admin, &who.email).await
+                }
+                None => Ok(who.groups.clone()),
+            },
             _ => Ok(who.groups.clone()),
         }
     }
@@ -62,6 +71,8 @@ pub fn issuer_for(kind: &str, given: &str) -> AppResult<String> {
     let given = given.trim().trim_end_matches('/');
     let host_only = given.trim_start_matches("https://");
     match kind {
+        // an issuer URL may be given (a test provider); Google itself needs none
+        "google" if given.contains("://") => issuer_for("oidc", given),
         "google" => Ok("https://accounts.google.com".into()),
         "okta" if !host_only.is_empty() && !host_only.contains('/') => Ok(format!("https://{host_only}")),
         "okta" => Err(AppError::field("issuer", "the Okta domain, like example.okta.com")),
@@ -133,13 +144,18 @@ fn non_empty(field: &str, value: &str) -> AppResult<String> {
 }
 
 const SELECT: &str = "SELECT p.id, p.name, p.kind, p.issuer, p.client_id, p.client_secret, p.scopes, p.groups_claim, p.allowed_domains, p.created_at, \
-     (SELECT COUNT(*) FROM provider_users pu WHERE pu.provider_id = p.id), p.directory_url FROM providers p";
+     (SELECT COUNT(*) FROM provider_users pu WHERE pu.provider_id = p.id), p.directory_url, p.directory_admin, p.directory_secret FROM providers p";
 
 fn split(text: &str, sep: char) -> Vec<String> {
     text.split(sep).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
 }
 
+/// A provider, its sealed client secret and its sealed directory secret.
 fn row_to_provider(r: &sea_orm::QueryResult) -> AppResult<(Provider, String)> {
+    row_to_sealed(r).map(|(p, secret, _)| (p, secret))
+}
+
+fn row_to_sealed(r: &sea_orm::QueryResult) -> AppResult<(Provider, String, String)> {
     let p = Provider {
         id: r.try_get_by_index(0)?,
         name: r.try_get_by_index(1)?,
@@ -152,8 +168,9 @@ fn row_to_provider(r: &sea_orm::QueryResult) -> AppResult<(Provider, String)> {
         created_at: r.try_get_by_index(9)?,
         user_count: r.try_get_by_index(10)?,
         directory_url: r.try_get_by_index(11)?,
+        directory_admin: r.try_get_by_index(12)?,
     };
-    Ok((p, r.try_get_by_index(5)?))
+    Ok((p, r.try_get_by_index(5)?, r.try_get_by_index(13)?))
 }
 
 pub async fn list(ctx: Ctx<'_>) -> AppResult<Vec<Provider>> {
@@ -175,8 +192,15 @@ async fn find(db: &impl ConnectionTrait, column: &str, value: sea_orm::Value) ->
 
 /// A provider with its decrypted secret, by name.
 pub async fn config(db: &impl ConnectionTrait, master: &MasterKey, name: &str) -> AppResult<ProviderConfig> {
-    let (p, sealed) = find(db, "name", name.trim().to_lowercase().into()).await?.ok_or_else(|| AppError::NotFound(format!("identity provider {name}")))?;
+    let row = db::query_one(db, &format!("{SELECT} WHERE p.name = ?"), [name.trim().to_lowercase().into()]).await?;
+    let (p, sealed, sealed_sa) = row.as_ref().map(row_to_sealed).transpose()?.ok_or_else(|| AppError::NotFound(format!("identity provider {name}")))?;
     let secret = master.decrypt(&sealed, &aad(&p.name)).map_err(AppError::Internal)?;
+    let google = if sealed_sa.is_empty() || p.directory_admin.is_empty() {
+        None
+    } else {
+        let json = master.decrypt(&sealed_sa, &aad(&p.name)).map_err(AppError::Internal)?;
+        Some((crate::server::directory::ServiceAccount::parse(&String::from_utf8_lossy(&json)).map_err(AppError::Internal)?, p.directory_admin.clone()))
+    };
     Ok(ProviderConfig {
         id: p.id,
         name: p.name,
@@ -188,6 +212,7 @@ pub async fn config(db: &impl ConnectionTrait, master: &MasterKey, name: &str) -
         groups_claim: p.groups_claim,
         allowed_domains: p.allowed_domains,
         directory_url: p.directory_url,
+        google,
     })
 }
 
@@ -202,13 +227,25 @@ pub async fn create(ctx: Ctx<'_>, master: &MasterKey, new: &NewProvider) -> AppR
     let groups_claim = new.groups_claim.clone().map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).unwrap_or_else(|| "groups".into());
     let domains = clean_domains(&new.allowed_domains)?;
     let directory_url = directory_url(new.directory_url.as_deref().unwrap_or(""))?;
+    let service_account = new.service_account_json.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    if let Some(json) = service_account {
+        crate::server::directory::ServiceAccount::parse(json).map_err(|e| AppError::field("service_account_json", e))?;
+    }
+    let directory_admin = new.directory_admin.as_deref().map(str::trim).unwrap_or("").to_lowercase();
+    if service_account.is_some() != !directory_admin.is_empty() {
+        return Err(AppError::field("directory_admin", "give both the service account key and the admin it acts as, or neither"));
+    }
+    if service_account.is_some() && kind != "google" {
+        return Err(AppError::field("service_account_json", "only for google"));
+    }
     if find(ctx.db, "name", name.clone().into()).await?.is_some() {
         return Err(AppError::field("name", "a provider with this name already exists"));
     }
     let txn = db::begin_write(ctx.db).await?;
     db::execute(
         &txn,
-        "INSERT INTO providers (name, kind, issuer, client_id, client_secret, scopes, groups_claim, allowed_domains, directory_url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO providers (name, kind, issuer, client_id, client_secret, scopes, groups_claim, allowed_domains, directory_url, directory_secret, directory_admin, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             name.clone().into(),
             kind.into(),
@@ -219,6 +256,12 @@ pub async fn create(ctx: Ctx<'_>, master: &MasterKey, new: &NewProvider) -> AppR
             groups_claim.into(),
             domains.join(",").into(),
             directory_url.into(),
+            match service_account {
+                Some(json) => master.encrypt(json.as_bytes(), &aad(&name))?,
+                None => String::new(),
+            }
+            .into(),
+            directory_admin.into(),
             crate::server::now().into(),
         ],
     )
@@ -296,7 +339,7 @@ pub async fn check(ctx: Ctx<'_>, master: &MasterKey, id: i64, http: &reqwest::Cl
 /// groups up to date and keeps the refresh token. Returns the user's id.
 pub async fn sign_in(db: &sea_orm::DatabaseConnection, master: &MasterKey, provider: &ProviderConfig, who: &Identity) -> AppResult<i64> {
     let from_directory;
-    let who = if provider.kind == "azure" {
+    let who = if provider.kind == "azure" || provider.google.is_some() {
         let groups = provider.groups(&crate::server::oidc::http_client(), who).await.map_err(AppError::Unauthorized)?;
         from_directory = Identity { groups, ..who.clone() };
         &from_directory
