@@ -327,6 +327,26 @@ mod standin {
     }
 }
 
+/// A sign-in through the stand-in: the console sends the browser off (its trip to the provider is
+/// skipped), the stand-in's token endpoint will answer with an ID token for `email` and this sign-in's
+/// nonce, changed by `tamper`, signed or not; returns the browser and where the console sent it.
+async fn standin_sign_in(infra: &Infra, idp: &standin::StandIn, provider: &str, email: &str, tamper: impl FnOnce(&mut Value), signed: bool) -> (reqwest::Client, String) {
+    let b = browser(infra);
+    let res = b.get(format!("{}/auth/oidc/{provider}", infra.url)).send().await.unwrap();
+    let to_idp = reqwest::Url::parse(&location(&res)).unwrap();
+    let param = |k: &str| to_idp.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.to_string()).unwrap();
+    let now = infra::server::now() / 1000;
+    let mut claims = json!({
+        "iss": idp.issuer, "aud": "infra", "sub": email, "email": email, "email_verified": true,
+        "iat": now, "exp": now + 300, "nonce": param("nonce"),
+    });
+    tamper(&mut claims);
+    *idp.next.lock().unwrap() = (claims, signed);
+    let res = b.get(format!("{}/auth/oidc/callback?code=c&state={}", infra.url, param("state"))).send().await.unwrap();
+    let landing = location(&res).trim_start_matches(&infra.url).to_string();
+    (b, landing)
+}
+
 /// Each ID token refusal, with its sentence on the sign-in page, and nobody signed in: another
 /// audience, another issuer, expired, unsigned, and a nonce from another sign-in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -338,7 +358,6 @@ async fn bad_id_tokens_are_refused_with_words() {
     let body = json!({"name": "standin", "kind": "oidc", "issuer": idp.issuer, "client_id": "infra", "client_secret": "s"});
     let (status, created) = infra.post("/api/providers", &infra.admin, body).await;
     assert_eq!(status, 201, "{created}");
-    let now = infra::server::now() / 1000;
 
     type Scenario = (&'static str, fn(&mut Value), bool, &'static str);
     let scenarios: [Scenario; 6] = [
@@ -350,19 +369,8 @@ async fn bad_id_tokens_are_refused_with_words() {
         ("another sign-in's nonce", |c| c["nonce"] = json!("not-this-sign-in"), true, "nonce"),
     ];
     for (what, tamper, signed, refusal) in scenarios {
-        let b = browser(&infra);
-        let res = b.get(format!("{}/auth/oidc/standin", infra.url)).send().await.unwrap();
-        let to_idp = reqwest::Url::parse(&location(&res)).unwrap();
-        let param = |k: &str| to_idp.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.to_string()).unwrap();
         let email = format!("{}@example.com", what.split(' ').next_back().unwrap().trim_matches(|c: char| !c.is_alphanumeric()));
-        let mut claims = json!({
-            "iss": idp.issuer, "aud": "infra", "sub": email, "email": email, "email_verified": true,
-            "iat": now, "exp": now + 300, "nonce": param("nonce"),
-        });
-        tamper(&mut claims);
-        *idp.next.lock().unwrap() = (claims, signed);
-        let res = b.get(format!("{}/auth/oidc/callback?code=c&state={}", infra.url, param("state"))).send().await.unwrap();
-        let landing = location(&res).trim_start_matches(&infra.url).to_string();
+        let (b, landing) = standin_sign_in(&infra, &idp, "standin", &email, tamper, signed).await;
         if refusal.is_empty() {
             assert_eq!(landing, "/", "{what}: {}", error_of(&landing));
             assert_eq!(me(&b, &infra).await.0, 200, "{what}");
@@ -465,21 +473,8 @@ async fn azure_groups_come_from_microsoft_graph() {
         assert!(created["scopes"].to_string().contains("GroupMember.Read.All"), "{created}");
     }
     let sign_in = |provider: &'static str, email: &'static str| {
-        let infra = &infra;
-        let idp = &idp;
-        async move {
-            let b = browser(infra);
-            let res = b.get(format!("{}/auth/oidc/{provider}", infra.url)).send().await.unwrap();
-            let to_idp = reqwest::Url::parse(&location(&res)).unwrap();
-            let param = |k: &str| to_idp.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.to_string()).unwrap();
-            let now = infra::server::now() / 1000;
-            *idp.next.lock().unwrap() = (json!({
-                "iss": idp.issuer, "aud": "infra", "sub": email, "email": email, "email_verified": true,
-                "iat": now, "exp": now + 300, "nonce": param("nonce"), "groups": ["from-the-token"],
-            }), true);
-            let res = b.get(format!("{}/auth/oidc/callback?code=c&state={}", infra.url, param("state"))).send().await.unwrap();
-            location(&res).trim_start_matches(&infra.url).to_string()
-        }
+        let (infra, idp) = (&infra, &idp);
+        async move { standin_sign_in(infra, idp, provider, email, |c| c["groups"] = json!(["from-the-token"]), true).await.1 }
     };
     let landing = sign_in("azure", "ada@example.com").await;
     assert_eq!(landing, "/", "{}", error_of(&landing));
@@ -526,19 +521,7 @@ async fn google_groups_come_from_the_admin_directory() {
 
     let sign_in = |provider: &'static str| {
         let (infra, idp) = (&infra, &idp);
-        async move {
-            let b = browser(infra);
-            let res = b.get(format!("{}/auth/oidc/{provider}", infra.url)).send().await.unwrap();
-            let to_idp = reqwest::Url::parse(&location(&res)).unwrap();
-            let param = |k: &str| to_idp.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.to_string()).unwrap();
-            let now = infra::server::now() / 1000;
-            *idp.next.lock().unwrap() = (json!({
-                "iss": idp.issuer, "aud": "infra", "sub": "gus", "email": "gus@example.com", "email_verified": true,
-                "iat": now, "exp": now + 300, "nonce": param("nonce"),
-            }), true);
-            let res = b.get(format!("{}/auth/oidc/callback?code=c&state={}", infra.url, param("state"))).send().await.unwrap();
-            location(&res).trim_start_matches(&infra.url).to_string()
-        }
+        async move { standin_sign_in(infra, idp, provider, "gus@example.com", |_| {}, true).await.1 }
     };
     let landing = sign_in("notadmin").await;
     assert!(error_of(&landing).contains("Google refused the service account"), "{landing}");
