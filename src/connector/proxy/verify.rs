@@ -64,7 +64,8 @@ pub struct Verifier {
     api: ServerApi,
     validation: Validation,
     keys: RwLock<HashMap<String, DecodingKey>>,
-    last_fetch: Mutex<Option<Instant>>,
+    /// when the JWKS was last fetched; held while fetching, so fetches never overlap
+    last_fetch: tokio::sync::Mutex<Option<Instant>>,
     verified: Mutex<HashMap<[u8; 32], Arc<Identity>>>,
     revoked: RwLock<RevokedSets>,
 }
@@ -80,7 +81,7 @@ impl Verifier {
             api,
             validation,
             keys: RwLock::new(HashMap::new()),
-            last_fetch: Mutex::new(None),
+            last_fetch: tokio::sync::Mutex::new(None),
             verified: Mutex::new(HashMap::new()),
             revoked: RwLock::new(RevokedSets::default()),
         }
@@ -137,7 +138,9 @@ impl Verifier {
         let key = match self.key(&kid) {
             Some(key) => key,
             None => {
-                self.refresh().await;
+                // a key the server rotated in: fetch the JWKS (waiting out the rate limit rather than
+                // refusing a good token; a token naming a key that never appears waits at most 5 s)
+                let _ = tokio::time::timeout(Duration::from_secs(5), self.refresh_for(&kid)).await;
                 self.key(&kid).ok_or(Refusal::UnknownKey)?
             }
         };
@@ -165,15 +168,32 @@ impl Verifier {
         self.keys.read().ok()?.get(kid).cloned()
     }
 
-    /// Fetches the JWKS again (unless it was fetched a moment ago).
+    /// Fetches the JWKS now (at start).
     pub async fn refresh(&self) {
-        {
-            let Ok(mut last) = self.last_fetch.lock() else { return };
-            if last.is_some_and(|t| t.elapsed() < REFRESH_AT_MOST_EVERY) {
-                return;
-            }
-            *last = Some(Instant::now());
+        let mut last = self.last_fetch.lock().await;
+        self.fetch().await;
+        *last = Some(Instant::now());
+    }
+
+    /// Fetches the JWKS for a key id not known yet, at most once every `REFRESH_AT_MOST_EVERY`: when the
+    /// last fetch was a moment ago, it waits out the rest of the interval (a fetch by a request ahead in
+    /// line may have brought the key meanwhile).
+    async fn refresh_for(&self, kid: &str) {
+        let mut last = self.last_fetch.lock().await;
+        if self.key(kid).is_some() {
+            return;
         }
+        if let Some(t) = *last {
+            let since = t.elapsed();
+            if since < REFRESH_AT_MOST_EVERY {
+                tokio::time::sleep(REFRESH_AT_MOST_EVERY - since).await;
+            }
+        }
+        self.fetch().await;
+        *last = Some(Instant::now());
+    }
+
+    async fn fetch(&self) {
         match self.api.jwks().await {
             Ok(set) => {
                 let keys: HashMap<String, DecodingKey> = set
