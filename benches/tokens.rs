@@ -9,7 +9,7 @@
 //!
 //! `cargo bench --features ssr --bench tokens -- [--seconds N] [--concurrency N] [--revocations N]`
 
-#[path = "../tests/support/cluster.rs"]
+#[path = "../tests/integration/support/cluster.rs"]
 mod harness;
 
 use std::process::Command;

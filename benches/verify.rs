@@ -5,9 +5,9 @@
 //!
 //! `cargo bench --features ssr --bench verify -- [--users 10000] [--latency-ms 20] [--concurrency 8]`
 
-#[path = "../tests/support/cluster.rs"]
+#[path = "../tests/integration/support/cluster.rs"]
 mod harness;
-#[path = "../tests/support/idp.rs"]
+#[path = "../tests/integration/support/idp.rs"]
 mod idp;
 
 use std::time::Instant;

@@ -1,8 +1,7 @@
 //! Service rules and API authorization, through the real router (REST API, sign-in forms, Origin check),
 //! each scenario run on SQLite and on a throw-away PostgreSQL.
 
-#[path = "support/pg.rs"]
-mod pg;
+use crate::support::pg;
 
 use std::sync::OnceLock;
 
