@@ -657,6 +657,15 @@ test('a user signs in through the identity provider; leaving the provider group 
     await expect(row).toContainText(idp.issuer);
     await row.getByRole('button', { name: 'Test connection' }).click();
     await expect(page.getByTestId('provider-check')).toContainText('Discovery works');
+    // and changes it: only example.com addresses may sign in through it (the secret stays as stored)
+    await row.getByRole('button', { name: 'Edit' }).click();
+    const edit = page.getByTestId('provider-edit');
+    await expect(edit.getByLabel('Client id')).toHaveValue('infra');
+    await edit.getByLabel(/^Allowed email domains/).fill('example.com');
+    await snap(page, testInfo, 'provider-edit');
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await expect(edit).toHaveCount(0);
+    await expect(row).toContainText('example.com');
     await snap(page, testInfo, 'providers');
     const keyed = await page.request.post('/api/destinations/edge/connector-key', { headers: { Origin: baseURL }, data: {} });
     expect(keyed.status(), await keyed.text()).toBe(201);

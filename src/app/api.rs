@@ -228,6 +228,30 @@ pub async fn create_provider(
     Ok(services::providers::create(Ctx::new(&s.db, &a), &s.master, &new).await?)
 }
 
+/// Changes a provider; an empty client secret keeps the stored one.
+#[server(prefix = "/_fn", endpoint = "providers_update")]
+pub async fn update_provider(
+    id: i64,
+    issuer: String,
+    client_id: String,
+    client_secret: String,
+    scopes: String,
+    groups_claim: String,
+    allowed_domains: String,
+) -> Result<Provider, ServerFnError> {
+    let (s, a) = fn_actor().await?;
+    let words = |s: &str| s.split([',', ' ']).filter(|w| !w.is_empty()).map(String::from).collect::<Vec<_>>();
+    let change = ProviderUpdate {
+        issuer: Some(issuer),
+        client_id: Some(client_id),
+        client_secret: Some(client_secret),
+        scopes: Some(words(&scopes)),
+        groups_claim: Some(groups_claim),
+        allowed_domains: Some(words(&allowed_domains)),
+    };
+    Ok(services::providers::update(Ctx::new(&s.db, &a), &s.master, id, &change).await?)
+}
+
 #[server(prefix = "/_fn", endpoint = "providers_delete")]
 pub async fn delete_provider(id: i64) -> Result<(), ServerFnError> {
     let (s, a) = fn_actor().await?;

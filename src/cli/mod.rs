@@ -173,29 +173,102 @@ pub async fn login(args: LoginArgs) -> Result<(), String> {
 }
 
 /// `infra login --web`: a code the person approves in the console, signed in there however they sign
-/// in (password or identity provider). Opens the browser where one can open; prints the link anyway.
+/// in (password or identity provider). Where a browser can open, it opens on the approval page and comes
+/// back to a loopback port of this process once approved (the key is collected then, and the tab says
+/// so); elsewhere the person opens the printed link on any device and this process polls.
 async fn web_login(server: &str, trust: &Trust, host: &str) -> Result<String, String> {
-    let started = call(server, trust, None, reqwest::Method::POST, "/api/device", Some(json!({"name": format!("infra CLI on {host}")}))).await?;
+    let browser = browser_command();
+    let listener = match browser {
+        Some(_) => tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.ok(),
+        None => None,
+    };
+    let port = listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.port());
+    let body = json!({"name": format!("infra CLI on {host}"), "redirect_port": port});
+    let started = call(server, trust, None, reqwest::Method::POST, "/api/device", Some(body)).await?;
     let started: crate::model::DeviceStart = serde_json::from_value(started).map_err(|e| format!("unexpected answer from the server: {e}"))?;
     println!("Open this page, sign in, and approve the code {}:\n  {}", started.user_code, started.verification_uri);
     std::io::stdout().flush().ok();
-    if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() {
-        let _ = std::process::Command::new("xdg-open")
+    if let Some((program, args)) = &browser {
+        let opened = std::process::Command::new(program)
+            .args(args)
             .arg(&started.verification_uri)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn();
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(started.expires_in.max(1) as u64);
-    while std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_secs(started.interval.max(1) as u64)).await;
-        let answer = call(server, trust, None, reqwest::Method::POST, "/api/device/token", Some(json!({"device_code": started.device_code}))).await?;
-        if let Some(key) = answer["access_key"].as_str() {
-            return Ok(key.to_string());
+        if opened.is_ok() {
+            println!("(opened in your browser; this terminal continues once you approve)");
+            std::io::stdout().flush().ok();
         }
     }
+    // with a loopback redirect to come, polling is only the fallback (another browser, a blocked redirect)
+    let interval = std::time::Duration::from_secs(started.interval.max(1) as u64 * if listener.is_some() { 5 } else { 1 });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(started.expires_in.max(1) as u64);
+    while std::time::Instant::now() < deadline {
+        let redirected = tokio::select! {
+            _ = tokio::time::sleep(interval) => None,
+            Some(stream) = accept(listener.as_ref()) => Some(stream),
+        };
+        let answer = call(server, trust, None, reqwest::Method::POST, "/api/device/token", Some(json!({"device_code": started.device_code}))).await;
+        let key = answer.as_ref().ok().and_then(|a| a["access_key"].as_str()).map(String::from);
+        let was_redirected = redirected.is_some();
+        if let Some(stream) = redirected {
+            let page = match (&key, &answer) {
+                (Some(_), _) => "Your terminal is logged in. You can close this tab.".to_string(),
+                (None, Ok(_)) => "Not approved yet: approve the code on the console page, and this terminal continues.".to_string(),
+                (None, Err(e)) => format!("The login failed: {e}"),
+            };
+            loopback_answer(stream, &page).await;
+        }
+        if let Some(key) = key {
+            // the poll won the race against the redirect: answer the tab that is on its way
+            if !was_redirected && listener.is_some() {
+                if let Some(stream) = tokio::time::timeout(std::time::Duration::from_secs(2), accept(listener.as_ref())).await.ok().flatten() {
+                    loopback_answer(stream, "Your terminal is logged in. You can close this tab.").await;
+                }
+            }
+            return Ok(key);
+        }
+        answer?;
+    }
     Err("the code was not approved within 10 minutes: run infra login again".into())
+}
+
+/// How to open a page in the person's browser: `$BROWSER`, else the desktop's opener; `None` where no
+/// browser can open (a remote shell, a container).
+fn browser_command() -> Option<(String, Vec<String>)> {
+    if let Some(b) = std::env::var("BROWSER").ok().filter(|b| !b.trim().is_empty()) {
+        let mut words = b.split_whitespace().map(String::from);
+        return words.next().map(|program| (program, words.collect()));
+    }
+    if cfg!(target_os = "macos") {
+        return Some(("open".into(), vec![]));
+    }
+    let desktop = std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
+    desktop.then(|| ("xdg-open".into(), vec![]))
+}
+
+async fn accept(listener: Option<&tokio::net::TcpListener>) -> Option<tokio::net::TcpStream> {
+    match listener {
+        Some(l) => l.accept().await.ok().map(|(stream, _)| stream),
+        None => std::future::pending().await,
+    }
+}
+
+/// Answers the browser that the console sent to the loopback port with a one-line page.
+async fn loopback_answer(mut stream: tokio::net::TcpStream, message: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // the request itself says nothing the CLI needs; read it so the browser sees a proper answer
+    let mut request = [0u8; 4096];
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), stream.read(&mut request)).await;
+    let escaped = message.replace('&', "&amp;").replace('<', "&lt;");
+    let body = format!("<!doctype html><meta charset=utf-8><title>infra login</title><p style=\"font:16px system-ui;margin:3em\">{escaped}</p>");
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
 }
 
 fn describe_contexts(contexts: &[String]) -> Result<(), String> {

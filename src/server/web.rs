@@ -277,7 +277,8 @@ async fn device_approve(State(state): State<AppState>, actor: Result<SignedInAct
     };
     let page = format!("/device?code={}", crate::app::components::encode(&form.code));
     match crate::server::services::device_login::approve(Ctx::new(&state.db, &actor), &form.code).await {
-        Ok(()) => Redirect::to(&format!("{page}&approved=1")).into_response(),
+        Ok(Some(cli)) => Redirect::to(&cli).into_response(),
+        Ok(None) => Redirect::to(&format!("{page}&approved=1")).into_response(),
         Err(e) => with_error(&page, &e.to_string()).into_response(),
     }
 }

@@ -380,33 +380,66 @@ async fn bad_id_tokens_are_refused_with_words() {
     }
 }
 
-/// `infra login --web`: the CLI shows a code and a link; the person signs in through the provider in
-/// the console, lands on the approval page, approves, and the CLI is logged in as them. A code works once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cli_logs_in_through_the_console_and_a_provider() {
-    infra::tls::install_crypto_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let infra = Infra::start(&dir.path().join("server")).await;
-    let idp = Idp::start(dir.path(), &format!("{}/auth/oidc/callback", infra.url), users(), json!({}));
-    let body = json!({"name": "corp", "kind": "oidc", "issuer": idp.issuer, "client_id": "infra", "client_secret": "infra-secret"});
-    assert_eq!(infra.post("/api/providers", &infra.admin, body).await.0, 201);
-    let (status, names) = infra.call(reqwest::Method::GET, "/api/login/providers", "", None).await;
-    assert_eq!((status, names), (200, json!(["corp"])));
+/// A server with the provider `corp` (the test OpenID Provider), and a home directory for the CLI.
+struct WebLogin {
+    dir: tempfile::TempDir,
+    infra: Infra,
+    _idp: Idp,
+}
 
-    let home = dir.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    let cli = |args: &[&str]| {
+impl WebLogin {
+    async fn start() -> WebLogin {
+        infra::tls::install_crypto_provider();
+        let dir = tempfile::tempdir().unwrap();
+        let infra = Infra::start(&dir.path().join("server")).await;
+        let idp = Idp::start(dir.path(), &format!("{}/auth/oidc/callback", infra.url), users(), json!({}));
+        let body = json!({"name": "corp", "kind": "oidc", "issuer": idp.issuer, "client_id": "infra", "client_secret": "infra-secret"});
+        assert_eq!(infra.post("/api/providers", &infra.admin, body).await.0, 201);
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        WebLogin { dir, infra, _idp: idp }
+    }
+
+    fn home(&self) -> std::path::PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// `infra` with nothing of the caller's environment but PATH (no browser, unless the test adds one).
+    fn cli(&self, args: &[&str]) -> Command {
+        let home = self.home();
         let mut c = Command::new(env!("CARGO_BIN_EXE_infra"));
         c.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("HOME", &home)
             .env("INFRA_CONFIG_DIR", home.join("config")).env("KUBECONFIG", home.join("kubeconfig"));
         c
-    };
-    let mut login = cli(&["login", &infra.url, "--web", "--tls-trusted-fingerprint", &infra.fingerprint])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    }
+
+    fn login(&self) -> Command {
+        let mut c = self.cli(&["login", &self.infra.url, "--web", "--tls-trusted-fingerprint", &self.infra.fingerprint]);
+        c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c
+    }
+
+    /// After the CLI finished: it succeeded and is logged in as alice.
+    fn assert_logged_in_as_alice(&self, login: std::process::Child) {
+        let done = login.wait_with_output().unwrap();
+        let rest = format!("{}{}", String::from_utf8_lossy(&done.stdout), String::from_utf8_lossy(&done.stderr));
+        assert!(done.status.success(), "{rest}");
+        let config = std::fs::read_to_string(self.home().join("config/config.json")).unwrap();
+        assert!(config.contains("alice@example.com"), "{config}");
+        assert!(self.cli(&["list", "--format", "json"]).output().unwrap().status.success());
+    }
+}
+
+/// `infra login --web` where no browser can open: the CLI shows a code and a link; the person signs in
+/// through the provider in the console (on any device), lands on the approval page, approves, and the
+/// CLI, polling, is logged in as them. A code works once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_logs_in_through_the_console_and_a_provider() {
+    let web = WebLogin::start().await;
+    let infra = &web.infra;
+    let (status, names) = infra.call(reqwest::Method::GET, "/api/login/providers", "", None).await;
+    assert_eq!((status, names), (200, json!(["corp"])));
+
+    let mut login = web.login().spawn().unwrap();
     let mut out = BufReader::new(login.stdout.take().unwrap());
     let (mut first, mut link) = (String::new(), String::new());
     out.read_line(&mut first).unwrap();
@@ -417,10 +450,10 @@ async fn the_cli_logs_in_through_the_console_and_a_provider() {
     assert!(first.contains(&code), "the terminal shows the code it links to: {first}");
 
     // the person follows the link, signs in through the provider and comes back to approve
-    let b = browser(&infra);
+    let b = browser(infra);
     let res = b.get(&link).send().await.unwrap();
     assert!(location(&res).contains("/device?code="));
-    let landing = sign_in(&b, &infra, "corp", "alice@example.com", "alice-pw").await;
+    let landing = sign_in(&b, infra, "corp", "alice@example.com", "alice-pw").await;
     assert_eq!(landing, format!("/device?code={code}"), "{}", error_of(&landing));
     let page = b.get(format!("{}{landing}", infra.url)).send().await.unwrap().text().await.unwrap();
     assert!(page.contains(&code) && page.contains("infra CLI on"), "the approval page names the code and the client");
@@ -429,12 +462,7 @@ async fn the_cli_logs_in_through_the_console_and_a_provider() {
     };
     let res = approve(code.clone()).await.unwrap();
     assert!(location(&res).ends_with("&approved=1"), "{}", location(&res));
-    let done = login.wait_with_output().unwrap();
-    let rest = format!("{}{}", String::from_utf8_lossy(&done.stdout), String::from_utf8_lossy(&done.stderr));
-    assert!(done.status.success(), "{rest}");
-    let config = std::fs::read_to_string(home.join("config/config.json")).unwrap();
-    assert!(config.contains("alice@example.com"), "{config}");
-    assert!(cli(&["list", "--format", "json"]).output().unwrap().status.success());
+    web.assert_logged_in_as_alice(login);
 
     // a code is approved once, and its key collected once; unknown codes are refused
     let res = approve(code).await.unwrap();
@@ -452,6 +480,46 @@ async fn the_cli_logs_in_through_the_console_and_a_provider() {
     assert_eq!(poll().await.0, 401, "collected once");
     let (status, _) = infra.call(reqwest::Method::POST, "/api/device/token", "", Some(json!({"device_code": "forged"}))).await;
     assert_eq!(status, 401);
+}
+
+/// `infra login --web` where a browser can open ($BROWSER here): the CLI opens the approval page and
+/// listens on a loopback port; after the approval the console sends the browser there, and the tab says
+/// the terminal is logged in. The redirect names only the code: a stray visit to the port gives no key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_login_comes_back_through_a_loopback_redirect() {
+    let web = WebLogin::start().await;
+    let infra = &web.infra;
+    let opened = web.home().join("opened-url");
+    let browser_script = web.home().join("browser");
+    std::fs::write(&browser_script, format!("#!/bin/sh\nprintf '%s' \"$1\" > '{}'\n", opened.display())).unwrap();
+    std::fs::set_permissions(&browser_script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let login = web.login().env("BROWSER", &browser_script).spawn().unwrap();
+    let link = harness::eventually("the CLI opens the browser", std::time::Duration::from_secs(30), || {
+        let opened = opened.clone();
+        async move { std::fs::read_to_string(&opened).ok().filter(|l| !l.is_empty()) }
+    })
+    .await;
+    assert!(link.starts_with(&format!("{}/device/start?code=", infra.url)), "{link}");
+    let code = link.rsplit('=').next().unwrap().to_string();
+    let row = infra::server::db::query_one(&infra.state.db, "SELECT redirect_port FROM device_logins WHERE user_code = ?", [code.clone().into()]).await.unwrap().unwrap();
+    let port: i64 = row.try_get_by_index(0).unwrap();
+    let early = reqwest::get(format!("http://127.0.0.1:{port}/done?code={code}")).await.unwrap().text().await.unwrap();
+    assert!(early.contains("Not approved yet"), "a visit before the approval logs nobody in: {early}");
+
+    let b = browser(infra);
+    b.get(&link).send().await.unwrap();
+    let landing = sign_in(&b, infra, "corp", "alice@example.com", "alice-pw").await;
+    assert_eq!(landing, format!("/device?code={code}"), "{}", error_of(&landing));
+    let res = b.post(format!("{}/device/approve", infra.url)).header("origin", infra.url.clone()).form(&[("code", code.clone())]).send().await.unwrap();
+    let back = location(&res);
+    assert!(back.starts_with("http://127.0.0.1:") && back.ends_with(&format!("/done?code={code}")), "{back}");
+    let tab = reqwest::get(&back).await.unwrap().text().await.unwrap();
+    assert!(tab.contains("Your terminal is logged in"), "{tab}");
+    web.assert_logged_in_as_alice(login);
+
+    // only loopback ports a user's process can hold are accepted
+    let (status, body) = infra.call(reqwest::Method::POST, "/api/device", "", Some(json!({"name": "x", "redirect_port": 80}))).await;
+    assert_eq!(status, 400, "{body}");
 }
 
 /// Azure AD: groups come from Microsoft Graph (`/me/memberOf`, every page, groups only), not from the

@@ -1,11 +1,12 @@
-//! Identity providers (admins): add, test and remove them; the groups they bring are read-only.
+//! Identity providers (admins): add, change, test and remove them; the groups they bring are read-only.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::is_admin;
-use crate::app::api::{list_providers, CreateProvider, DeleteProvider, TestProvider};
+use crate::app::api::{list_providers, CreateProvider, DeleteProvider, TestProvider, UpdateProvider};
 use crate::app::components::*;
+use crate::model::Provider;
 
 #[component]
 pub fn ProvidersPage() -> impl IntoView {
@@ -13,7 +14,15 @@ pub fn ProvidersPage() -> impl IntoView {
     let create = ServerAction::<CreateProvider>::new();
     let delete = ServerAction::<DeleteProvider>::new();
     let test = ServerAction::<TestProvider>::new();
-    let providers = Resource::new(move || (create.version().get(), delete.version().get()), |_| list_providers());
+    let update = ServerAction::<UpdateProvider>::new();
+    // the provider whose settings are open for a change
+    let editing = RwSignal::new(None::<Provider>);
+    Effect::new(move |_| {
+        if matches!(update.value().get(), Some(Ok(_))) {
+            editing.set(None);
+        }
+    });
+    let providers = Resource::new(move || (create.version().get(), delete.version().get(), update.version().get()), |_| list_providers());
     view! {
         <Title text="Identity providers · Infra"/>
         <PageHeader title="Identity providers" subtitle="People sign in through them; their groups come along, and leaving them ends access."/>
@@ -45,6 +54,7 @@ pub fn ProvidersPage() -> impl IntoView {
                 <ActionError value=create.value()/>
             </section>
         </Show>
+        {move || editing.get().map(|p| view! { <EditProvider provider=p update editing/> })}
         {move || test.value().get().map(|r| match r {
             Ok(check) => view! {
                 <div class=format!("mb-4 rounded-md p-3 text-sm {}", if check.ok { "bg-emerald-50 text-emerald-800" } else { "bg-red-50 text-red-800" })
@@ -77,6 +87,10 @@ pub fn ProvidersPage() -> impl IntoView {
                                             <td class=TD>{p.user_count}</td>
                                             <td class=format!("{TD} text-right")>
                                                 <Show when=admin>
+                                                    <button class=format!("{BUTTON_QUIET} mr-2") on:click={
+                                                        let p = p.clone();
+                                                        move |_| { update.value().set(None); editing.set(Some(p.clone())); }
+                                                    }>"Edit"</button>
                                                     <button class=BUTTON_QUIET on:click=move |_| { test.dispatch(TestProvider { id: p.id }); }>"Test connection"</button>
                                                     <button class=format!("{BUTTON_QUIET} ml-2 text-red-700") on:click=move |_| { delete.dispatch(DeleteProvider { id: p.id }); }>"Remove"</button>
                                                 </Show>
@@ -90,5 +104,35 @@ pub fn ProvidersPage() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// The settings of one provider, to change; its name and kind stay (its groups carry the name).
+#[component]
+fn EditProvider(provider: Provider, update: ServerAction<UpdateProvider>, editing: RwSignal<Option<Provider>>) -> impl IntoView {
+    view! {
+        <section class=format!("{CARD} mb-6 p-5") data-testid="provider-edit">
+            <h2 class="mb-3 text-sm font-semibold">{format!("Change {} ({})", provider.name, provider.kind)}</h2>
+            <ActionForm action=update attr:class="grid grid-cols-2 gap-3">
+                <input type="hidden" name="id" value=provider.id/>
+                <div><label class=LABEL for="edit-issuer">"Issuer URL, Okta domain or Azure tenant"</label>
+                    <input class=INPUT id="edit-issuer" name="issuer" value=provider.issuer.clone()/></div>
+                <div><label class=LABEL for="edit-domains">"Allowed email domains (empty: any)"</label>
+                    <input class=INPUT id="edit-domains" name="allowed_domains" value=provider.allowed_domains.join(", ")/></div>
+                <div><label class=LABEL for="edit-client-id">"Client id"</label>
+                    <input class=INPUT id="edit-client-id" name="client_id" required value=provider.client_id.clone()/></div>
+                <div><label class=LABEL for="edit-client-secret">"New client secret (empty: keep the stored one)"</label>
+                    <input class=INPUT id="edit-client-secret" name="client_secret" type="password" autocomplete="off"/></div>
+                <div><label class=LABEL for="edit-scopes">"Scopes"</label>
+                    <input class=INPUT id="edit-scopes" name="scopes" value=provider.scopes.join(" ")/></div>
+                <div><label class=LABEL for="edit-groups-claim">"Groups claim"</label>
+                    <input class=INPUT id="edit-groups-claim" name="groups_claim" value=provider.groups_claim.clone()/></div>
+                <div class="col-span-2 flex gap-2">
+                    <button class=BUTTON type="submit">"Save changes"</button>
+                    <button class=BUTTON_QUIET type="button" on:click=move |_| editing.set(None)>"Cancel"</button>
+                </div>
+            </ActionForm>
+            <ActionError value=update.value()/>
+        </section>
     }
 }

@@ -338,11 +338,14 @@ async fn login_providers(State(s): State<AppState>) -> AppResult<impl IntoRespon
 struct DeviceStartRequest {
     #[serde(default)]
     name: Option<String>,
+    /// the CLI's loopback port, where the browser goes after the approval
+    #[serde(default)]
+    redirect_port: Option<u16>,
 }
 
 async fn device_start(State(s): State<AppState>, ApiJson(body): ApiJson<DeviceStartRequest>) -> AppResult<Response> {
     let url = s.config.url.clone().unwrap_or_default();
-    let started = services::device_login::start(&s.db, &url, body.name.as_deref().unwrap_or("infra CLI")).await?;
+    let started = services::device_login::start(&s.db, &url, body.name.as_deref().unwrap_or("infra CLI"), body.redirect_port).await?;
     Ok((StatusCode::CREATED, Json(started)).into_response())
 }
 

@@ -2,7 +2,9 @@
 //! device code and a short user code; the person opens the console (signing in with a password or an
 //! identity provider), checks that the code matches what the CLI shows, and approves it; the CLI,
 //! polling with the device code, then receives an access key of that person's. Codes live 10 minutes
-//! and are used once.
+//! and are used once. Where the CLI could open a browser, it also listens on a loopback port; after the
+//! approval the console sends the browser there (RFC 8252's loopback redirect), so the CLI collects its
+//! key at once. The redirect carries only the user code: the key still needs the secret device code.
 
 use rand::Rng;
 use sea_orm::ConnectionTrait;
@@ -28,7 +30,11 @@ fn normalize(code: &str) -> String {
     if c.len() == 8 { format!("{}-{}", &c[..4], &c[4..]) } else { c }
 }
 
-pub async fn start(db: &sea_orm::DatabaseConnection, server_url: &str, client_name: &str) -> AppResult<DeviceStart> {
+/// Starts a login; `redirect_port` is the CLI's loopback port, if it listens on one.
+pub async fn start(db: &sea_orm::DatabaseConnection, server_url: &str, client_name: &str, redirect_port: Option<u16>) -> AppResult<DeviceStart> {
+    if redirect_port.is_some_and(|p| p < 1024) {
+        return Err(AppError::field("redirect_port", "a loopback port from 1024 to 65535"));
+    }
     let now = crate::server::now();
     let device_code = random_token(32);
     let code = user_code();
@@ -36,8 +42,15 @@ pub async fn start(db: &sea_orm::DatabaseConnection, server_url: &str, client_na
     db::execute(&txn, "DELETE FROM device_logins WHERE expires_at <= ?", [now.into()]).await?;
     db::execute(
         &txn,
-        "INSERT INTO device_logins (device_code, user_code, client_name, expires_at, created_at) VALUES (?, ?, ?, ?, ?)",
-        [sha256_hex(device_code.as_bytes()).into(), code.clone().into(), client_name.chars().take(64).collect::<String>().into(), (now + LIFETIME_SECS * 1000).into(), now.into()],
+        "INSERT INTO device_logins (device_code, user_code, client_name, redirect_port, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            sha256_hex(device_code.as_bytes()).into(),
+            code.clone().into(),
+            client_name.chars().take(64).collect::<String>().into(),
+            redirect_port.map(i64::from).into(),
+            (now + LIFETIME_SECS * 1000).into(),
+            now.into(),
+        ],
     )
     .await?;
     txn.commit().await?;
@@ -52,20 +65,26 @@ pub async fn start(db: &sea_orm::DatabaseConnection, server_url: &str, client_na
 
 /// The client name of a pending code, for the confirmation page.
 pub async fn pending(db: &impl ConnectionTrait, code: &str) -> AppResult<String> {
+    Ok(pending_login(db, code).await?.0)
+}
+
+/// A pending code's client name and loopback port.
+async fn pending_login(db: &impl ConnectionTrait, code: &str) -> AppResult<(String, Option<i64>)> {
     let row = db::query_one(
         db,
-        "SELECT client_name FROM device_logins WHERE user_code = ? AND user_id IS NULL AND expires_at > ?",
+        "SELECT client_name, redirect_port FROM device_logins WHERE user_code = ? AND user_id IS NULL AND expires_at > ?",
         [normalize(code).into(), crate::server::now().into()],
     )
     .await?;
     let row = row.ok_or_else(|| AppError::NotFound("that code (it expires after 10 minutes and works once)".into()))?;
-    Ok(row.try_get_by_index(0)?)
+    Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?))
 }
 
-/// The signed-in person approves the code the CLI shows.
-pub async fn approve(ctx: Ctx<'_>, code: &str) -> AppResult<()> {
+/// The signed-in person approves the code the CLI shows. Returns where to send the browser next: the
+/// CLI's loopback address when it listens on one.
+pub async fn approve(ctx: Ctx<'_>, code: &str) -> AppResult<Option<String>> {
     let code = normalize(code);
-    let client = pending(ctx.db, &code).await?;
+    let (client, port) = pending_login(ctx.db, &code).await?;
     let txn = db::begin_write(ctx.db).await?;
     let n = db::execute(
         &txn,
@@ -78,7 +97,7 @@ pub async fn approve(ctx: Ctx<'_>, code: &str) -> AppResult<()> {
     }
     audit::record(&txn, ctx.actor, "auth.device.approve", &code, audit::Outcome::Success, &client).await?;
     txn.commit().await?;
-    Ok(())
+    Ok(port.map(|p| format!("http://127.0.0.1:{p}/done?code={code}")))
 }
 
 /// The CLI polls: `None` while the person has not approved yet; then, once, a new access key.
