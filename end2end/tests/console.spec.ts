@@ -655,6 +655,7 @@ test('a user signs in through the identity provider; leaving the provider group 
     await providerForm.getByRole('button', { name: 'Add provider' }).click();
     const row = page.getByTestId('providers').getByRole('row').filter({ hasText: 'corp' });
     await expect(row).toContainText(idp.issuer);
+    await expect(providerForm.getByLabel(/^Client secret/)).toHaveValue('');
     await row.getByRole('button', { name: 'Test connection' }).click();
     await expect(page.getByTestId('provider-check')).toContainText('Discovery works');
     // and changes it: only example.com addresses may sign in through it (the secret stays as stored)

@@ -17,6 +17,15 @@ pub fn ProvidersPage() -> impl IntoView {
     let update = ServerAction::<UpdateProvider>::new();
     // the provider whose settings are open for a change
     let editing = RwSignal::new(None::<Provider>);
+    // once added, the form is empty again (it held a secret)
+    let add_form = NodeRef::<leptos::html::Form>::new();
+    Effect::new(move |_| {
+        if matches!(create.value().get(), Some(Ok(_))) {
+            if let Some(form) = add_form.get() {
+                form.reset();
+            }
+        }
+    });
     Effect::new(move |_| {
         if matches!(update.value().get(), Some(Ok(_))) {
             editing.set(None);
@@ -29,7 +38,7 @@ pub fn ProvidersPage() -> impl IntoView {
         <Show when=admin>
             <section class=format!("{CARD} mb-6 p-5")>
                 <h2 class="mb-3 text-sm font-semibold">"Add a provider"</h2>
-                <ActionForm action=create attr:class="grid grid-cols-2 gap-3" attr:data-testid="provider-form">
+                <ActionForm action=create node_ref=add_form attr:class="grid grid-cols-2 gap-3" attr:data-testid="provider-form">
                     <div><label class=LABEL for="provider-name">"Name (shown as “Sign in with …”)"</label>
                         <input class=INPUT id="provider-name" name="name" required placeholder="corp"/></div>
                     <div><label class=LABEL for="provider-kind">"Kind"</label>
