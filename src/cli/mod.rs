@@ -188,21 +188,22 @@ async fn web_login(server: &str, trust: &Trust, host: &str) -> Result<String, St
     let started: crate::model::DeviceStart = serde_json::from_value(started).map_err(|e| format!("unexpected answer from the server: {e}"))?;
     println!("Open this page, sign in, and approve the code {}:\n  {}", started.user_code, started.verification_uri);
     std::io::stdout().flush().ok();
-    if let Some((program, args)) = &browser {
-        let opened = std::process::Command::new(program)
+    let opened = browser.as_ref().is_some_and(|(program, args)| {
+        std::process::Command::new(program)
             .args(args)
             .arg(&started.verification_uri)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
-            .spawn();
-        if opened.is_ok() {
-            println!("(opened in your browser; this terminal continues once you approve)");
-            std::io::stdout().flush().ok();
-        }
+            .spawn()
+            .is_ok()
+    });
+    if opened {
+        println!("(opened in your browser; this terminal continues once you approve)");
+        std::io::stdout().flush().ok();
     }
     // with a loopback redirect to come, polling is only the fallback (another browser, a blocked redirect)
-    let interval = std::time::Duration::from_secs(started.interval.max(1) as u64 * if listener.is_some() { 5 } else { 1 });
+    let interval = std::time::Duration::from_secs(started.interval.max(1) as u64 * if opened && listener.is_some() { 5 } else { 1 });
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(started.expires_in.max(1) as u64);
     while std::time::Instant::now() < deadline {
         let redirected = tokio::select! {
