@@ -61,6 +61,7 @@ async fn login(http: &reqwest::Client, issuer: &str, n: usize) -> Identity {
         name: format!("User {n}"),
         groups: vec![format!("team-{}", n % 10)],
         refresh_token: Some(tokens["refresh_token"].as_str().expect("a refresh token").to_string()),
+        access_token: tokens["access_token"].as_str().unwrap_or_default().to_string(),
     }
 }
 

@@ -17,6 +17,9 @@ cargo leptos build
 echo "[test] Rust tests (SQLite and PostgreSQL)"
 cargo test --features ssr
 
+echo "[test] the benchmark commands still build (they run with cargo bench; see docs/benchmarks.md)"
+cargo build --features ssr --benches
+
 echo "[test] browser tests (Playwright, Chromium)"
 # the browser tests start the Kubernetes API test server too (cargo test built it; this is a no-op then)
 cargo build --features ssr --bin kube-test-apiserver
