@@ -37,6 +37,7 @@ pub fn KubeconfigPage() -> impl IntoView {
                             .map(|e| e.resource.split('.').next().unwrap_or("").to_string())
                             .filter(|n| !n.is_empty() && n != crate::model::INFRA_RESOURCE)
                             .collect();
+                        names.sort();
                         names.dedup();
                         names
                     }
