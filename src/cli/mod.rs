@@ -215,7 +215,7 @@ async fn web_login(server: &str, trust: &Trust, host: &str) -> Result<String, St
         let was_redirected = redirected.is_some();
         if let Some(stream) = redirected {
             let page = match (&key, &answer) {
-                (Some(_), _) => "Your terminal is logged in. You can close this tab.".to_string(),
+                (Some(_), _) => LOGGED_IN_PAGE.to_string(),
                 (None, Ok(_)) => "Not approved yet: approve the code on the console page, and this terminal continues.".to_string(),
                 (None, Err(e)) => format!("The login failed: {e}"),
             };
@@ -225,7 +225,7 @@ async fn web_login(server: &str, trust: &Trust, host: &str) -> Result<String, St
             // the poll won the race against the redirect: answer the tab that is on its way
             if !was_redirected && listener.is_some() {
                 if let Some(stream) = tokio::time::timeout(std::time::Duration::from_secs(2), accept(listener.as_ref())).await.ok().flatten() {
-                    loopback_answer(stream, "Your terminal is logged in. You can close this tab.").await;
+                    loopback_answer(stream, LOGGED_IN_PAGE).await;
                 }
             }
             return Ok(key);
@@ -234,6 +234,9 @@ async fn web_login(server: &str, trust: &Trust, host: &str) -> Result<String, St
     }
     Err("the code was not approved within 10 minutes: run infra login again".into())
 }
+
+/// What the browser tab says once the CLI holds its key.
+const LOGGED_IN_PAGE: &str = "Your terminal is logged in. You can close this tab.";
 
 /// How to open a page in the person's browser: `$BROWSER`, else the desktop's opener; `None` where no
 /// browser can open (a remote shell, a container).
