@@ -702,6 +702,8 @@ async fn start(url: &str, data_dir: PathBuf) -> Result<(AppState, Actor, String)
         tls_key: None,
         no_tls: true,
         verify_interval_secs: 300,
+        trusted_proxies: Vec::new(),
+        session_max_age_hours: 168,
     };
     let leptos_options = leptos::config::LeptosOptions::builder()
         .output_name("infra")

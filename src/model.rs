@@ -441,7 +441,11 @@ pub struct KubeconfigFile {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProductSettings {
     /// the longest lifetime a user may pick for a kubeconfig token
-    pub token_max_lifetime_secs: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_max_lifetime_secs: Option<i64>,
+    /// the lifetime of the access key a CLI login (`infra login`, password or `--web`) receives
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cli_login_lifetime_secs: Option<i64>,
 }
 
 /// `POST /api/login`: the CLI exchanges an email and password for an access key of its own.
@@ -570,6 +574,17 @@ pub struct ProviderCheck {
     pub message: String,
 }
 
+/// A CLI login waiting for approval, as the approval page shows it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DevicePending {
+    pub user_code: String,
+    /// the name the CLI gave, e.g. "infra CLI on laptop"
+    pub client_name: String,
+    /// the address the login was started from
+    pub client_addr: String,
+    pub created_at: Millis,
+}
+
 /// `POST /api/device`: the CLI starts a login it completes in the console.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeviceStart {
@@ -577,7 +592,8 @@ pub struct DeviceStart {
     pub device_code: String,
     /// shown to the person, who confirms it in the console
     pub user_code: String,
-    /// open this (it carries the user code)
+    /// open this and type the user code there (the link does not carry it: a link someone else sends
+    /// must not approve their code in one click)
     pub verification_uri: String,
     pub expires_in: i64,
     pub interval: i64,

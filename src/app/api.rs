@@ -264,9 +264,18 @@ pub async fn test_provider(id: i64) -> Result<ProviderCheck, ServerFnError> {
     Ok(services::providers::check(Ctx::new(&s.db, &a), &s.master, id, &s.oidc_http).await?)
 }
 
-/// The client a device code was made for (the confirmation page names it).
+/// The login a device code was made for, for the approval page; only for a code the person typed in
+/// this browser (`None` otherwise: the page asks for the code).
 #[server(prefix = "/_fn", endpoint = "device_pending")]
-pub async fn device_pending(code: String) -> Result<String, ServerFnError> {
+pub async fn device_pending(code: String) -> Result<Option<crate::model::DevicePending>, ServerFnError> {
     let (s, _) = fn_actor().await?;
-    Ok(services::device_login::pending(&s.db, &code).await?)
+    let parts: http::request::Parts = use_context().ok_or_else(|| ServerFnError::new("request missing"))?;
+    let typed = match parts.extensions.get::<tower_sessions::Session>() {
+        Some(session) => crate::server::web::device_code_typed(session, &code).await,
+        None => false,
+    };
+    if !typed {
+        return Ok(None);
+    }
+    Ok(Some(services::device_login::pending(&s.db, &code).await?))
 }

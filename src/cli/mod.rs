@@ -186,7 +186,7 @@ async fn web_login(server: &str, trust: &Trust, host: &str) -> Result<String, St
     let body = json!({"name": format!("infra CLI on {host}"), "redirect_port": port});
     let started = call(server, trust, None, reqwest::Method::POST, "/api/device", Some(body)).await?;
     let started: crate::model::DeviceStart = serde_json::from_value(started).map_err(|e| format!("unexpected answer from the server: {e}"))?;
-    println!("Open this page, sign in, and approve the code {}:\n  {}", started.user_code, started.verification_uri);
+    println!("Open this page, sign in, type the code {} and approve:\n  {}", started.user_code, started.verification_uri);
     std::io::stdout().flush().ok();
     let opened = browser.as_ref().is_some_and(|(program, args)| {
         std::process::Command::new(program)

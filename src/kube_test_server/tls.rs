@@ -39,7 +39,7 @@ pub async fn serve(
     let shutdown = async move {
         let _ = shutdown.await;
     };
-    crate::tls::serve_https(listener, config, shutdown, move |tls, _peer| {
+    crate::tls::serve_https(listener, config, shutdown, false, move |tls, _peer| {
         let identity = tls.peer_certificates().and_then(|c| c.first()).and_then(|c| certs::identity_from_cert(c));
         let peer_identity = PeerIdentity(identity);
         router.clone().map_request(move |mut req: http::Request<hyper::body::Incoming>| {

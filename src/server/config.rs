@@ -46,6 +46,16 @@ pub struct ServerConfig {
     #[arg(long, env = "INFRA_VERIFY_INTERVAL_SECS", default_value_t = 300)]
     pub verify_interval_secs: u64,
 
+    /// Load balancers or reverse proxies whose `X-Forwarded-For` names the client (addresses or networks,
+    /// comma-separated, e.g. `10.0.0.0/8`). From anyone else the header is ignored, so a client cannot pick
+    /// the address its sign-in attempts are counted against.
+    #[arg(long = "trusted-proxy", env = "INFRA_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Hours a console session lasts at most from its sign-in, however active (besides the 12-hour idle timeout).
+    #[arg(long, env = "INFRA_SESSION_MAX_AGE_HOURS", default_value_t = 168)]
+    pub session_max_age_hours: u64,
+
     /// Mark session cookies Secure. Default: when --url is https.
     #[arg(long, env = "INFRA_SECURE_COOKIES")]
     pub secure_cookies: Option<bool>,

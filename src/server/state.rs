@@ -7,7 +7,7 @@ use leptos::config::LeptosOptions;
 use sea_orm::DatabaseConnection;
 
 use crate::server::auth::signing::{MasterKey, Signer};
-use crate::server::auth::LoginLimiter;
+use crate::server::auth::{LoginLimiter, UnauthenticatedLimits};
 use crate::server::config::ServerConfig;
 
 #[derive(Clone, FromRef)]
@@ -15,6 +15,8 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub config: Arc<ServerConfig>,
     pub limiter: Arc<LoginLimiter>,
+    /// what clients without credentials may make the server write
+    pub unauthenticated: Arc<UnauthenticatedLimits>,
     /// signs cluster tokens; publishes the JWKS
     pub signer: Signer,
     /// encrypts secrets at rest (identity providers' client secrets and refresh tokens)

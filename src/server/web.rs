@@ -17,7 +17,7 @@ use tower_sessions::{Expiry, Session, SessionManagerLayer};
 use crate::app::{shell, App};
 use crate::server::api::{self, client_ip, resolve_actor};
 use crate::server::auth::signing::{MasterKey, Signer};
-use crate::server::auth::{self, origin, session_store::{DbSessionStore, USER_ID_KEY}, LoginLimiter};
+use crate::server::auth::{self, origin, session_store::{self, DbSessionStore}, LoginLimiter};
 use crate::server::config::ServerConfig;
 use crate::server::error::AppError;
 use crate::model::{CredentialStyle, KubeconfigRequest};
@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/password", post(password_form))
         .route("/auth/oidc/callback", get(oidc_callback))
         .route("/device/start", get(device_start))
+        .route("/device/confirm", post(device_confirm))
         .route("/device/approve", post(device_approve))
         .route("/auth/oidc/{provider}", get(oidc_start))
         .route("/kubeconfig/download", post(kubeconfig_download))
@@ -67,7 +68,7 @@ pub async fn prepare(config: ServerConfig, leptos_options: LeptosOptions) -> Sta
     let one_time = auth::bootstrap_first_admin(&db, &config.admin_email).await.map_err(|e| e.to_string())?;
     let master = MasterKey::load_or_create(&config.master_key_file())?;
     let signer = Signer::start(&db, master.clone()).await?;
-    let state = AppState { db, config: Arc::new(config), limiter: Arc::new(LoginLimiter::default()), signer, master, oidc_http: crate::server::oidc::http_client(), leptos_options };
+    let state = AppState { db, config: Arc::new(config), limiter: Arc::new(LoginLimiter::default()), unauthenticated: Arc::default(), signer, master, oidc_http: crate::server::oidc::http_client(), leptos_options };
     Ok((state, one_time))
 }
 
@@ -169,8 +170,7 @@ async fn login_form(
     };
     match auth::login(&state.db, &state.limiter, &form.email, &form.password, ip).await {
         Ok(user) => {
-            // a new session id at sign-in: no fixation
-            if session.cycle_id().await.is_err() || session.insert(USER_ID_KEY, user.id).await.is_err() {
+            if session_store::start(&session, user.id).await.is_err() {
                 return with_error("/login", "could not start a session").into_response();
             }
             let next = if user.must_change_password { "/change-password".to_string() } else { after_sign_in(&session).await };
@@ -236,15 +236,14 @@ async fn oidc_callback(
     };
     match finished.await {
         Ok(user_id) => {
-            if session.cycle_id().await.is_err() || session.insert(USER_ID_KEY, user_id).await.is_err() {
+            if session_store::start(&session, user_id).await.is_err() {
                 return with_error("/login", "could not start a session").into_response();
             }
             Redirect::to(&after_sign_in(&session).await).into_response()
         }
         Err(message) => {
             tracing::info!(%ip, %message, "identity provider sign-in refused");
-            let actor = crate::server::services::Actor { source: ip.to_string(), ..crate::server::services::Actor::system("sign-in") };
-            let _ = crate::server::services::audit::record(&state.db, &actor, "auth.provider.login", "", crate::server::services::audit::Outcome::Denied, &message).await;
+            let _ = state.unauthenticated.audit_refusal(&state.db, ip, "auth.provider.login", "", &message).await;
             with_error("/login", &message).into_response()
         }
     }
@@ -264,18 +263,54 @@ struct DeviceCode {
 }
 
 /// The link `infra login --web` prints: remembers the approval page across a sign-in, then goes there.
-async fn device_start(session: Session, axum::extract::Query(q): axum::extract::Query<DeviceCode>) -> Response {
-    let page = format!("/device?code={}", crate::app::components::encode(&q.code));
-    let _ = session.insert(NEXT, page.clone()).await;
-    Redirect::to(&page).into_response()
+/// A `code` in the link (older CLIs put one there) is ignored: the person types the code.
+async fn device_start(session: Session) -> Response {
+    let _ = session.insert(NEXT, "/device").await;
+    Redirect::to("/device").into_response()
 }
 
-/// The person approves the code their CLI shows.
-async fn device_approve(State(state): State<AppState>, actor: Result<SignedInActor, AppError>, Form(form): Form<DeviceCode>) -> Response {
+/// The session key holding the device code the person typed on the approval page.
+const DEVICE_TYPED: &str = "device_code_typed";
+
+/// Whether the person typed this code in this browser's session. Only such a code's details are shown and
+/// only such a code is approved with a session: a link someone sends cannot approve their code in a click.
+pub async fn device_code_typed(session: &Session, code: &str) -> bool {
+    let typed: Option<String> = session.get(DEVICE_TYPED).await.ok().flatten();
+    let code = crate::server::services::device_login::normalize_code(code);
+    typed.is_some_and(|t| !code.is_empty() && crate::server::auth::password::constant_time_eq(&t, &code))
+}
+
+/// The person typed the code their terminal shows: remember it in this session, then show that login.
+async fn device_confirm(State(state): State<AppState>, session: Session, actor: Result<SignedInActor, AppError>, Form(form): Form<DeviceCode>) -> Response {
+    if actor.is_err() {
+        return Redirect::to("/login").into_response();
+    }
+    let code = crate::server::services::device_login::normalize_code(&form.code);
+    match crate::server::services::device_login::pending(&state.db, &code).await {
+        Ok(_) => {
+            if session.insert(DEVICE_TYPED, code.clone()).await.is_err() {
+                return with_error("/device", "could not keep the code in your session").into_response();
+            }
+            Redirect::to(&format!("/device?code={}", crate::app::components::encode(&code))).into_response()
+        }
+        Err(e) => with_error("/device", &e.to_string()).into_response(),
+    }
+}
+
+/// The person approves the code their CLI shows: one they typed in this browser (or, with a user's
+/// access key, one they send themselves).
+async fn device_approve(State(state): State<AppState>, session: Session, actor: Result<SignedInActor, AppError>, Form(form): Form<DeviceCode>) -> Response {
     let Ok(SignedInActor(actor)) = actor else {
         return Redirect::to("/login").into_response();
     };
     let page = format!("/device?code={}", crate::app::components::encode(&form.code));
+    if actor.key_id.is_none() && !device_code_typed(&session, &form.code).await {
+        let source = actor.source.clone();
+        tracing::info!(%source, "device approval without the typed code refused");
+        let _ = crate::server::services::audit::record(&state.db, &actor, "auth.device.approve", &form.code, crate::server::services::audit::Outcome::Denied, "code not typed on the approval page").await;
+        return with_error("/device", "type the code your terminal shows, then approve").into_response();
+    }
+    let _ = session.remove::<String>(DEVICE_TYPED).await;
     match crate::server::services::device_login::approve(Ctx::new(&state.db, &actor), &form.code).await {
         Ok(Some(cli)) => Redirect::to(&cli).into_response(),
         Ok(None) => Redirect::to(&format!("{page}&approved=1")).into_response(),
@@ -301,6 +336,7 @@ struct PasswordForm {
 /// Changing one's own password; the one-time password flow ends here.
 async fn password_form(
     State(state): State<AppState>,
+    session: Session,
     actor: Result<PendingPasswordActor, AppError>,
     form: Result<Form<PasswordForm>, FormRejection>,
 ) -> Response {
@@ -317,6 +353,10 @@ async fn password_form(
     }
     match users::change_own_password(Ctx::new(&state.db, &actor), &form.current_password, &form.new_password).await {
         Ok(()) => {
+            // the change ended every session of this user; this browser goes on with a new one
+            if actor.key_id.is_none() && session_store::start(&session, actor.user_id).await.is_err() {
+                return with_error("/login", "could not start a session").into_response();
+            }
             if actor.email == state.config.admin_email.to_lowercase() {
                 let _ = std::fs::remove_file(state.config.initial_password_file());
             }
@@ -390,10 +430,10 @@ impl FromRequestParts<AppState> for SignedInActor {
 /// The client's address (unspecified when the server was not started with connection info).
 pub struct ClientIp(pub std::net::IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(client_ip(parts)))
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts, &state.config.trusted_proxies)))
     }
 }
 

@@ -9,3 +9,4 @@ mod connector;
 mod kube_test_server;
 mod oidc;
 mod server;
+mod slow_clients;

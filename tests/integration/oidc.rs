@@ -54,6 +54,14 @@ async fn sign_in(b: &reqwest::Client, infra: &Infra, provider: &str, email: &str
     location(&res).trim_start_matches(&infra.url).to_string()
 }
 
+/// The person types the code their terminal shows on the approval page; returns the page it leads to.
+async fn type_device_code(b: &reqwest::Client, infra: &Infra, code: &str) -> String {
+    let res = b.post(format!("{}/device/confirm", infra.url)).header("origin", infra.url.clone()).form(&[("code", code)]).send().await.unwrap();
+    let landing = location(&res).trim_start_matches(&infra.url).to_string();
+    assert_eq!(landing, format!("/device?code={code}"), "{}", error_of(&landing));
+    landing
+}
+
 fn error_of(landing: &str) -> String {
     let url = reqwest::Url::parse(&format!("https://x{landing}")).unwrap();
     url.query_pairs().find(|(k, _)| k == "error").map(|(_, v)| v.to_string()).unwrap_or_default()
@@ -445,18 +453,18 @@ async fn the_cli_logs_in_through_the_console_and_a_provider() {
     out.read_line(&mut first).unwrap();
     out.read_line(&mut link).unwrap();
     let link = link.trim().to_string();
-    assert!(link.starts_with(&format!("{}/device/start?code=", infra.url)), "{first}{link}");
-    let code = link.rsplit('=').next().unwrap().to_string();
-    assert!(first.contains(&code), "the terminal shows the code it links to: {first}");
+    assert_eq!(link, format!("{}/device/start", infra.url), "the link does not carry the code: {first}{link}");
+    let code = first.split_whitespace().find(|w| w.len() == 9 && w.as_bytes()[4] == b'-').unwrap_or_else(|| panic!("no code in {first}")).to_string();
 
-    // the person follows the link, signs in through the provider and comes back to approve
+    // the person follows the link, signs in through the provider, types the code and approves
     let b = browser(infra);
     let res = b.get(&link).send().await.unwrap();
-    assert!(location(&res).contains("/device?code="));
+    assert!(location(&res).ends_with("/device"));
     let landing = sign_in(&b, infra, "corp", "alice@example.com", "alice-pw").await;
-    assert_eq!(landing, format!("/device?code={code}"), "{}", error_of(&landing));
-    let page = b.get(format!("{}{landing}", infra.url)).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains(&code) && page.contains("infra CLI on"), "the approval page names the code and the client");
+    assert_eq!(landing, "/device", "{}", error_of(&landing));
+    let typed = type_device_code(&b, infra, &code).await;
+    let page = b.get(format!("{}{typed}", infra.url)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(&code) && page.contains("infra CLI on") && page.contains("127.0.0.1"), "the approval page names the code, the client and its address");
     let approve = |code: String| {
         b.post(format!("{}/device/approve", infra.url)).header("origin", infra.url.clone()).form(&[("code", code)]).send()
     };
@@ -465,14 +473,16 @@ async fn the_cli_logs_in_through_the_console_and_a_provider() {
     web.assert_logged_in_as_alice(login);
 
     // a code is approved once, and its key collected once; unknown codes are refused
-    let res = approve(code).await.unwrap();
+    let res = b.post(format!("{}/device/confirm", infra.url)).header("origin", infra.url.clone()).form(&[("code", code)]).send().await.unwrap();
     assert!(error_of(location(&res).trim_start_matches(&infra.url)).contains("works once"), "{}", location(&res));
     let (status, started) = infra.call(reqwest::Method::POST, "/api/device", "", Some(json!({"name": "script"}))).await;
     assert_eq!(status, 201, "{started}");
     let device_code = started["device_code"].as_str().unwrap();
     let poll = || infra.call(reqwest::Method::POST, "/api/device/token", "", Some(json!({"device_code": device_code})));
     assert_eq!(poll().await.0, 202, "pending until approved");
-    let res = approve(started["user_code"].as_str().unwrap().to_string()).await.unwrap();
+    let second = started["user_code"].as_str().unwrap().to_string();
+    type_device_code(&b, infra, &second).await;
+    let res = approve(second).await.unwrap();
     assert!(location(&res).ends_with("&approved=1"));
     let (status, key) = poll().await;
     assert_eq!(status, 201, "{key}");
@@ -499,17 +509,18 @@ async fn the_cli_login_comes_back_through_a_loopback_redirect() {
         async move { std::fs::read_to_string(&opened).ok().filter(|l| !l.is_empty()) }
     })
     .await;
-    assert!(link.starts_with(&format!("{}/device/start?code=", infra.url)), "{link}");
-    let code = link.rsplit('=').next().unwrap().to_string();
-    let row = infra::server::db::query_one(&infra.state.db, "SELECT redirect_port FROM device_logins WHERE user_code = ?", [code.clone().into()]).await.unwrap().unwrap();
+    assert_eq!(link, format!("{}/device/start", infra.url));
+    let row = infra::server::db::query_one(&infra.state.db, "SELECT redirect_port, user_code FROM device_logins", []).await.unwrap().unwrap();
     let port: i64 = row.try_get_by_index(0).unwrap();
+    let code: String = row.try_get_by_index(1).unwrap();
     let early = reqwest::get(format!("http://127.0.0.1:{port}/done?code={code}")).await.unwrap().text().await.unwrap();
     assert!(early.contains("Not approved yet"), "a visit before the approval logs nobody in: {early}");
 
     let b = browser(infra);
     b.get(&link).send().await.unwrap();
     let landing = sign_in(&b, infra, "corp", "alice@example.com", "alice-pw").await;
-    assert_eq!(landing, format!("/device?code={code}"), "{}", error_of(&landing));
+    assert_eq!(landing, "/device", "{}", error_of(&landing));
+    type_device_code(&b, infra, &code).await;
     let res = b.post(format!("{}/device/approve", infra.url)).header("origin", infra.url.clone()).form(&[("code", code.clone())]).send().await.unwrap();
     let back = location(&res);
     assert!(back.starts_with("http://127.0.0.1:") && back.ends_with(&format!("/done?code={code}")), "{back}");

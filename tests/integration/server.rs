@@ -47,8 +47,13 @@ on_both_databases!(
     grants_rules,
     last_admin_cannot_be_removed,
     destinations_rules,
+    connector_key_stays_in_its_cluster,
     access_keys_rules,
     sign_in_lockout_and_sessions,
+    password_change_ends_other_sessions,
+    failed_sign_ins_count_atomically_and_per_client,
+    device_login_needs_the_typed_code,
+    unauthenticated_writes_are_bounded,
     origin_check,
     bad_input_and_paging,
     audit_log,
@@ -104,6 +109,8 @@ impl Server {
             tls_key: None,
             no_tls: true,
             verify_interval_secs: 300,
+            trusted_proxies: Vec::new(),
+            session_max_age_hours: 168,
         };
         let leptos = leptos::config::LeptosOptions::builder().output_name("infra").build();
         infra::server::web::prepare(config, leptos).await.expect("server prepares")
@@ -474,6 +481,301 @@ async fn destinations_rules(s: Server) {
     // removing a cluster removes its grants
     assert_eq!(s.delete("/api/destinations/prod", &s.admin).await.status, StatusCode::NO_CONTENT);
     assert_eq!(db::count(&s.db, "SELECT COUNT(*) FROM grants WHERE destination = 'prod'", []).await.unwrap(), 0);
+}
+
+/// A request with a bearer key and no cookie: what a connector (or a script) sends.
+fn bearer_form(path: &str, body: &str, key: &str) -> Request<Body> {
+    Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::HOST, "infra.test")
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+async fn connector_key_stays_in_its_cluster(s: Server) {
+    let key_a = s.cluster("alpha", &["web"]).await;
+    let key_b = s.cluster("beta", &["web"]).await;
+    let (_, user_key) = s.user("ivy@example.com").await;
+    let keys_before = s.count("access_keys").await;
+    let denied = || async {
+        db::count(&s.db, "SELECT COUNT(*) FROM audit_events WHERE outcome = 'denied'", []).await.unwrap()
+    };
+    let denied_before = denied().await;
+
+    // the attack of the review: A's key approves a device login, to get a key of its own
+    let started = s.call(Method::POST, "/api/device", None, Some(json!({"name": "attacker"}))).await;
+    assert_eq!(started.status, StatusCode::CREATED, "{:?}", started.body);
+    let user_code = started.body["user_code"].as_str().unwrap().to_string();
+    let device_code = started.body["device_code"].as_str().unwrap().to_string();
+    let r = s.send(bearer_form("/device/approve", &format!("code={user_code}"), &key_a)).await;
+    assert_ne!(r.headers.get(header::LOCATION).and_then(|l| l.to_str().ok()).map(|l| l.contains("approved=1")), Some(true));
+    let polled = s.call(Method::POST, "/api/device/token", None, Some(json!({"device_code": device_code}))).await;
+    assert_eq!(polled.status, StatusCode::ACCEPTED, "a connector key approved a device login: {:?}", polled.body);
+
+    // nor may it list, create or revoke keys (B's connector key among them)
+    let b_key_row = db::query_one(&s.db, "SELECT id FROM access_keys WHERE destination = 'beta'", []).await.unwrap().unwrap();
+    let b_key_row: i64 = b_key_row.try_get_by_index(0).unwrap();
+    assert_eq!(s.get("/api/keys", &key_a).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.post("/api/keys", &key_a, json!({"name": "escape"})).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.delete(&format!("/api/keys/{b_key_row}"), &key_a).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.get("/api/destinations/beta/bindings", &key_b).await.status, StatusCode::OK, "B's key still works");
+
+    // it acts for its own cluster only: not B's bindings, registration, audit or certificates
+    assert_eq!(s.get("/api/destinations/beta/bindings", &key_a).await.status, StatusCode::FORBIDDEN);
+    let mut hijack = registration("beta", &["web"]);
+    hijack["endpoint"] = json!("https://attacker.example:443");
+    assert_eq!(s.post("/api/destinations/register", &key_a, hijack.clone()).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.post("/api/destinations/heartbeat", &key_a, hijack).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.get("/api/destinations/beta", &s.admin).await.body["endpoint"], "https://127.0.0.1:8443");
+    assert_eq!(s.post("/api/destinations/beta/audit", &key_a, json!([])).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.post("/api/destinations/beta/certificates/1", &key_a, json!({"error": "no"})).await.status, StatusCode::FORBIDDEN);
+
+    // and no endpoint meant for people: not even its own view of the product
+    for path in ["/api/me", "/api/me/access", "/api/destinations", "/api/destinations/alpha", "/api/users", "/api/audit", "/api/settings"] {
+        assert_eq!(s.get(path, &key_a).await.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(s.post("/api/tokens", &key_a, json!({"destination": "alpha"})).await.status, StatusCode::FORBIDDEN);
+    let r = s.send(bearer_form("/kubeconfig/download", "cluster.alpha=on&style=token", &key_a)).await;
+    assert_ne!(r.status, StatusCode::OK, "a connector key downloaded a kubeconfig");
+    // its own cluster's endpoints still work
+    assert_eq!(s.get("/api/destinations/alpha/bindings", &key_a).await.status, StatusCode::OK);
+    assert_eq!(s.post("/api/destinations/heartbeat", &key_a, registration("alpha", &["web"])).await.status, StatusCode::OK);
+
+    // "no cluster" never means "any cluster": a connector key bound to none is refused everywhere
+    db::execute(&s.db, "UPDATE access_keys SET destination = NULL WHERE destination = 'beta'", []).await.unwrap();
+    assert_eq!(s.get("/api/destinations/beta/bindings", &key_b).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(s.post("/api/destinations/register", &key_b, registration("gamma", &[])).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(s.count("destinations").await, 2);
+    // a person holding the connector role acts for no cluster either
+    s.post("/api/grants", &s.admin, json!({"subject": "ivy@example.com", "role": "connector", "resource": "infra"})).await;
+    assert_eq!(s.post("/api/destinations/register", &user_key, registration("gamma", &[])).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.get("/api/destinations/alpha/bindings", &user_key).await.status, StatusCode::FORBIDDEN);
+
+    // nothing changed, and every refusal is in the audit log
+    assert_eq!(s.count("access_keys").await, keys_before);
+    assert_eq!(s.count("destinations").await, 2);
+    assert!(denied().await >= denied_before + 15, "refusals are audited");
+}
+
+/// Signs in through the console's form and returns the session cookie.
+async fn sign_in_cookie(s: &Server, email: &str, password: &str) -> String {
+    let body = format!("email={}&password={password}", email.replace('@', "%40"));
+    let r = s.send(form_request("/auth/login", &body, None)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{:?}", r.body);
+    session_cookie(&r).expect("a session cookie")
+}
+
+async fn me_with_cookie(s: &Server, cookie: &str) -> StatusCode {
+    s.send(Request::get("/api/me").header(header::COOKIE, cookie).body(Body::empty()).unwrap()).await.status
+}
+
+async fn password_change_ends_other_sessions(s: Server) {
+    let (jun, _) = s.user("jun@example.com").await;
+    let laptop = sign_in_cookie(&s, "jun@example.com", "user-password-1").await;
+    let stolen = sign_in_cookie(&s, "jun@example.com", "user-password-1").await;
+    assert_eq!(me_with_cookie(&s, &stolen).await, StatusCode::OK);
+
+    // changing one's own password ends every other session and gives this one a new id
+    let body = "current_password=user-password-1&new_password=new-password-22&confirm_password=new-password-22&from=%2Fsettings";
+    let r = s.send(form_request("/auth/password", body, Some(&laptop))).await;
+    assert_eq!(r.headers[header::LOCATION], "/?password=changed", "{:?}", r.headers);
+    let cycled = session_cookie(&r).expect("the current session is cycled");
+    assert_ne!(cycled, laptop);
+    assert_eq!(me_with_cookie(&s, &stolen).await, StatusCode::UNAUTHORIZED, "another session survived the password change");
+    assert_eq!(me_with_cookie(&s, &laptop).await, StatusCode::UNAUTHORIZED, "the old session id still works");
+    assert_eq!(me_with_cookie(&s, &cycled).await, StatusCode::OK);
+
+    // an admin setting the password ends all of the user's sessions
+    let r = s.call(Method::PATCH, &format!("/api/users/{jun}"), Some(&s.admin), Some(json!({"password": "admin-set-pass-3"}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(me_with_cookie(&s, &cycled).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(db::count(&s.db, "SELECT COUNT(*) FROM sessions WHERE user_id = ?", [jun.into()]).await.unwrap(), 0);
+
+    // a session has an absolute lifetime (7 days by default), however busy it is
+    s.call(Method::PATCH, &format!("/api/users/{jun}"), Some(&s.admin), Some(json!({"password": "user-password-1"}))).await;
+    db::execute(&s.db, "UPDATE users SET must_change_password = ? WHERE id = ?", [false.into(), jun.into()]).await.unwrap();
+    let old = sign_in_cookie(&s, "jun@example.com", "user-password-1").await;
+    assert_eq!(me_with_cookie(&s, &old).await, StatusCode::OK);
+    let rows = db::query_all(&s.db, "SELECT id_hash, data FROM sessions WHERE user_id = ?", [jun.into()]).await.unwrap();
+    for row in rows {
+        let id: String = row.try_get_by_index(0).unwrap();
+        let mut data: Value = serde_json::from_str(&row.try_get_by_index::<String>(1).unwrap()).unwrap();
+        assert!(data.get("signed_in_at").is_some(), "the session remembers when its sign-in was: {data}");
+        data["signed_in_at"] = json!(infra::server::now() - 7 * 24 * 3600 * 1000 - 60_000);
+        db::execute(&s.db, "UPDATE sessions SET data = ? WHERE id_hash = ?", [data.to_string().into(), id.into()]).await.unwrap();
+    }
+    assert_eq!(me_with_cookie(&s, &old).await, StatusCode::UNAUTHORIZED, "a session older than its absolute lifetime");
+}
+
+/// A router on the same database as `s` with other server settings (a second replica, say).
+async fn replica(s: &Server, change: impl FnOnce(&mut ServerConfig)) -> Router {
+    let (mut state, _) = Server::prepare(&s.config.database_url(), &s._dir).await;
+    let mut config = (*state.config).clone();
+    change(&mut config);
+    state.config = std::sync::Arc::new(config);
+    infra::server::web::router(state)
+}
+
+/// The CLI's password login from a client address, with an optional `X-Forwarded-For`.
+async fn cli_login_from(app: &Router, peer: &str, forwarded: Option<&str>, email: &str, password: &str) -> StatusCode {
+    let body = json!({"email": email, "password": password}).to_string();
+    let mut req = Request::post("/api/login").header(header::HOST, "infra.test").header(header::CONTENT_TYPE, "application/json");
+    if let Some(f) = forwarded {
+        req = req.header("x-forwarded-for", f);
+    }
+    let mut req = req.body(Body::from(body)).unwrap();
+    let peer: std::net::SocketAddr = peer.parse().unwrap();
+    req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+    app.clone().oneshot(req).await.unwrap().status()
+}
+
+async fn failed_sign_ins_count_atomically_and_per_client(s: Server) {
+    // concurrent guesses each count: five at once lock the account
+    s.user("kai@example.com").await;
+    let guesses: Vec<_> = (0..5)
+        .map(|i| {
+            let app = s.app.clone();
+            tokio::spawn(async move { cli_login_from(&app, &format!("192.0.2.{}:4000", 10 + i), None, "kai@example.com", "wrong-guess-1").await })
+        })
+        .collect();
+    for g in guesses {
+        assert_eq!(g.await.unwrap(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        cli_login_from(&s.app, "192.0.2.99:4000", None, "kai@example.com", "user-password-1").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "five concurrent wrong guesses must lock the account"
+    );
+
+    // behind a trusted load balancer each client has its own limit; nobody else's X-Forwarded-For counts
+    let app = replica(&s, |c| c.trusted_proxies = vec!["10.0.0.0/8".parse().unwrap()]).await;
+    let unknown = |i: u32| format!("nobody{i}@example.com");
+    for i in 0..infra::server::auth::ATTEMPTS_PER_ADDRESS {
+        assert_eq!(cli_login_from(&app, "10.0.0.1:5000", Some("198.51.100.7"), &unknown(i), "x").await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(cli_login_from(&app, "10.0.0.1:5000", Some("198.51.100.7"), &unknown(99), "x").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        cli_login_from(&app, "10.0.0.1:5000", Some("198.51.100.8"), &unknown(99), "x").await,
+        StatusCode::UNAUTHORIZED,
+        "one client behind the load balancer locked out another"
+    );
+    // a client that is not a trusted proxy cannot pick its address with X-Forwarded-For
+    for i in 0..infra::server::auth::ATTEMPTS_PER_ADDRESS {
+        cli_login_from(&app, "192.0.2.50:5000", Some(&format!("203.0.113.{i}")), &unknown(i), "x").await;
+    }
+    assert_eq!(cli_login_from(&app, "192.0.2.50:5000", Some("203.0.113.200"), &unknown(99), "x").await, StatusCode::TOO_MANY_REQUESTS);
+    // IPv6 clients are limited per /64: another address of the same network does not get a fresh limit
+    for i in 0..infra::server::auth::ATTEMPTS_PER_ADDRESS {
+        cli_login_from(&app, &format!("[2001:db8:1:2::{:x}]:5000", i + 1), None, &unknown(i), "x").await;
+    }
+    assert_eq!(cli_login_from(&app, "[2001:db8:1:2::ffff]:5000", None, &unknown(99), "x").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(cli_login_from(&app, "[2001:db8:1:3::1]:5000", None, &unknown(99), "x").await, StatusCode::UNAUTHORIZED);
+}
+
+async fn device_login_needs_the_typed_code(s: Server) {
+    s.user("lea@example.com").await;
+    let cookie = sign_in_cookie(&s, "lea@example.com", "user-password-1").await;
+    let mut req = Request::post("/api/device")
+        .header(header::HOST, "infra.test")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(json!({"name": "infra CLI on build-7"}).to_string()))
+        .unwrap();
+    req.extensions_mut().insert(axum::extract::ConnectInfo("203.0.113.9:40000".parse::<std::net::SocketAddr>().unwrap()));
+    let started = s.send(req).await;
+    assert_eq!(started.status, StatusCode::CREATED, "{:?}", started.body);
+    let code = started.body["user_code"].as_str().unwrap().to_string();
+    let device_code = started.body["device_code"].as_str().unwrap().to_string();
+    // the link the CLI prints does not carry the code: the person types it
+    let link = started.body["verification_uri"].as_str().unwrap();
+    assert!(!link.contains(&code) && !link.contains(&code.replace('-', "")), "{link}");
+    let poll = || s.call(Method::POST, "/api/device/token", None, Some(json!({"device_code": device_code})));
+
+    // a phishing link that names a code shows no approval, and approving a code not typed here does nothing
+    let page = s.send(Request::get(format!("/device?code={code}")).header(header::COOKIE, &cookie).body(Body::empty()).unwrap()).await;
+    let html = page.body.as_str().unwrap_or_default().to_string();
+    assert!(!html.contains("action=\"/device/approve\""), "a link pre-filled the approval");
+    let r = s.send(form_request("/device/approve", &format!("code={code}"), Some(&cookie))).await;
+    assert!(!r.headers[header::LOCATION].to_str().unwrap().contains("approved=1"));
+    assert_eq!(poll().await.status, StatusCode::ACCEPTED, "approved without the person typing the code");
+
+    // typed: the page shows the client, its address and when it asked; then the approval works
+    let r = s.send(form_request("/device/confirm", &format!("code={}", code.to_lowercase().replace('-', "")), Some(&cookie))).await;
+    let landing = r.headers[header::LOCATION].to_str().unwrap().to_string();
+    assert_eq!(landing, format!("/device?code={code}"));
+    let page = s.send(Request::get(&landing).header(header::COOKIE, &cookie).body(Body::empty()).unwrap()).await;
+    let html = page.body.as_str().unwrap_or_default().to_string();
+    assert!(html.contains("infra CLI on build-7") && html.contains("203.0.113.9") && html.contains("action=\"/device/approve\""), "{html}");
+    let r = s.send(form_request("/device/approve", &format!("code={code}"), Some(&cookie))).await;
+    assert!(r.headers[header::LOCATION].to_str().unwrap().contains("approved=1"), "{:?}", r.headers);
+    let key = poll().await;
+    assert_eq!(key.status, StatusCode::CREATED, "{:?}", key.body);
+    // the key has the CLI's login lifetime (12 hours by default), not 30 days
+    let lifetime = key.body["key"]["expires_at"].as_i64().unwrap() - key.body["key"]["created_at"].as_i64().unwrap();
+    assert_eq!(lifetime, 12 * 3600 * 1000, "device login key lifetime");
+    // and so has a password login's key
+    let r = s.call(Method::POST, "/api/login", None, Some(json!({"email": "lea@example.com", "password": "user-password-1"}))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(r.body["key"]["expires_at"].as_i64().unwrap() - r.body["key"]["created_at"].as_i64().unwrap(), 12 * 3600 * 1000);
+    // an admin may set another lifetime
+    let r = s.call(Method::PATCH, "/api/settings", Some(&s.admin), Some(json!({"cli_login_lifetime_secs": 3600}))).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = s.call(Method::POST, "/api/login", None, Some(json!({"email": "lea@example.com", "password": "user-password-1"}))).await;
+    assert_eq!(r.body["key"]["expires_at"].as_i64().unwrap() - r.body["key"]["created_at"].as_i64().unwrap(), 3600 * 1000);
+}
+
+async fn unauthenticated_writes_are_bounded(s: Server) {
+    let from = |req: Request<Body>, peer: &str| {
+        let mut req = req;
+        req.extensions_mut().insert(axum::extract::ConnectInfo(peer.parse::<std::net::SocketAddr>().unwrap()));
+        req
+    };
+    let audited = |action: &'static str| {
+        let db = s.db.clone();
+        async move { db::count(&db, "SELECT COUNT(*) FROM audit_events WHERE action = ? AND outcome = 'denied'", [action.into()]).await.unwrap() }
+    };
+    // a flood of bad keys from one client: every one refused, only the first few written down
+    let before = audited("auth.key").await;
+    for i in 0..60 {
+        let req = Request::get("/api/me").header(header::AUTHORIZATION, format!("Bearer bad{i}.secret")).body(Body::empty()).unwrap();
+        assert_eq!(s.send(from(req, "198.51.100.20:1000")).await.status, StatusCode::UNAUTHORIZED);
+    }
+    let written = audited("auth.key").await - before;
+    assert!(written >= 1 && written <= infra::server::auth::AUDITED_REFUSALS_PER_MINUTE as u64, "{written} audit rows for 60 bad keys");
+    // another client's refusals are still recorded
+    let req = Request::get("/api/me").header(header::AUTHORIZATION, "Bearer other.secret").body(Body::empty()).unwrap();
+    s.send(from(req, "198.51.100.21:1000")).await;
+    assert_eq!(audited("auth.key").await, before + written + 1);
+
+    // failed identity-provider callbacks likewise
+    let before = audited("auth.provider.login").await;
+    for _ in 0..40 {
+        let req = Request::get("/auth/oidc/callback?code=x&state=y").body(Body::empty()).unwrap();
+        s.send(from(req, "198.51.100.22:1000")).await;
+    }
+    let written = audited("auth.provider.login").await - before;
+    assert!(written >= 1 && written <= infra::server::auth::AUDITED_REFUSALS_PER_MINUTE as u64, "{written} audit rows for 40 failed callbacks");
+
+    // started device logins are limited per client
+    let start = |peer: &'static str| {
+        let req = Request::post("/api/device")
+            .header(header::HOST, "infra.test")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(json!({"name": "flood"}).to_string()))
+            .unwrap();
+        s.send(from(req, peer))
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..(infra::server::auth::DEVICE_LOGINS_PER_MINUTE + 5) {
+        statuses.push(start("198.51.100.23:1000").await.status);
+    }
+    let created = statuses.iter().filter(|st| **st == StatusCode::CREATED).count() as u32;
+    assert_eq!(created, infra::server::auth::DEVICE_LOGINS_PER_MINUTE, "{statuses:?}");
+    assert_eq!(*statuses.last().unwrap(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(s.count("device_logins").await, u64::from(created));
+    assert_eq!(start("198.51.100.24:1000").await.status, StatusCode::CREATED, "another client is not limited");
 }
 
 async fn access_keys_rules(s: Server) {

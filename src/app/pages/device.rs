@@ -1,4 +1,6 @@
-//! Approving `infra login --web`: the person checks that the code matches what their terminal shows.
+//! Approving `infra login --web`: the person types the code their terminal shows, sees which client asked
+//! (its name, address and time), and approves. A link cannot carry the code into an approval: a code
+//! someone else sends (device-code phishing) would otherwise be approved in one click.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -12,7 +14,9 @@ pub fn DevicePage() -> impl IntoView {
     let code = query_param("code");
     let approved = query_param("approved");
     let error = query_param("error");
-    let client = Resource::new(move || code(), device_pending);
+    let pending = Resource::new(move || code(), |code| async move {
+        if code.is_empty() { Ok(None) } else { device_pending(code).await }
+    });
     view! {
         <Title text="Approve a CLI login · Infra"/>
         <PageHeader title="Approve a CLI login" subtitle="infra login --web waits for you here"/>
@@ -24,13 +28,20 @@ pub fn DevicePage() -> impl IntoView {
                 view! {
                     <Transition fallback=|| ()>
                         {move || Suspend::new(async move {
-                            match client.await {
+                            match pending.await {
                                 Err(e) => view! { <ErrorBox message=e.to_string()/> }.into_any(),
-                                Ok(name) => view! {
-                                    <p>"Check that your terminal shows this code, then approve: " <span class="font-mono text-lg font-semibold">{code()}</span></p>
-                                    <p class="mt-1 text-slate-600">{format!("It is for {name}, which will act as you until you revoke its key under Settings.")}</p>
+                                Ok(None) => view! { <TypeTheCode/> }.into_any(),
+                                Ok(Some(p)) => view! {
+                                    <p>"Approve this login only if you started it yourself, just now, and your terminal shows "
+                                        <span class="font-mono text-lg font-semibold" data-testid="device-code">{p.user_code.clone()}</span>"."</p>
+                                    <dl class="mt-3 grid grid-cols-[auto_1fr] gap-x-4 gap-y-1">
+                                        <dt class="text-slate-500">"Client"</dt><dd>{p.client_name.clone()}</dd>
+                                        <dt class="text-slate-500">"From address"</dt><dd class="font-mono" data-testid="device-addr">{p.client_addr.clone()}</dd>
+                                        <dt class="text-slate-500">"Asked at"</dt><dd>{format_time(p.created_at)}</dd>
+                                    </dl>
+                                    <p class="mt-3 text-slate-600">"It will act as you until its key expires or you revoke it under Settings."</p>
                                     <form method="post" action="/device/approve" class="mt-4">
-                                        <input type="hidden" name="code" value=code()/>
+                                        <input type="hidden" name="code" value=p.user_code.clone()/>
                                         <button class=BUTTON type="submit">"Approve"</button>
                                     </form>
                                 }.into_any(),
@@ -40,5 +51,18 @@ pub fn DevicePage() -> impl IntoView {
                 }.into_any()
             }}
         </div>
+    }
+}
+
+/// The code field: what the person reads off their own terminal.
+#[component]
+fn TypeTheCode() -> impl IntoView {
+    view! {
+        <form method="post" action="/device/confirm" class="max-w-sm">
+            <label class=LABEL for="device-code-input">"Type the code your terminal shows"</label>
+            <input id="device-code-input" class=format!("{INPUT} font-mono uppercase") name="code" placeholder="XXXX-XXXX"
+                autocomplete="off" autocapitalize="characters" spellcheck="false" required/>
+            <button class=format!("{BUTTON} mt-3") type="submit">"Continue"</button>
+        </form>
     }
 }

@@ -11,7 +11,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use extract::{ApiJson, ApiQuery};
+use extract::{ApiJson, ApiQuery, ConnectorActor};
 use crate::model::{AccessEntry, DestinationRegistration, NewAccessKey, NewGrant, ProxiedRequest, TokenRequest, User};
 use crate::server::error::{AppError, AppResult};
 use crate::server::services::{self, audit, bindings, destinations, grants, groups, keys, tokens, users, Ctx, Paging};
@@ -199,7 +199,7 @@ async fn create_destination(State(s): State<AppState>, ApiActor(a): ApiActor, Ap
     Ok((StatusCode::CREATED, Json(destinations::create_pending(Ctx::new(&s.db, &a), &body.name).await?)).into_response())
 }
 
-async fn register_destination(State(s): State<AppState>, ApiActor(a): ApiActor, ApiJson(body): ApiJson<DestinationRegistration>) -> AppResult<impl IntoResponse> {
+async fn register_destination(State(s): State<AppState>, ConnectorActor(a): ConnectorActor, ApiJson(body): ApiJson<DestinationRegistration>) -> AppResult<impl IntoResponse> {
     Ok(Json(destinations::register(Ctx::new(&s.db, &a), body).await?))
 }
 
@@ -271,7 +271,7 @@ struct BindingsQuery {
 
 async fn destination_bindings(
     State(s): State<AppState>,
-    ApiActor(a): ApiActor,
+    ConnectorActor(a): ConnectorActor,
     Path(name): Path<String>,
     ApiQuery(q): ApiQuery<BindingsQuery>,
 ) -> AppResult<impl IntoResponse> {
@@ -286,7 +286,7 @@ struct Recorded {
 
 async fn destination_audit(
     State(s): State<AppState>,
-    ApiActor(a): ApiActor,
+    ConnectorActor(a): ConnectorActor,
     Path(name): Path<String>,
     ApiJson(events): ApiJson<Vec<ProxiedRequest>>,
 ) -> AppResult<impl IntoResponse> {
@@ -297,7 +297,7 @@ async fn destination_audit(
 /// The connector's answer to a break-glass certificate request.
 async fn destination_certificate(
     State(s): State<AppState>,
-    ApiActor(a): ApiActor,
+    ConnectorActor(a): ConnectorActor,
     Path((name, id)): Path<(String, i64)>,
     ApiJson(answer): ApiJson<crate::model::IssuedCertificate>,
 ) -> AppResult<Json<serde_json::Value>> {
@@ -323,9 +323,7 @@ async fn cli_login(State(s): State<AppState>, crate::server::web::ClientIp(ip): 
     if actor.must_change_password {
         return Err(crate::server::error::AppError::Forbidden("change your one-time password in the console first".into()));
     }
-    let name = body.name.unwrap_or_else(|| "infra CLI".into());
-    let new = crate::model::NewAccessKey { name: name.chars().take(64).collect(), ttl_secs: None, inactivity_timeout_secs: None };
-    let created = keys::create(Ctx::new(&s.db, &actor), &new).await?;
+    let created = keys::create_for_cli_login(Ctx::new(&s.db, &actor), body.name.as_deref().unwrap_or_default()).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
@@ -343,9 +341,10 @@ struct DeviceStartRequest {
     redirect_port: Option<u16>,
 }
 
-async fn device_start(State(s): State<AppState>, ApiJson(body): ApiJson<DeviceStartRequest>) -> AppResult<Response> {
+async fn device_start(State(s): State<AppState>, crate::server::web::ClientIp(ip): crate::server::web::ClientIp, ApiJson(body): ApiJson<DeviceStartRequest>) -> AppResult<Response> {
+    s.unauthenticated.device.attempt(ip, crate::server::now())?;
     let url = s.config.url.clone().unwrap_or_default();
-    let started = services::device_login::start(&s.db, &url, body.name.as_deref().unwrap_or("infra CLI"), body.redirect_port).await?;
+    let started = services::device_login::start(&s.db, &url, body.name.as_deref().unwrap_or("infra CLI"), body.redirect_port, &ip.to_string()).await?;
     Ok((StatusCode::CREATED, Json(started)).into_response())
 }
 

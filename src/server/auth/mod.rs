@@ -23,32 +23,78 @@ pub const LOCKOUT_MS: i64 = 5 * 60_000;
 /// Sign-in attempts one client address may make per window, whatever the accounts.
 pub const ATTEMPTS_PER_ADDRESS: u32 = 30;
 pub const ADDRESS_WINDOW_MS: i64 = 5 * 60_000;
+/// Refusals of unauthenticated requests written to the audit log per client per minute, and device logins
+/// one client may start per minute.
+pub const AUDITED_REFUSALS_PER_MINUTE: u32 = 20;
+pub const DEVICE_LOGINS_PER_MINUTE: u32 = 10;
 /// A user's `last_seen_at` is written at most this often.
 const LAST_SEEN_RESOLUTION_MS: i64 = 60_000;
 
 /// Counts sign-in attempts per client address in this server's memory. The per-account lockout is in the
 /// database and so holds across replicas; this limit only slows one address spraying many accounts.
+pub type LoginLimiter = AddressLimiter<ATTEMPTS_PER_ADDRESS, ADDRESS_WINDOW_MS>;
+
+/// At most `LIMIT` events per client per `WINDOW_MS`, counted in this server's memory. A client is an IPv4
+/// address or an IPv6 /64 (one host usually holds a whole /64, so per-address limits would not bind).
 #[derive(Debug, Default)]
-pub struct LoginLimiter {
+pub struct AddressLimiter<const LIMIT: u32, const WINDOW_MS: i64> {
     windows: Mutex<HashMap<IpAddr, (i64, u32)>>,
 }
 
-impl LoginLimiter {
-    /// Counts an attempt; refuses with the seconds to wait when the address is over its limit.
+impl<const LIMIT: u32, const WINDOW_MS: i64> AddressLimiter<LIMIT, WINDOW_MS> {
+    /// Counts an event; refuses with the seconds to wait when the client is over its limit.
     pub fn attempt(&self, addr: IpAddr, now: i64) -> AppResult<()> {
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         if windows.len() > 100_000 {
-            windows.retain(|_, (start, _)| now - *start < ADDRESS_WINDOW_MS);
+            windows.retain(|_, (start, _)| now - *start < WINDOW_MS);
         }
-        let entry = windows.entry(addr).or_insert((now, 0));
-        if now - entry.0 >= ADDRESS_WINDOW_MS {
+        let entry = windows.entry(client_network(addr)).or_insert((now, 0));
+        if now - entry.0 >= WINDOW_MS {
             *entry = (now, 0);
         }
-        entry.1 += 1;
-        if entry.1 > ATTEMPTS_PER_ADDRESS {
-            return Err(AppError::Locked((entry.0 + ADDRESS_WINDOW_MS - now).max(1000) / 1000));
+        entry.1 = entry.1.saturating_add(1);
+        if entry.1 > LIMIT {
+            return Err(AppError::Locked((entry.0 + WINDOW_MS - now).max(1000) / 1000));
         }
         Ok(())
+    }
+
+    /// Whether one more event is within the limit (counting it).
+    pub fn allows(&self, addr: IpAddr, now: i64) -> bool {
+        self.attempt(addr, now).is_ok()
+    }
+}
+
+/// Limits on what a client without credentials can make the server write: audit rows for refused
+/// credentials and failed identity-provider callbacks, and started device logins. Past a limit the
+/// requests are still refused (or answered 429), only not written down again.
+#[derive(Debug, Default)]
+pub struct UnauthenticatedLimits {
+    /// refusal audit rows per client per minute
+    pub audit: AddressLimiter<AUDITED_REFUSALS_PER_MINUTE, 60_000>,
+    /// `POST /api/device` per client per minute
+    pub device: AddressLimiter<DEVICE_LOGINS_PER_MINUTE, 60_000>,
+}
+
+impl UnauthenticatedLimits {
+    /// Records a refusal of an unauthenticated request, unless this client has had its share this minute.
+    pub async fn audit_refusal(&self, db: &impl ConnectionTrait, source: IpAddr, action: &str, target: &str, detail: &str) -> AppResult<()> {
+        if !self.audit.allows(source, crate::server::now()) {
+            tracing::debug!(%source, action, "refusal not audited: over the per-client limit");
+            return Ok(());
+        }
+        audit::record_as(db, "", &source.to_string(), action, target, audit::Outcome::Denied, detail).await
+    }
+}
+
+/// The unit a client is limited by: its IPv4 address, or its IPv6 /64.
+pub fn client_network(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+        v4 => v4,
     }
 }
 
@@ -70,15 +116,16 @@ pub async fn login(db: &DatabaseConnection, limiter: &LoginLimiter, email: &str,
         return Err(AppError::Unauthorized("wrong email or password".into()));
     };
     if !ok {
-        let failures = found.failed_logins + 1;
-        let mut active: user::ActiveModel = found.into();
-        if failures >= MAX_FAILED_LOGINS {
-            active.failed_logins = Set(0);
-            active.locked_until = Set(Some(now + LOCKOUT_MS));
-        } else {
-            active.failed_logins = Set(failures);
-        }
-        active.update(db).await?;
+        // one statement, so that concurrent guesses each count (a read-modify-write would lose some)
+        db::execute(
+            db,
+            "UPDATE users SET \
+               locked_until = CASE WHEN failed_logins + 1 >= ? THEN ? ELSE locked_until END, \
+               failed_logins = CASE WHEN failed_logins + 1 >= ? THEN 0 ELSE failed_logins + 1 END \
+             WHERE id = ?",
+            [MAX_FAILED_LOGINS.into(), (now + LOCKOUT_MS).into(), MAX_FAILED_LOGINS.into(), found.id.into()],
+        )
+        .await?;
         audit::record_as(db, &email, &source_text, "auth.login", &email, audit::Outcome::Denied, "wrong password").await?;
         return Err(AppError::Unauthorized("wrong email or password".into()));
     }

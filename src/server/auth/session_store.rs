@@ -12,6 +12,17 @@ use crate::server::error::AppResult;
 
 /// The key under which a session holds the signed-in user's id.
 pub const USER_ID_KEY: &str = "user_id";
+/// When the session's sign-in was (ms): a session ends this long after it, however busy
+/// (`--session-max-age-hours`), besides the idle timeout.
+pub const SIGNED_IN_AT_KEY: &str = "signed_in_at";
+
+/// Signs `user_id` in on this browser's session: a new session id (no fixation) that remembers when.
+/// Used by every sign-in (password, identity provider) and after a password change.
+pub async fn start(session: &tower_sessions::Session, user_id: i64) -> Result<(), tower_sessions::session::Error> {
+    session.cycle_id().await?;
+    session.insert(USER_ID_KEY, user_id).await?;
+    session.insert(SIGNED_IN_AT_KEY, crate::server::now()).await
+}
 
 #[derive(Clone, Debug)]
 pub struct DbSessionStore {

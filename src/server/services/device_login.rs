@@ -10,7 +10,7 @@ use rand::Rng;
 use sea_orm::ConnectionTrait;
 
 use super::{audit, keys, Ctx};
-use crate::model::{CreatedAccessKey, DeviceStart, NewAccessKey};
+use crate::model::{CreatedAccessKey, DevicePending, DeviceStart};
 use crate::server::auth::password::{random_token, sha256_hex};
 use crate::server::db;
 use crate::server::error::{AppError, AppResult};
@@ -30,8 +30,9 @@ fn normalize(code: &str) -> String {
     if c.len() == 8 { format!("{}-{}", &c[..4], &c[4..]) } else { c }
 }
 
-/// Starts a login; `redirect_port` is the CLI's loopback port, if it listens on one.
-pub async fn start(db: &sea_orm::DatabaseConnection, server_url: &str, client_name: &str, redirect_port: Option<u16>) -> AppResult<DeviceStart> {
+/// Starts a login; `redirect_port` is the CLI's loopback port, if it listens on one; `client_addr` is
+/// where the request came from, for the approval page.
+pub async fn start(db: &sea_orm::DatabaseConnection, server_url: &str, client_name: &str, redirect_port: Option<u16>, client_addr: &str) -> AppResult<DeviceStart> {
     if redirect_port.is_some_and(|p| p < 1024) {
         return Err(AppError::field("redirect_port", "a loopback port from 1024 to 65535"));
     }
@@ -42,12 +43,13 @@ pub async fn start(db: &sea_orm::DatabaseConnection, server_url: &str, client_na
     db::execute(&txn, "DELETE FROM device_logins WHERE expires_at <= ?", [now.into()]).await?;
     db::execute(
         &txn,
-        "INSERT INTO device_logins (device_code, user_code, client_name, redirect_port, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO device_logins (device_code, user_code, client_name, redirect_port, client_addr, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
             sha256_hex(device_code.as_bytes()).into(),
             code.clone().into(),
             client_name.chars().take(64).collect::<String>().into(),
             redirect_port.map(i64::from).into(),
+            client_addr.to_string().into(),
             (now + LIFETIME_SECS * 1000).into(),
             now.into(),
         ],
@@ -56,35 +58,49 @@ pub async fn start(db: &sea_orm::DatabaseConnection, server_url: &str, client_na
     txn.commit().await?;
     Ok(DeviceStart {
         device_code,
-        verification_uri: format!("{}/device/start?code={code}", server_url.trim_end_matches('/')),
+        verification_uri: format!("{}/device/start", server_url.trim_end_matches('/')),
         user_code: code,
         expires_in: LIFETIME_SECS,
         interval: 1,
     })
 }
 
-/// The client name of a pending code, for the confirmation page.
-pub async fn pending(db: &impl ConnectionTrait, code: &str) -> AppResult<String> {
+/// A code as people type it (any case, with or without the dash), as stored.
+pub fn normalize_code(code: &str) -> String {
+    normalize(code)
+}
+
+/// A pending code, for the approval page: which client asked, from where, when.
+pub async fn pending(db: &impl ConnectionTrait, code: &str) -> AppResult<DevicePending> {
     Ok(pending_login(db, code).await?.0)
 }
 
-/// A pending code's client name and loopback port.
-async fn pending_login(db: &impl ConnectionTrait, code: &str) -> AppResult<(String, Option<i64>)> {
+/// A pending code and its loopback port.
+async fn pending_login(db: &impl ConnectionTrait, code: &str) -> AppResult<(DevicePending, Option<i64>)> {
+    let code = normalize(code);
     let row = db::query_one(
         db,
-        "SELECT client_name, redirect_port FROM device_logins WHERE user_code = ? AND user_id IS NULL AND expires_at > ?",
-        [normalize(code).into(), crate::server::now().into()],
+        "SELECT client_name, redirect_port, client_addr, created_at FROM device_logins WHERE user_code = ? AND user_id IS NULL AND expires_at > ?",
+        [code.clone().into(), crate::server::now().into()],
     )
     .await?;
     let row = row.ok_or_else(|| AppError::NotFound("that code (it expires after 10 minutes and works once)".into()))?;
-    Ok((row.try_get_by_index(0)?, row.try_get_by_index(1)?))
+    let pending = DevicePending { user_code: code, client_name: row.try_get_by_index(0)?, client_addr: row.try_get_by_index(2)?, created_at: row.try_get_by_index(3)? };
+    Ok((pending, row.try_get_by_index(1)?))
 }
 
 /// The signed-in person approves the code the CLI shows. Returns where to send the browser next: the
 /// CLI's loopback address when it listens on one.
 pub async fn approve(ctx: Ctx<'_>, code: &str) -> AppResult<Option<String>> {
     let code = normalize(code);
-    let (client, port) = pending_login(ctx.db, &code).await?;
+    ctx.require_person("auth.device.approve", &code).await?;
+    if super::users::get_model(ctx.db, ctx.actor.user_id).await.is_err() {
+        // not a person's account (a machine identity): it cannot hand out keys
+        audit::record(ctx.db, ctx.actor, "auth.device.approve", &code, audit::Outcome::Denied, "not a person").await?;
+        return Err(AppError::forbidden());
+    }
+    let (pending, port) = pending_login(ctx.db, &code).await?;
+    let client = pending.client_name;
     let txn = db::begin_write(ctx.db).await?;
     let n = db::execute(
         &txn,
@@ -119,6 +135,5 @@ pub async fn poll(db: &sea_orm::DatabaseConnection, device_code: &str) -> AppRes
     if actor.must_change_password {
         return Err(AppError::Forbidden("change your one-time password in the console first".into()));
     }
-    let new = NewAccessKey { name: client, ttl_secs: None, inactivity_timeout_secs: None };
-    Ok(Some(keys::create(Ctx::new(db, &actor), &new).await?))
+    Ok(Some(keys::create_for_cli_login(Ctx::new(db, &actor), &client).await?))
 }

@@ -98,6 +98,17 @@ pub async fn create(ctx: Ctx<'_>, new: &NewAccessKey) -> AppResult<CreatedAccess
     Ok(created)
 }
 
+/// The key a CLI login (`infra login` with a password, or `--web`) receives: the signed-in person's, living
+/// as long as the admin's CLI login lifetime (12 hours by default).
+pub async fn create_for_cli_login(ctx: Ctx<'_>, client_name: &str) -> AppResult<CreatedAccessKey> {
+    let ttl = super::settings::cli_login_lifetime(ctx.db).await?.as_secs() as i64;
+    let name = match client_name.trim() {
+        "" => "infra CLI".to_string(),
+        name => name.chars().take(64).collect(),
+    };
+    create(ctx, &NewAccessKey { name, ttl_secs: Some(ttl), inactivity_timeout_secs: None }).await
+}
+
 /// A key that only names the tokens of one kubeconfig download (their `sid`): its secret is thrown
 /// away, it lives as long as the tokens, and revoking it under Settings → Access keys refuses them.
 /// Returns its public key id.
@@ -207,6 +218,11 @@ pub async fn authenticate(db: &impl ConnectionTrait, presented: &str) -> AppResu
     }
     let owner = user::Entity::find_by_id(key.user_id).one(db).await?.ok_or_else(refused)?;
     if owner.disabled {
+        return Err(refused());
+    }
+    // "no cluster" never means "any cluster": a machine identity's key without its cluster is refused,
+    // and a person's key never carries one
+    if (owner.kind == users::KIND_MACHINE) != key.destination.is_some() {
         return Err(refused());
     }
     let identity = KeyIdentity { user_id: owner.id, key_id: key.key_id.clone(), destination: key.destination.clone() };

@@ -95,20 +95,28 @@ impl<'a> Ctx<'a> {
         self.check(allowed, action, target).await
     }
 
-    pub async fn require_connector(&self, action: &str, target: &str) -> AppResult<()> {
-        let allowed = self.actor.roles.connector || self.actor.is_admin();
-        self.check(allowed, action, target).await
+    /// Acting for one cluster (register, heartbeat, its bindings, audit and certificates): a connector key
+    /// bound to exactly that cluster, or an infra admin. No binding never means "any cluster": a person
+    /// holding only the `connector` role acts for none.
+    pub async fn require_connector_for(&self, action: &str, cluster: &str) -> AppResult<()> {
+        let cluster = cluster.trim();
+        let (allowed, why) = match self.actor.bound_destination.as_deref() {
+            Some(bound) if bound == cluster && self.actor.roles.connector => (true, ""),
+            Some(_) => (false, "connector key of another cluster"),
+            None if self.actor.is_admin() => (true, ""),
+            None => (false, "not a connector key of this cluster"),
+        };
+        if allowed {
+            return Ok(());
+        }
+        audit::record(self.db, self.actor, action, cluster, audit::Outcome::Denied, why).await?;
+        Err(AppError::Forbidden(format!("only the connector of cluster {cluster} may do this")))
     }
 
-    /// A connector acting for one cluster: its key must be a connector key, and a key bound to a cluster
-    /// acts for that cluster only.
-    pub async fn require_connector_for(&self, action: &str, cluster: &str) -> AppResult<()> {
-        self.require_connector(action, cluster).await?;
-        if self.actor.bound_destination.as_deref().is_some_and(|bound| bound != cluster.trim()) {
-            audit::record(self.db, self.actor, action, cluster, audit::Outcome::Denied, "key is for another cluster").await?;
-            return Err(AppError::Forbidden(format!("this connector key is not for cluster {}", cluster.trim())));
-        }
-        Ok(())
+    /// Refuses unless a person is acting (not a connector key, not the server itself).
+    pub async fn require_person(&self, action: &str, target: &str) -> AppResult<()> {
+        let allowed = self.actor.bound_destination.is_none() && self.actor.user_id != 0;
+        self.check(allowed, action, target).await
     }
 
     async fn check(&self, allowed: bool, action: &str, target: &str) -> AppResult<()> {

@@ -12,37 +12,58 @@ use crate::server::error::{AppError, AppResult};
 const TOKEN_MAX_LIFETIME: &str = "kubeconfig.token_max_lifetime_secs";
 /// Until an admin says otherwise, a downloaded kubeconfig token lives at most a day.
 pub const DEFAULT_TOKEN_MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+const CLI_LOGIN_LIFETIME: &str = "cli.login_lifetime_secs";
+/// The key of a CLI login lives 12 hours unless an admin says otherwise (like infrahq/infra's sessions):
+/// a login approved by mistake, or a laptop left open, does not hold access for a month.
+pub const DEFAULT_CLI_LOGIN_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
-/// The longest lifetime a user may pick for a kubeconfig token.
-pub async fn token_max_lifetime(db: &impl ConnectionTrait) -> AppResult<Duration> {
-    let row = db::query_one(db, "SELECT value FROM settings WHERE name = ?", [TOKEN_MAX_LIFETIME.into()]).await?;
+async fn seconds(db: &impl ConnectionTrait, name: &str, default: Duration) -> AppResult<Duration> {
+    let row = db::query_one(db, "SELECT value FROM settings WHERE name = ?", [name.into()]).await?;
     let secs = match row {
-        Some(r) => r.try_get_by_index::<String>(0)?.parse::<u64>().unwrap_or(DEFAULT_TOKEN_MAX_LIFETIME.as_secs()),
-        None => DEFAULT_TOKEN_MAX_LIFETIME.as_secs(),
+        Some(r) => r.try_get_by_index::<String>(0)?.parse::<u64>().unwrap_or(default.as_secs()),
+        None => default.as_secs(),
     };
     Ok(Duration::from_secs(secs))
 }
 
-pub async fn get(ctx: Ctx<'_>) -> AppResult<ProductSettings> {
-    ctx.require_view("settings.get", "settings").await?;
-    Ok(ProductSettings { token_max_lifetime_secs: token_max_lifetime(ctx.db).await?.as_secs() as i64 })
+/// The longest lifetime a user may pick for a kubeconfig token.
+pub async fn token_max_lifetime(db: &impl ConnectionTrait) -> AppResult<Duration> {
+    seconds(db, TOKEN_MAX_LIFETIME, DEFAULT_TOKEN_MAX_LIFETIME).await
 }
 
+/// The lifetime of a CLI login's access key.
+pub async fn cli_login_lifetime(db: &impl ConnectionTrait) -> AppResult<Duration> {
+    seconds(db, CLI_LOGIN_LIFETIME, DEFAULT_CLI_LOGIN_LIFETIME).await
+}
+
+pub async fn get(ctx: Ctx<'_>) -> AppResult<ProductSettings> {
+    ctx.require_view("settings.get", "settings").await?;
+    Ok(ProductSettings {
+        token_max_lifetime_secs: Some(token_max_lifetime(ctx.db).await?.as_secs() as i64),
+        cli_login_lifetime_secs: Some(cli_login_lifetime(ctx.db).await?.as_secs() as i64),
+    })
+}
+
+/// Changes the settings given (the others stay as they are).
 pub async fn update(ctx: Ctx<'_>, new: &ProductSettings) -> AppResult<ProductSettings> {
     ctx.require_admin("settings.update", "settings").await?;
     let longest = super::revocations::LONGEST_TOKEN.as_secs() as i64;
-    if new.token_max_lifetime_secs < 60 || new.token_max_lifetime_secs > longest {
-        return Err(AppError::field("token_max_lifetime_secs", format!("between 60 and {longest} seconds (30 days)")));
+    let changes = [
+        (TOKEN_MAX_LIFETIME, "token_max_lifetime_secs", new.token_max_lifetime_secs),
+        (CLI_LOGIN_LIFETIME, "cli_login_lifetime_secs", new.cli_login_lifetime_secs),
+    ];
+    for (_, field, value) in changes {
+        if value.is_some_and(|v| !(60..=longest).contains(&v)) {
+            return Err(AppError::field(field, format!("between 60 and {longest} seconds (30 days)")));
+        }
     }
     let txn = db::begin_write(ctx.db).await?;
-    db::execute(&txn, "DELETE FROM settings WHERE name = ?", [TOKEN_MAX_LIFETIME.into()]).await?;
-    db::execute(
-        &txn,
-        "INSERT INTO settings (name, value) VALUES (?, ?)",
-        [TOKEN_MAX_LIFETIME.into(), new.token_max_lifetime_secs.to_string().into()],
-    )
-    .await?;
-    audit::record(&txn, ctx.actor, "settings.update", TOKEN_MAX_LIFETIME, audit::Outcome::Success, &new.token_max_lifetime_secs.to_string()).await?;
+    for (name, _, value) in changes {
+        let Some(value) = value else { continue };
+        db::execute(&txn, "DELETE FROM settings WHERE name = ?", [name.into()]).await?;
+        db::execute(&txn, "INSERT INTO settings (name, value) VALUES (?, ?)", [name.into(), value.to_string().into()]).await?;
+        audit::record(&txn, ctx.actor, "settings.update", name, audit::Outcome::Success, &value.to_string()).await?;
+    }
     txn.commit().await?;
-    Ok(new.clone())
+    get(ctx).await
 }

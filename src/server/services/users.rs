@@ -120,7 +120,7 @@ pub async fn find_by_email(db: &impl ConnectionTrait, email: &str) -> AppResult<
     Ok(user::Entity::find().filter(user::Column::Email.eq(email.trim().to_lowercase())).one(db).await?)
 }
 
-async fn get_model(db: &impl ConnectionTrait, id: i64) -> AppResult<user::Model> {
+pub(crate) async fn get_model(db: &impl ConnectionTrait, id: i64) -> AppResult<user::Model> {
     user::Entity::find_by_id(id)
         .one(db)
         .await?
@@ -188,6 +188,8 @@ pub async fn set_password(ctx: Ctx<'_>, id: i64, new_password: &str) -> AppResul
     active.failed_logins = Set(0);
     active.locked_until = Set(None);
     active.update(&txn).await?;
+    // whoever knew the old password is signed out everywhere
+    crate::server::auth::session_store::delete_user_sessions(&txn, id).await?;
     audit::record(&txn, ctx.actor, "users.set_password", &email, audit::Outcome::Success, "").await?;
     txn.commit().await?;
     Ok(())
@@ -211,6 +213,8 @@ pub async fn change_own_password(ctx: Ctx<'_>, current: &str, new_password: &str
     active.password_hash = Set(Some(hash));
     active.must_change_password = Set(false);
     active.update(&txn).await?;
+    // every session ends, this one too: the form handler signs this browser in again on a new session id
+    crate::server::auth::session_store::delete_user_sessions(&txn, ctx.actor.user_id).await?;
     audit::record(&txn, ctx.actor, "users.change_password", &email, audit::Outcome::Success, "").await?;
     txn.commit().await?;
     Ok(())
