@@ -785,3 +785,20 @@ async fn concurrent_writes(s: Server) {
     assert_eq!(changes - changes_before, 80, "every grant change is audited");
     assert_eq!(db::count(&s.db, "SELECT COUNT(*) FROM grants WHERE destination = 'prod' AND namespace = 'web'", []).await.unwrap(), 0);
 }
+
+/// The SQLite database holds password hashes, sealed secrets and key hashes: its files (the database
+/// and its WAL and shared-memory files) are readable by the server's user only, whatever the umask.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("infra.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let s = Server::start(url, dir).await;
+    assert_eq!(s.post("/api/groups", &s.admin, json!({"name": "written"})).await.status, StatusCode::CREATED);
+    let files = ["infra.db", "infra.db-wal", "infra.db-shm"].map(|f| path.with_file_name(f));
+    for file in &files {
+        let mode = std::fs::metadata(file).unwrap_or_else(|e| panic!("{}: {e}", file.display())).permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} has mode {mode:o}", file.display());
+    }
+}
