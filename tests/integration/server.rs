@@ -447,6 +447,16 @@ async fn destinations_rules(s: Server) {
     bad_ns["namespaces"] = json!(["Not_Valid"]);
     assert_eq!(s.post("/api/destinations/register", &s.admin, bad_ns).await.status, StatusCode::BAD_REQUEST);
     assert_eq!(s.count("destinations").await, 1);
+    // a proxy without TLS would carry users' tokens in the clear: refused for a new cluster and for
+    // a registered one, which keeps its https endpoint
+    for (name, key) in [("stage", &s.admin), ("prod", &key)] {
+        let mut plain = registration(name, &["web", "db", "cache"]);
+        plain["endpoint"] = json!("http://127.0.0.1:8443");
+        let r = s.post("/api/destinations/register", key, plain).await;
+        assert_eq!((r.status, field(&r)), (StatusCode::BAD_REQUEST, "endpoint"), "{name}: {:?}", r.body);
+    }
+    assert_eq!(s.count("destinations").await, 1);
+    assert_eq!(s.get("/api/destinations/prod", &s.admin).await.body["endpoint"], "https://127.0.0.1:8443");
 
     // a pending cluster: created by an admin, never seen
     let r = s.post("/api/destinations", &s.admin, json!({"name": "edge"})).await;
