@@ -174,12 +174,27 @@ pub struct DesiredBindings {
     pub certificates: Vec<CertificateRequest>,
 }
 
-/// A CSR (PEM) the cluster is to sign with `kubernetes.io/kube-apiserver-client`.
+/// A CSR (PEM) the cluster is to sign with `kubernetes.io/kube-apiserver-client`, and what it must
+/// say: the connector signs it only if its subject is CN = `user`, O = `groups` (the user's groups
+/// with a grant on the cluster, no `system:` group) and the lifetime is within Kubernetes' minimum and
+/// `max_expiration_secs`, the admin's maximum.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CertificateRequest {
     pub id: i64,
     pub csr: String,
     pub expiration_secs: i64,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub max_expiration_secs: i64,
+}
+
+/// A Kubernetes name reserved for the cluster itself (`system:masters`, `system:nodes` ...): never a
+/// user's or group's name in a client certificate infra has signed.
+pub fn is_kubernetes_system_name(name: &str) -> bool {
+    name.trim_start().get(..7).is_some_and(|p| p.eq_ignore_ascii_case("system:"))
 }
 
 /// The connector's answer to a [`CertificateRequest`]: the certificate and where users reach the API

@@ -1,5 +1,6 @@
 //! Writes infra's entries into the user's kubeconfig: the first file in `KUBECONFIG`, else
-//! `~/.kube/config`. Only entries named `infra:...` are added, replaced or removed; every other
+//! `~/.kube/config`. Only entries named `infra:...` are added, replaced or removed, and of the server's
+//! answer only such entries are taken, each user being this CLI's own credential plugin; every other
 //! cluster, user and context is left as it was (comments in the file are not kept, as with kubectl).
 //! The file is written atomically with mode 0600.
 
@@ -7,7 +8,8 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
-use crate::server::services::kubeconfig::PREFIX;
+use crate::server::services::is_dns_label;
+use crate::server::services::kubeconfig::{exec_user, PREFIX};
 
 const SECTIONS: [&str; 3] = ["clusters", "users", "contexts"];
 
@@ -50,7 +52,59 @@ fn is_ours(entry: &Value) -> bool {
     entry["name"].as_str().is_some_and(|n| n.starts_with(PREFIX))
 }
 
-/// Replaces infra's entries with those of `fresh` (a kubeconfig from the server). The current context
+/// Of a kubeconfig the server sent, what infra may write: clusters named `infra:<cluster>` with their
+/// https address and CA only; for each, a user of the same name that runs the credential plugin
+/// `command` (this CLI's own binary), made here whatever the server sent; contexts named `infra:…`
+/// that use such a cluster with its own user (and a namespace). So the server can neither replace the
+/// person's other entries, nor point an infra context at their other credentials, nor have kubectl
+/// run a command of its choosing.
+pub fn ours_only(fresh: &Value, command: &str, server_url: &str) -> Value {
+    let mut clusters = Vec::new();
+    let mut users = Vec::new();
+    for entry in fresh["clusters"].as_array().into_iter().flatten() {
+        let Some(name) = entry["name"].as_str() else { continue };
+        let Some(cluster) = name.strip_prefix(PREFIX).filter(|c| is_dns_label(c)) else { continue };
+        let Some(server) = entry["cluster"]["server"].as_str().filter(|s| s.starts_with("https://")) else { continue };
+        if clusters.iter().any(|c: &Value| c["name"] == name) {
+            continue;
+        }
+        let mut kept = Map::new();
+        kept.insert("server".into(), server.into());
+        if let Some(ca) = entry["cluster"]["certificate-authority-data"].as_str() {
+            kept.insert("certificate-authority-data".into(), ca.into());
+        }
+        clusters.push(serde_json::json!({"name": name, "cluster": kept}));
+        users.push(serde_json::json!({"name": name, "user": exec_user(command, cluster, server_url)}));
+    }
+    let mut contexts: Vec<Value> = Vec::new();
+    for entry in fresh["contexts"].as_array().into_iter().flatten() {
+        let Some(name) = entry["name"].as_str().filter(|n| n.starts_with(PREFIX)) else { continue };
+        let context = &entry["context"];
+        let Some(cluster) = context["cluster"].as_str().filter(|c| clusters.iter().any(|k| k["name"] == *c)) else { continue };
+        if context["user"].as_str() != Some(cluster) || contexts.iter().any(|c| c["name"] == name) {
+            continue;
+        }
+        let mut kept = Map::new();
+        kept.insert("cluster".into(), cluster.into());
+        kept.insert("user".into(), cluster.into());
+        match context.get("namespace").map(|n| n.as_str().filter(|n| is_dns_label(n))) {
+            None => {}
+            Some(Some(namespace)) => {
+                kept.insert("namespace".into(), namespace.into());
+            }
+            Some(None) => continue,
+        }
+        contexts.push(serde_json::json!({"name": name, "context": kept}));
+    }
+    serde_json::json!({"clusters": clusters, "users": users, "contexts": contexts})
+}
+
+/// The context names of a kubeconfig.
+pub fn context_names(config: &Value) -> Vec<String> {
+    config["contexts"].as_array().into_iter().flatten().filter_map(|c| c["name"].as_str().map(String::from)).collect()
+}
+
+/// Replaces infra's entries with those of `fresh` (made by [`ours_only`]). The current context
 /// is kept unless it was one of infra's that no longer exists, or there was none.
 pub fn merge(fresh: &Value) -> Result<(), String> {
     let mut config = read()?;
@@ -60,7 +114,7 @@ pub fn merge(fresh: &Value) -> Result<(), String> {
         entries.extend(fresh[section].as_array().cloned().unwrap_or_default());
         config.insert(section.into(), Value::Array(entries));
     }
-    let ours: Vec<String> = fresh["contexts"].as_array().into_iter().flatten().filter_map(|c| c["name"].as_str().map(String::from)).collect();
+    let ours = context_names(fresh);
     let current = config.get("current-context").and_then(Value::as_str).unwrap_or("").to_string();
     if current.is_empty() || (current.starts_with(PREFIX) && !ours.contains(&current)) {
         match ours.first() {

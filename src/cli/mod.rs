@@ -286,16 +286,18 @@ fn describe_contexts(contexts: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// Asks the server for the user's kubeconfig (exec plugin style, running this very binary) and
-/// merges it into the local one. Returns infra's context names.
+/// Asks the server for the user's kubeconfig and merges infra's entries of it into the local one, each
+/// user running this very binary as its credential plugin whatever the server wrote
+/// ([`kubeconfig::ours_only`]). Returns infra's context names.
 pub async fn refresh_kubeconfig() -> Result<Vec<String>, String> {
     let config = logged_in()?;
     let command = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "infra".into());
-    let request = KubeconfigRequest { clusters: vec![], style: CredentialStyle::Exec, lifetime_secs: None, command: Some(command) };
+    let request = KubeconfigRequest { clusters: vec![], style: CredentialStyle::Exec, lifetime_secs: None, command: None };
     let body = call(&config.server, &config.trust, Some(&config.access_key), reqwest::Method::POST, "/api/kubeconfig", Some(json!(request))).await?;
     let file: KubeconfigFile = serde_json::from_value(body).map_err(|e| format!("unexpected answer from the server: {e}"))?;
-    kubeconfig::merge(&file.kubeconfig)?;
-    Ok(file.contexts)
+    let ours = kubeconfig::ours_only(&file.kubeconfig, &command, &config.server);
+    kubeconfig::merge(&ours)?;
+    Ok(kubeconfig::context_names(&ours))
 }
 
 pub async fn list(args: ListArgs) -> Result<(), String> {

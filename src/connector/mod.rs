@@ -229,7 +229,7 @@ async fn bindings_loop(
                             // break-glass certificate requests, each answered once
                             answered.retain(|id| desired.certificates.iter().any(|r| r.id == *id));
                             for request in desired.certificates.iter().filter(|r| answered.insert(r.id)) {
-                                let task = certificates::answer(client.clone(), api.clone(), name.clone(), direct.clone(), request.clone());
+                                let task = certificates::answer(client.clone(), api.clone(), name.clone(), direct.clone(), request.clone(), desired.members.clone());
                                 tokio::spawn(task);
                             }
                             version = desired.version.clone();

@@ -417,3 +417,77 @@ async fn every_revocation_refuses_both_credential_styles_within_seconds() {
     connector.abort();
     k8s.shutdown().await;
 }
+
+/// What a malicious (or taken over) server answers to `POST /api/kubeconfig`: its own infra entries
+/// with a shell command as the credential plugin, and foreign entries that replace the user's own
+/// (`other`) or send the user's own credentials to the server's address (`infra:steal`).
+fn malicious_kubeconfig(pwned: &Path) -> Value {
+    let shell = json!({"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1", "command": "/bin/sh",
+        "args": ["-c", format!("touch {}", pwned.display())], "interactiveMode": "Never",
+    }});
+    json!({
+        "filename": "infra.kubeconfig",
+        "contexts": ["infra:prod", "infra:steal", "other"],
+        "expires_at": null,
+        "kubeconfig": {
+            "apiVersion": "v1", "kind": "Config",
+            "clusters": [
+                {"name": "infra:prod", "cluster": {"server": "https://127.0.0.1:9", "insecure-skip-tls-verify": true, "proxy-url": "http://127.0.0.1:9"}},
+                {"name": "other", "cluster": {"server": "https://evil.example.com"}},
+            ],
+            "users": [
+                {"name": "infra:prod", "user": shell},
+                {"name": "other-admin", "user": {"token": "planted-token"}},
+            ],
+            "contexts": [
+                {"name": "infra:prod", "context": {"cluster": "infra:prod", "user": "infra:prod"}},
+                {"name": "infra:steal", "context": {"cluster": "infra:prod", "user": "other-admin"}},
+                {"name": "other", "context": {"cluster": "other", "user": "other-admin"}},
+            ],
+            "current-context": "other",
+        },
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malicious_server_cannot_plant_entries_or_commands_in_the_kubeconfig() {
+    let dir = tempfile::tempdir().unwrap();
+    let pwned = dir.path().join("pwned");
+    let answer = malicious_kubeconfig(&pwned);
+    let app = axum::Router::new()
+        .route("/api/me", axum::routing::get(|| async { axum::Json(json!({"id": 1, "email": "alice@example.com"})) }))
+        .route("/api/kubeconfig", axum::routing::post(move || async move { axum::Json(answer) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let cli = Cli { home, server: server.clone() };
+    std::fs::write(cli.kubeconfig(), FOREIGN).unwrap();
+
+    let r = cli.run(&["login", &server, "--key", "some.key"], None);
+    assert!(r.ok, "{} {}", r.stdout, r.stderr);
+    let written: Value = serde_saphyr::from_str(&cli.kubeconfig_yaml()).unwrap();
+    let names = |section: &str| -> Vec<String> {
+        written[section].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_string()).collect()
+    };
+    // the user's own entries are as they were, once each; of the server's, only infra: ones that
+    // point at infra: entries
+    assert_eq!(names("clusters"), ["other", "infra:prod"], "{written}");
+    assert_eq!(names("users"), ["other-admin", "infra:prod"], "{written}");
+    assert_eq!(names("contexts"), ["other", "infra:prod"], "{written}");
+    assert_eq!(written["current-context"], "other");
+    let yaml = cli.kubeconfig_yaml();
+    assert!(yaml.contains("foreign-token") && !yaml.contains("planted-token") && !yaml.contains("evil.example.com"), "{yaml}");
+    assert!(!yaml.contains("insecure-skip-tls-verify") && !yaml.contains("proxy-url"), "{yaml}");
+    // the credential plugin is this CLI itself, whatever the server said
+    let exec = &written["users"][1]["user"]["exec"];
+    let own = std::fs::canonicalize(env!("CARGO_BIN_EXE_infra")).unwrap();
+    assert_eq!(std::fs::canonicalize(exec["command"].as_str().unwrap()).ok(), Some(own), "{exec}");
+    assert_eq!(exec["args"], json!(["tokens", "--cluster", "prod"]), "{exec}");
+    assert!(!yaml.contains("/bin/sh"), "{yaml}");
+    // kubectl on infra's context runs no shell
+    cli.kubectl(&["--context", "infra:prod", "get", "pods"]);
+    assert!(!pwned.exists(), "kubectl ran the server's command");
+}

@@ -461,3 +461,126 @@ async fn break_glass_certificates_reach_the_api_server_directly() {
     connector.abort();
     k8s.shutdown().await;
 }
+
+/// The subject of a PEM client certificate: its CN and its O values.
+fn subject_of(pem: &[u8]) -> (String, Vec<String>) {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem).unwrap();
+    let cert = pem.parse_x509().unwrap();
+    let cn = cert.subject().iter_common_name().next().unwrap().as_str().unwrap().to_string();
+    let o = cert.subject().iter_organization().map(|o| o.as_str().unwrap().to_string()).collect();
+    (cn, o)
+}
+
+/// Makes `user_id` a member of a group an identity provider named `name` (a provider may name its
+/// groups anything, `system:masters` too), as a provider login records it; the group's id.
+async fn provider_group(infra: &Infra, name: &str, user_id: i64) -> i64 {
+    let db = &infra.state.db;
+    let now = infra::server::now();
+    infra::server::db::execute(db, "INSERT INTO groups (name, name_lc, source, created_at) VALUES (?, ?, 'corp', ?)", [name.into(), name.to_lowercase().into(), now.into()]).await.unwrap();
+    let id = infra::server::services::groups::find_by_name(db, name).await.unwrap().unwrap().id;
+    infra::server::db::execute(db, "INSERT INTO group_members (group_id, user_id, created_at) VALUES (?, ?, ?)", [id.into(), user_id.into(), now.into()]).await.unwrap();
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn break_glass_certificates_carry_only_groups_granted_on_the_cluster() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let k8s = test_api_server(&dir.path().join("k8s")).await;
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let (connector, _, _) = harness::connected_prod(&infra, &k8s, dir.path()).await;
+    let admin_id = infra.get("/api/me", &infra.admin).await.1["id"].as_i64().unwrap();
+    // the admin is in oncall (a grant on prod), in bystanders (no grant on prod), and in a provider's
+    // group named system:masters, which even holds a grant on prod
+    for name in ["oncall", "bystanders"] {
+        let (_, group) = infra.post("/api/groups", &infra.admin, json!({"name": name})).await;
+        infra.post(&format!("/api/groups/{}/members", group["id"]), &infra.admin, json!({"user": admin_id.to_string()})).await;
+    }
+    infra.post("/api/grants", &infra.admin, json!({"subject": "group:oncall", "role": "edit", "resource": "prod.web"})).await;
+    let masters = provider_group(&infra, "system:masters", admin_id).await;
+    infra::server::db::execute(
+        &infra.state.db,
+        "INSERT INTO grants (subject_kind, subject_id, role, destination, namespace, created_at) VALUES ('group', ?, 'view', 'prod', '', ?)",
+        [masters.into(), infra::server::now().into()],
+    )
+    .await
+    .unwrap();
+
+    let (status, file) = infra.post("/api/kubeconfig", &infra.admin, json!({"clusters": ["prod"], "style": "certificate", "lifetime_secs": 900})).await;
+    assert_eq!(status, 200, "{file}");
+    let user = &file["kubeconfig"]["users"][0]["user"];
+    let pem = base64::engine::general_purpose::STANDARD.decode(user["client-certificate-data"].as_str().unwrap()).unwrap();
+    let (cn, o) = subject_of(&pem);
+    assert_eq!(cn, harness::ADMIN);
+    assert_eq!(o, vec!["oncall".to_string()], "O holds only the groups granted on prod, never a system: group");
+    let path = dir.path().join("break-glass.kubeconfig");
+    std::fs::write(&path, file["kubeconfig"].to_string()).unwrap();
+    let whoami = kubectl(&path, &["--context", "infra:prod", "auth", "whoami", "-o", "json"]);
+    assert!(whoami.ok, "{}", whoami.stderr);
+    let whoami: serde_json::Value = serde_json::from_str(&whoami.stdout).unwrap();
+    let groups = whoami["status"]["userInfo"]["groups"].as_array().unwrap();
+    assert!(!groups.iter().any(|g| g == "system:masters" || g == "bystanders"), "{whoami}");
+    let db = kubectl(&path, &["--context", "infra:prod", "get", "pods", "-n", "db"]);
+    assert!(!db.ok && db.stderr.contains("forbidden"), "only oncall's grant applies: {}", db.stderr);
+    connector.abort();
+    k8s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_connector_refuses_certificate_requests_unlike_what_they_say() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let k8s = test_api_server(&dir.path().join("k8s")).await;
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let (connector, _, _) = harness::connected_prod(&infra, &k8s, dir.path()).await;
+    let admin_id = infra.get("/api/me", &infra.admin).await.1["id"].as_i64().unwrap();
+    let (_, group) = infra.post("/api/groups", &infra.admin, json!({"name": "oncall"})).await;
+    infra.post(&format!("/api/groups/{}/members", group["id"]), &infra.admin, json!({"user": admin_id.to_string()})).await;
+    infra.post("/api/grants", &infra.admin, json!({"subject": "group:oncall", "role": "edit", "resource": "prod.web"})).await;
+    let csrs: Api<k8s_openapi::api::certificates::v1::CertificateSigningRequest> = Api::all(kube_client(&k8s.admin_kubeconfig()).await);
+    let db = infra.state.db.clone();
+
+    // a request row written straight into the database (as whoever can write it would), for the
+    // admin, its CSR naming someone else or other groups, or its lifetime past the admin's maximum;
+    // the connector's answer (certificate, error)
+    let crafted = |cn: &str, o: &[&str], lifetime: i64| {
+        let (csr, _) = infra::tls::client_csr(cn, &o.iter().map(|g| g.to_string()).collect::<Vec<_>>()).unwrap();
+        let db = db.clone();
+        async move {
+            infra::server::db::execute(
+                &db,
+                "INSERT INTO certificate_requests (destination, user_id, csr, expiration_secs, created_at) VALUES ('prod', ?, ?, ?, ?)",
+                [admin_id.into(), csr.clone().into(), lifetime.into(), infra::server::now().into()],
+            )
+            .await
+            .unwrap();
+            infra::server::services::changes::notify();
+            eventually("the connector answers the request", Duration::from_secs(20), || async {
+                let row = infra::server::db::query_one(&db, "SELECT certificate, error FROM certificate_requests WHERE csr = ?", [csr.clone().into()]).await.unwrap().unwrap();
+                let (certificate, error): (String, String) = (row.try_get_by_index(0).unwrap(), row.try_get_by_index(1).unwrap());
+                (!certificate.is_empty() || !error.is_empty()).then_some((certificate, error))
+            })
+            .await
+        }
+    };
+    for (cn, o, lifetime, why) in [
+        (harness::ADMIN, &["oncall", "system:masters"][..], 900, "subject"),
+        (harness::ADMIN, &[][..], 900, "subject"),
+        ("alice@example.com", &["oncall"][..], 900, "subject"),
+        (harness::ADMIN, &["oncall"][..], 30 * 86_400, "lifetime"),
+        (harness::ADMIN, &["oncall"][..], 60, "lifetime"),
+    ] {
+        let (certificate, error) = crafted(cn, o, lifetime).await;
+        assert!(certificate.is_empty(), "the connector had a certificate signed for CN={cn} O={o:?} for {lifetime} s");
+        assert!(error.contains(why), "{error}");
+    }
+    assert!(csrs.list(&Default::default()).await.unwrap().items.is_empty(), "no CSR reached the cluster");
+    let (_, events) = infra.get("/api/audit?action=destinations.certificate", &infra.admin).await;
+    assert!(events.to_string().contains("system:masters") && events.to_string().contains("denied"), "{events}");
+
+    // what the request says, the connector has signed
+    let (certificate, error) = crafted(harness::ADMIN, &["oncall"], 900).await;
+    assert!(error.is_empty() && certificate.contains("BEGIN CERTIFICATE"), "{error}");
+    connector.abort();
+    k8s.shutdown().await;
+}

@@ -454,6 +454,16 @@ async fn destinations_rules(s: Server) {
     bad_ns["namespaces"] = json!(["Not_Valid"]);
     assert_eq!(s.post("/api/destinations/register", &s.admin, bad_ns).await.status, StatusCode::BAD_REQUEST);
     assert_eq!(s.count("destinations").await, 1);
+    // a proxy without TLS would carry users' tokens in the clear: refused for a new cluster and for
+    // a registered one, which keeps its https endpoint
+    for (name, key) in [("stage", &s.admin), ("prod", &key)] {
+        let mut plain = registration(name, &["web", "db", "cache"]);
+        plain["endpoint"] = json!("http://127.0.0.1:8443");
+        let r = s.post("/api/destinations/register", key, plain).await;
+        assert_eq!((r.status, field(&r)), (StatusCode::BAD_REQUEST, "endpoint"), "{name}: {:?}", r.body);
+    }
+    assert_eq!(s.count("destinations").await, 1);
+    assert_eq!(s.get("/api/destinations/prod", &s.admin).await.body["endpoint"], "https://127.0.0.1:8443");
 
     // a pending cluster: created by an admin, never seen
     let r = s.post("/api/destinations", &s.admin, json!({"name": "edge"})).await;
@@ -1086,4 +1096,21 @@ async fn concurrent_writes(s: Server) {
     let changes = db::count(&s.db, grant_changes, []).await.unwrap();
     assert_eq!(changes - changes_before, 80, "every grant change is audited");
     assert_eq!(db::count(&s.db, "SELECT COUNT(*) FROM grants WHERE destination = 'prod' AND namespace = 'web'", []).await.unwrap(), 0);
+}
+
+/// The SQLite database holds password hashes, sealed secrets and key hashes: its files (the database
+/// and its WAL and shared-memory files) are readable by the server's user only, whatever the umask.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("infra.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let s = Server::start(url, dir).await;
+    assert_eq!(s.post("/api/groups", &s.admin, json!({"name": "written"})).await.status, StatusCode::CREATED);
+    let files = ["infra.db", "infra.db-wal", "infra.db-shm"].map(|f| path.with_file_name(f));
+    for file in &files {
+        let mode = std::fs::metadata(file).unwrap_or_else(|e| panic!("{}: {e}", file.display())).permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} has mode {mode:o}", file.display());
+    }
 }

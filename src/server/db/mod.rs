@@ -3,6 +3,7 @@
 
 pub mod entities;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sea_orm::{
@@ -27,6 +28,9 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_string());
     options.sqlx_logging(false);
     if url.starts_with("sqlite:") {
+        if let Some(path) = sqlite_file(url) {
+            make_private(&path, url.contains("mode=rwc"));
+        }
         // one writer at a time is what SQLite allows; WAL lets readers go on meanwhile. The pragmas are
         // connection settings, so they are set on every connection the pool opens.
         options.max_connections(8).min_connections(1);
@@ -40,6 +44,39 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         options.max_connections(16);
     }
     Database::connect(options).await
+}
+
+/// The file a `sqlite:` URL names (`sqlite://PATH?…` or `sqlite:PATH`); `None` for an in-memory database.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory = path.is_empty() || path.starts_with(":memory:") || query.split('&').any(|p| p == "mode=memory");
+    (!in_memory).then(|| PathBuf::from(path))
+}
+
+/// The database holds password hashes and sealed secrets: its file is created with mode 0600 before
+/// SQLite opens it (when the URL lets it be created), whatever the umask, and SQLite gives its WAL and
+/// shared-memory files the database file's mode. Files left more open (by an older version, or made
+/// by hand) are narrowed to 0600. A failure here is logged; opening the database reports the rest.
+fn make_private(path: &Path, create: bool) {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if create
+        && !path.exists()
+        && let Err(e) = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+    {
+        tracing::warn!(path = %path.display(), error = %e, "cannot create the database file");
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = PathBuf::from(file);
+        let Ok(meta) = std::fs::metadata(&file) else { continue };
+        if meta.permissions().mode() & 0o077 != 0
+            && let Err(e) = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+        {
+            tracing::warn!(path = %file.display(), error = %e, "cannot make the database file private (mode 0600)");
+        }
+    }
 }
 
 /// Starts a transaction that will write. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`),

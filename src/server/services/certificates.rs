@@ -1,7 +1,8 @@
 //! Break-glass client certificates: signed by the cluster itself (its CertificateSigningRequest API,
 //! signer `kubernetes.io/kube-apiserver-client`), so kubectl reaches the API server directly, without
-//! the connector's proxy, for when the proxy or this server is down. CN is the user's email and O their
-//! groups, so the RBAC bindings the connector keeps apply. Such a certificate cannot be revoked before it
+//! the connector's proxy, for when the proxy or this server is down. CN is the user's email and O those
+//! of their groups that hold a grant on that cluster, so the RBAC bindings the connector keeps apply;
+//! never a `system:` group (`system:masters` would make them the cluster's superuser, past RBAC). Such a certificate cannot be revoked before it
 //! expires; only admins may have one, and never for less than the 10 minutes Kubernetes requires.
 //!
 //! The server makes the key and the CSR, records the request, and waits; the connector sees the
@@ -12,8 +13,8 @@ use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
 
-use super::{changes, Ctx};
-use crate::model::{CertificateRequest, IssuedCertificate};
+use super::{audit, changes, Ctx};
+use crate::model::{is_kubernetes_system_name, CertificateRequest, IssuedCertificate};
 use crate::server::db;
 use crate::server::error::{AppError, AppResult};
 
@@ -35,7 +36,7 @@ pub struct BreakGlass {
 pub async fn issue(ctx: Ctx<'_>, cluster: &str, lifetime: Duration) -> AppResult<BreakGlass> {
     ctx.require_admin("kubeconfig.certificate", cluster).await?;
     let email = ctx.actor.email.clone();
-    let groups = super::groups::names_of_user(ctx.db, ctx.actor.user_id).await?; // O = all of the user's groups
+    let groups = subject_groups(ctx.db, ctx.actor.user_id, cluster).await?;
     let (csr, key_pem) = crate::tls::client_csr(&email, &groups).map_err(AppError::Internal)?;
     let txn = db::begin_write(ctx.db).await?;
     db::execute(
@@ -81,20 +82,53 @@ pub async fn issue(ctx: Ctx<'_>, cluster: &str, lifetime: Duration) -> AppResult
     answer
 }
 
+/// O of the user's certificate for `cluster`: their groups with a current grant on it (the groups the
+/// connector binds there), without `system:` groups, sorted.
+pub async fn subject_groups(db: &impl ConnectionTrait, user_id: i64, cluster: &str) -> AppResult<Vec<String>> {
+    let rows = db::query_all(
+        db,
+        "SELECT DISTINCT gr.name FROM grants g \
+           JOIN groups gr ON gr.id = g.subject_id \
+           JOIN group_members m ON m.group_id = gr.id \
+         WHERE g.subject_kind = 'group' AND g.destination = ? AND m.user_id = ? \
+           AND (g.expires_at IS NULL OR g.expires_at > ?)",
+        [cluster.into(), user_id.into(), crate::server::now().into()],
+    )
+    .await?;
+    let mut groups = rows.into_iter().map(|r| r.try_get_by_index::<String>(0)).collect::<Result<Vec<_>, _>>()?;
+    groups.retain(|g| !is_kubernetes_system_name(g));
+    groups.sort();
+    Ok(groups)
+}
+
 /// The requests the cluster's connector has yet to answer (younger than the wait, so that a request
-/// nobody waits for any more is not signed).
+/// nobody waits for any more is not signed), each with the subject and lifetime limit its CSR must
+/// keep to: the connector checks the CSR against them, so a request row written by other means than
+/// [`issue`] is not signed.
 pub async fn pending(db: &impl ConnectionTrait, cluster: &str) -> AppResult<Vec<CertificateRequest>> {
     let since = crate::server::now() - WAIT.as_millis() as i64;
     let rows = db::query_all(
         db,
-        "SELECT id, csr, expiration_secs FROM certificate_requests \
-         WHERE destination = ? AND certificate = '' AND error = '' AND created_at > ? ORDER BY id",
+        "SELECT r.id, r.csr, r.expiration_secs, r.user_id, COALESCE(u.email, '') FROM certificate_requests r \
+           LEFT JOIN users u ON u.id = r.user_id \
+         WHERE r.destination = ? AND r.certificate = '' AND r.error = '' AND r.created_at > ? ORDER BY r.id",
         [cluster.into(), since.into()],
     )
     .await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let max_expiration_secs = super::settings::token_max_lifetime(db).await?.as_secs() as i64;
     let mut requests = Vec::new();
     for r in rows {
-        requests.push(CertificateRequest { id: r.try_get_by_index(0)?, csr: r.try_get_by_index(1)?, expiration_secs: r.try_get_by_index(2)? });
+        requests.push(CertificateRequest {
+            id: r.try_get_by_index(0)?,
+            csr: r.try_get_by_index(1)?,
+            expiration_secs: r.try_get_by_index(2)?,
+            groups: subject_groups(db, r.try_get_by_index(3)?, cluster).await?,
+            user: r.try_get_by_index(4)?,
+            max_expiration_secs,
+        });
     }
     Ok(requests)
 }
@@ -105,6 +139,7 @@ pub async fn complete(ctx: Ctx<'_>, cluster: &str, id: i64, answer: &IssuedCerti
     if answer.error.is_empty() && !answer.certificate.contains("BEGIN CERTIFICATE") {
         return Err(AppError::field("certificate", "a PEM certificate, or an error"));
     }
+    let error: String = answer.error.chars().take(500).collect();
     let txn = db::begin_write(ctx.db).await?;
     let updated = db::execute(
         &txn,
@@ -114,12 +149,16 @@ pub async fn complete(ctx: Ctx<'_>, cluster: &str, id: i64, answer: &IssuedCerti
             answer.certificate.clone().into(),
             answer.api_server.clone().into(),
             answer.api_server_ca.clone().into(),
-            answer.error.chars().take(500).collect::<String>().into(),
+            error.clone().into(),
             id.into(),
             cluster.into(),
         ],
     )
     .await?;
+    if updated > 0 && !answer.error.is_empty() {
+        // the connector refused (a CSR unlike its request) or the cluster did
+        audit::record(&txn, ctx.actor, "destinations.certificate", cluster, audit::Outcome::Denied, &error).await?;
+    }
     txn.commit().await?;
     if updated == 0 {
         return Err(AppError::NotFound(format!("certificate request {id} of cluster {cluster}")));

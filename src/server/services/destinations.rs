@@ -70,8 +70,9 @@ fn validate_registration(reg: &DestinationRegistration) -> AppResult<()> {
     if reg.unique_id.trim().is_empty() || reg.unique_id.len() > 128 {
         return Err(AppError::field("unique_id", "is required (the hash of the cluster CA)"));
     }
-    if !(reg.endpoint.starts_with("https://") || reg.endpoint.starts_with("http://")) || reg.endpoint.len() > 2048 {
-        return Err(AppError::field("endpoint", "must be the proxy's http(s) URL"));
+    // kubectl sends users' tokens to this URL: never in the clear
+    if !reg.endpoint.starts_with("https://") || reg.endpoint.len() <= "https://".len() || reg.endpoint.len() > 2048 {
+        return Err(AppError::field("endpoint", "must be the proxy's https:// URL"));
     }
     if reg.ca.len() > 64 * 1024 {
         return Err(AppError::field("ca", "is too large"));

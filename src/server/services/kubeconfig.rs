@@ -105,15 +105,7 @@ pub async fn build(ctx: Ctx<'_>, signer: &Signer, issuer: &str, server_url: &str
                 expires_at = Some(issued.expires_at);
                 json!({"token": issued.token})
             }
-            _ => json!({"exec": {
-                "apiVersion": "client.authentication.k8s.io/v1",
-                "command": req.command.clone().unwrap_or_else(|| "infra".into()),
-                "args": ["tokens", "--cluster", name],
-                "env": [{"name": "INFRA_SERVER", "value": server_url}],
-                "interactiveMode": "Never",
-                "provideClusterInfo": false,
-                "installHint": INSTALL_HINT,
-            }}),
+            _ => exec_user(req.command.as_deref().unwrap_or("infra"), name, server_url),
         };
         kube_clusters.push(json!({"name": entry, "cluster": cluster}));
         users.push(json!({"name": entry, "user": user}));
@@ -141,6 +133,20 @@ pub async fn build(ctx: Ctx<'_>, signer: &Signer, issuer: &str, server_url: &str
     let target: Vec<&str> = clusters.keys().map(String::as_str).collect();
     audit::record(ctx.db, ctx.actor, "kubeconfig.download", &target.join(","), audit::Outcome::Success, &style).await?;
     Ok(KubeconfigFile { filename: "infra.kubeconfig".into(), contexts: names, kubeconfig, expires_at })
+}
+
+/// The kubeconfig user that has kubectl run infra's credential plugin, `command tokens --cluster
+/// <cluster>`. The CLI writes its own with this too, naming its own binary.
+pub fn exec_user(command: &str, cluster: &str, server_url: &str) -> serde_json::Value {
+    json!({"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "command": command,
+        "args": ["tokens", "--cluster", cluster],
+        "env": [{"name": "INFRA_SERVER", "value": server_url}],
+        "interactiveMode": "Never",
+        "provideClusterInfo": false,
+        "installHint": INSTALL_HINT,
+    }})
 }
 
 /// "1 hour", "30 days", "90 seconds".
