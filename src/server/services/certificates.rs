@@ -35,7 +35,7 @@ pub struct BreakGlass {
 pub async fn issue(ctx: Ctx<'_>, cluster: &str, lifetime: Duration) -> AppResult<BreakGlass> {
     ctx.require_admin("kubeconfig.certificate", cluster).await?;
     let email = ctx.actor.email.clone();
-    let groups = super::groups::names_of_user(ctx.db, ctx.actor.user_id).await?; // O = all of the user's groups
+    let groups = super::groups::cluster_names_of_user(ctx.db, ctx.actor.user_id).await?; // O = all of the user's groups
     let (csr, key_pem) = crate::tls::client_csr(&email, &groups).map_err(AppError::Internal)?;
     let txn = db::begin_write(ctx.db).await?;
     db::execute(
