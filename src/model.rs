@@ -21,8 +21,14 @@ pub struct User {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Group {
     pub id: i64,
+    /// for a provider group a label: its key is `external_id`
     pub name: String,
+    /// `local`, or the identity provider's name
     pub source: String,
+    /// a provider group's id at the provider (Azure AD object id, Google group email, groups claim
+    /// value); empty for a local group, and for a provider group from before groups had keys
+    #[serde(default)]
+    pub external_id: String,
     pub member_count: i64,
     pub created_at: Millis,
 }
@@ -64,11 +70,19 @@ pub struct Subject {
     pub id: i64,
     /// email for a user, name for a group
     pub name: String,
-    /// display name for a user, empty for a group
+    /// display name for a user; for a group the identity provider it comes from, empty for a local one
     pub detail: String,
 }
 
 impl Subject {
+    /// "user", "group", or "group from corp": what the console shows next to the name.
+    pub fn kind_label(&self) -> String {
+        match self.kind {
+            SubjectKind::Group if !self.detail.is_empty() => format!("group from {}", self.detail),
+            kind => kind.as_str().to_string(),
+        }
+    }
+
     /// The form value a subject picker submits: `user:<email>` or `group:<name>`.
     pub fn reference(&self) -> String {
         format!("{}:{}", self.kind.as_str(), self.name)

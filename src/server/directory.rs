@@ -5,16 +5,36 @@
 //! - the Google Admin SDK Directory API (`GET /groups?userKey=`), with a service account that has
 //!   domain-wide delegation for the read-only group scope and acts as a Workspace admin. Pages are
 //!   followed through `nextPageToken`.
+//!
+//! Each group comes back with its stable key (Graph's object `id`, Google's group `email`) and its
+//! display name as a label: display names are not unique, and in both directories ordinary users can
+//! create groups by default, so a name never decides membership.
 
 use serde_json::Value;
+
+use crate::server::oidc::ProviderGroup;
 
 pub const GRAPH: &str = "https://graph.microsoft.com/v1.0";
 
 /// At most this many pages (of 100): a user in more than 10,000 groups is a configuration problem.
 const MAX_PAGES: usize = 100;
 
-pub async fn azure_groups(http: &reqwest::Client, base: &str, access_token: &str) -> Result<Vec<String>, String> {
-    let mut url = format!("{}/me/memberOf?$select=displayName&$top=100", base.trim_end_matches('/'));
+/// Sorted by key, without duplicates.
+fn finish(mut groups: Vec<ProviderGroup>) -> Vec<ProviderGroup> {
+    groups.sort_by(|a, b| a.id.cmp(&b.id));
+    groups.dedup_by(|a, b| a.id == b.id);
+    groups
+}
+
+/// A group from a directory's item: its key (required) and its name (the key when there is none).
+fn group_of(id: Option<&str>, name: Option<&str>) -> Option<ProviderGroup> {
+    let id = id.map(str::trim).filter(|i| !i.is_empty())?;
+    let name = name.map(str::trim).filter(|n| !n.is_empty()).unwrap_or(id);
+    Some(ProviderGroup { id: id.to_string(), name: name.to_string() })
+}
+
+pub async fn azure_groups(http: &reqwest::Client, base: &str, access_token: &str) -> Result<Vec<ProviderGroup>, String> {
+    let mut url = format!("{}/me/memberOf?$select=id,displayName&$top=100", base.trim_end_matches('/'));
     let mut groups = Vec::new();
     for _ in 0..MAX_PAGES {
         let res = http.get(&url).bearer_auth(access_token).send().await.map_err(|e| format!("cannot reach Microsoft Graph: {e}"))?;
@@ -29,18 +49,12 @@ pub async fn azure_groups(http: &reqwest::Client, base: &str, access_token: &str
         }
         for item in body["value"].as_array().into_iter().flatten() {
             if item["@odata.type"] == "#microsoft.graph.group" {
-                if let Some(name) = item["displayName"].as_str() {
-                    groups.push(name.to_string());
-                }
+                groups.extend(group_of(item["id"].as_str(), item["displayName"].as_str()));
             }
         }
         match body["@odata.nextLink"].as_str() {
             Some(next) => url = next.to_string(),
-            None => {
-                groups.sort();
-                groups.dedup();
-                return Ok(groups);
-            }
+            None => return Ok(finish(groups)),
         }
     }
     Err("Microsoft Graph returned more than 10,000 groups for one user".into())
@@ -95,7 +109,7 @@ fn pkcs1_of(pem: &str) -> Result<Vec<u8>, String> {
 
 /// Groups from the Google Admin SDK Directory API: the service account, with domain-wide delegation,
 /// acts as `admin` (an administrator of the Workspace) and lists the groups of `user_email`.
-pub async fn google_groups(http: &reqwest::Client, base: &str, sa: &ServiceAccount, admin: &str, user_email: &str) -> Result<Vec<String>, String> {
+pub async fn google_groups(http: &reqwest::Client, base: &str, sa: &ServiceAccount, admin: &str, user_email: &str) -> Result<Vec<ProviderGroup>, String> {
     let now = crate::server::now() / 1000;
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     if !sa.private_key_id.is_empty() {
@@ -137,17 +151,13 @@ pub async fn google_groups(http: &reqwest::Client, base: &str, sa: &ServiceAccou
             return Err(format!("the Google Directory API refused to list the groups of {user_email} ({why})"));
         }
         for g in body["groups"].as_array().into_iter().flatten() {
-            if let Some(name) = g["name"].as_str() {
-                groups.push(name.to_string());
-            }
+            // a group email is unique in the Workspace and compared without regard to case
+            let email = g["email"].as_str().map(str::to_lowercase);
+            groups.extend(group_of(email.as_deref(), g["name"].as_str()));
         }
         match body["nextPageToken"].as_str() {
             Some(next) if !next.is_empty() => page_token = next.to_string(),
-            _ => {
-                groups.sort();
-                groups.dedup();
-                return Ok(groups);
-            }
+            _ => return Ok(finish(groups)),
         }
     }
     Err("the Google Directory API returned more than 20,000 groups for one user".into())

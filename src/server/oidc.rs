@@ -143,14 +143,31 @@ pub fn authorization_url(client: &OidcClient, provider: &str, scopes: &[String])
     (url.to_string(), pending)
 }
 
+/// A group at an identity provider: `id` is what identifies it there for good (the Azure AD object id,
+/// the Google group email, a groups claim's value), `name` what people see. Only `id` decides who is in
+/// which group; display names are not unique and, in Azure AD and Google, anyone can create a group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProviderGroup {
+    pub id: String,
+    pub name: String,
+}
+
+impl ProviderGroup {
+    /// A group of a groups claim: its value is both the key and the label.
+    pub fn from_claim(value: &str) -> ProviderGroup {
+        ProviderGroup { id: value.to_string(), name: value.to_string() }
+    }
+}
+
 /// Who signed in, from the verified ID token.
 #[derive(Clone, Debug, Default)]
 pub struct Identity {
     pub subject: String,
+    /// lowercased; checked by the caller (`providers::sign_in`) before it names anyone
     pub email: String,
     pub email_verified: Option<bool>,
     pub name: String,
-    pub groups: Vec<String>,
+    pub groups: Vec<ProviderGroup>,
     pub refresh_token: Option<String>,
     /// for the provider's directory (Microsoft Graph), when groups come from there
     pub access_token: String,
@@ -223,7 +240,7 @@ fn identity(client: &OidcClient, tokens: &Tokens, nonce: Option<&Nonce>, groups_
         email: claims.email().map(|e| e.as_str().to_lowercase()).unwrap_or_default(),
         email_verified: claims.email_verified(),
         name: claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_string()).unwrap_or_default(),
-        groups: claims.additional_claims().groups(groups_claim),
+        groups: claims.additional_claims().groups(groups_claim).iter().map(|g| ProviderGroup::from_claim(g)).collect(),
         refresh_token: tokens.refresh_token().map(|t| t.secret().clone()),
         access_token: tokens.access_token().secret().clone(),
     })

@@ -211,6 +211,7 @@ async fn a_provider_answering_as_another_issuer_is_refused() {
 /// (signed ES256 with its published key, or not signed at all): for the refusals a certified provider
 /// never produces. Discovery, JWKS and token endpoint only; the browser's trip to it is skipped.
 mod standin {
+    use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
 
     use axum::routing::{get, post};
@@ -222,6 +223,10 @@ mod standin {
         pub issuer: String,
         /// the claims of the next ID token, and whether to sign it
         pub next: Arc<Mutex<(Value, bool)>>,
+        /// Graph's first page of `/me/memberOf` (the second always lists Oncall)
+        pub graph: Arc<Mutex<Vec<Value>>>,
+        /// the Directory API's groups of each user (`userKey`), one group a page; others are not found
+        pub google: Arc<Mutex<HashMap<String, Vec<Value>>>>,
     }
 
     pub async fn start() -> StandIn {
@@ -243,22 +248,25 @@ mod standin {
             "id_token_signing_alg_values_supported": ["ES256"],
         });
         let (k, n) = (key, next.clone());
+        let refreshable: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
         // Microsoft Graph's `GET /me/memberOf`, as documented: two pages, a directory role among the
         // groups, and 401 for another token; `/graph-denied` answers 403 like an app without consent
         let page2 = format!("{issuer}/graph/page2");
+        let graph_page1 = Arc::new(Mutex::new(vec![
+            json!({"@odata.type": "#microsoft.graph.group", "id": "g1", "displayName": "Platform"}),
+            json!({"@odata.type": "#microsoft.graph.directoryRole", "id": "r1", "displayName": "Global Reader"}),
+        ]));
+        let page1 = graph_page1.clone();
         let graph = move |headers: axum::http::HeaderMap| {
-            let page2 = page2.clone();
+            let (page2, page1) = (page2.clone(), page1.lock().unwrap().clone());
             async move {
                 if headers.get("authorization").and_then(|h| h.to_str().ok()) != Some("Bearer at") {
                     return (axum::http::StatusCode::UNAUTHORIZED, Json(json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token is empty."}})));
                 }
                 (axum::http::StatusCode::OK, Json(json!({
-                    "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#directoryObjects(displayName)",
+                    "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#directoryObjects(id,displayName)",
                     "@odata.nextLink": page2,
-                    "value": [
-                        {"@odata.type": "#microsoft.graph.group", "id": "g1", "displayName": "Platform"},
-                        {"@odata.type": "#microsoft.graph.directoryRole", "id": "r1", "displayName": "Global Reader"},
-                    ],
+                    "value": page1,
                 })))
             }
         };
@@ -292,17 +300,32 @@ mod standin {
                 }
             }
         };
-        let google_groups = |headers: axum::http::HeaderMap, axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>| async move {
-            if headers.get("authorization").and_then(|h| h.to_str().ok()) != Some("Bearer ga") {
-                return (axum::http::StatusCode::UNAUTHORIZED, Json(json!({"error": {"code": 401, "message": "Invalid Credentials"}})));
+        let google = Arc::new(Mutex::new(HashMap::from([(
+            "gus@example.com".to_string(),
+            vec![json!({"email": "eng@example.com", "name": "Engineering"}), json!({"email": "oncall@example.com", "name": "Oncall"})],
+        )])));
+        let directory = google.clone();
+        let google_groups = move |headers: axum::http::HeaderMap, axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>| {
+            let groups = q.get("userKey").and_then(|u| directory.lock().unwrap().get(u).cloned());
+            async move {
+                if headers.get("authorization").and_then(|h| h.to_str().ok()) != Some("Bearer ga") {
+                    return (axum::http::StatusCode::UNAUTHORIZED, Json(json!({"error": {"code": 401, "message": "Invalid Credentials"}})));
+                }
+                let Some(groups) = groups else {
+                    return (axum::http::StatusCode::NOT_FOUND, Json(json!({"error": {"code": 404, "message": "Resource Not Found: userKey"}})));
+                };
+                let at: usize = q.get("pageToken").and_then(|p| p.strip_prefix('p')).and_then(|p| p.parse().ok()).unwrap_or(0);
+                let mut page = json!({"kind": "admin#directory#groups"});
+                if let Some(g) = groups.get(at) {
+                    let mut g = g.clone();
+                    g["kind"] = json!("admin#directory#group");
+                    page["groups"] = json!([g]);
+                }
+                if at + 1 < groups.len() {
+                    page["nextPageToken"] = json!(format!("p{}", at + 1));
+                }
+                (axum::http::StatusCode::OK, Json(page))
             }
-            let page = match q.get("pageToken").map(String::as_str) {
-                None => json!({"kind": "admin#directory#groups", "groups": [{"kind": "admin#directory#group", "email": "eng@example.com", "name": "Engineering"}], "nextPageToken": "p2"}),
-                Some("p2") => json!({"kind": "admin#directory#groups", "groups": [{"kind": "admin#directory#group", "email": "oncall@example.com", "name": "Oncall"}]}),
-                Some(_) => json!({}),
-            };
-            let user_ok = q.get("userKey").map(String::as_str) == Some("gus@example.com");
-            (if user_ok { axum::http::StatusCode::OK } else { axum::http::StatusCode::NOT_FOUND }, Json(page))
         };
         let app = Router::new()
             .route("/google/token", post(google_token))
@@ -314,8 +337,27 @@ mod standin {
             .route("/jwks", get(move || async move { Json(json!({"keys": [jwk]})) }))
             .route(
                 "/token",
-                post(move || async move {
-                    let (claims, signed) = n.lock().unwrap().clone();
+                // the code grant answers with the scenario's token and a refresh token for its claims;
+                // the refresh grant with the same claims, issued now
+                post(move |axum::Form(form): axum::Form<HashMap<String, String>>| async move {
+                    let (claims, signed, refresh_token) = match form.get("grant_type").map(String::as_str) {
+                        Some("refresh_token") => {
+                            let Some(mut claims) = form.get("refresh_token").and_then(|t| refreshable.lock().unwrap().get(t).cloned()) else {
+                                return (axum::http::StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_grant"})));
+                            };
+                            let now = infra::server::now() / 1000;
+                            claims["iat"] = json!(now);
+                            claims["exp"] = json!(now + 300);
+                            (claims, true, form["refresh_token"].clone())
+                        }
+                        _ => {
+                            let (claims, signed) = n.lock().unwrap().clone();
+                            let mut tokens = refreshable.lock().unwrap();
+                            let refresh_token = format!("rt{}", tokens.len());
+                            tokens.insert(refresh_token.clone(), claims.clone());
+                            (claims, signed, refresh_token)
+                        }
+                    };
                     let id_token = if signed {
                         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
                         header.kid = Some("k1".into());
@@ -324,11 +366,11 @@ mod standin {
                         let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
                         format!("{}.{}.", b64(&json!({"alg": "none"})), b64(&claims))
                     };
-                    Json(json!({"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": id_token}))
+                    (axum::http::StatusCode::OK, Json(json!({"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": id_token, "refresh_token": refresh_token})))
                 }),
             );
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        StandIn { issuer, next }
+        StandIn { issuer, next, graph: graph_page1, google }
     }
 }
 
@@ -606,4 +648,338 @@ async fn google_groups_come_from_the_admin_directory() {
     let user = infra::server::services::users::find_by_email(&infra.state.db, "gus@example.com").await.unwrap().unwrap();
     let groups = infra::server::services::groups::names_of_user(&infra.state.db, user.id).await.unwrap();
     assert_eq!(groups, ["Engineering", "Oncall"], "both pages of the directory");
+}
+
+/// Whether the user with this email holds `admin` on `infra` now (directly or through a group).
+async fn is_infra_admin(infra: &Infra, email: &str) -> bool {
+    let user = infra::server::services::users::find_by_email(&infra.state.db, email).await.unwrap().unwrap_or_else(|| panic!("{email} has an account"));
+    let access = infra::server::services::grants::access_of(&infra.state.db, user.id).await.unwrap();
+    access.iter().any(|e| e.resource == "infra" && e.role == "admin")
+}
+
+/// Whether the audit log has a refused provider sign-in whose words contain `needle`.
+async fn sign_in_refused_in_audit(infra: &Infra, needle: &str) -> bool {
+    let (_, audit) = infra.get("/api/audit?action=auth.provider.login&limit=200", &infra.admin).await;
+    audit["items"].as_array().unwrap().iter().any(|e| e["outcome"] == "denied" && e["detail"].as_str().unwrap_or("").contains(needle))
+}
+
+async fn count(infra: &Infra, sql: &str, values: Vec<sea_orm::Value>) -> u64 {
+    infra::server::db::count(&infra.state.db, sql, values).await.unwrap()
+}
+
+/// Attack: in Azure AD anyone may create a group. Eve creates one with the display name of the group
+/// that holds infra `admin`, joins it and signs in. Graph lists it with its own object id, so it is
+/// another group here: she gets nothing, while Ada, in the real group (same id), is an admin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_azure_group_named_like_a_granted_one_grants_nothing() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let idp = standin::start().await;
+    let body = json!({"name": "azure", "kind": "azure", "issuer": idp.issuer, "client_id": "infra", "client_secret": "s", "directory_url": format!("{}/graph/v1.0", idp.issuer)});
+    assert_eq!(infra.post("/api/providers", &infra.admin, body).await.0, 201);
+    let group = |id: &str| json!({"@odata.type": "#microsoft.graph.group", "id": id, "displayName": "Infra Admins"});
+
+    *idp.graph.lock().unwrap() = vec![group("0f8fad5b-d9cb-469f-a165-70867728950e")];
+    let landing = standin_sign_in(&infra, &idp, "azure", "ada@example.com", |_| {}, true).await.1;
+    assert_eq!(landing, "/", "{}", error_of(&landing));
+    let (status, grant) = infra.post("/api/grants", &infra.admin, json!({"subject": "Infra Admins", "role": "admin", "resource": "infra"})).await;
+    assert_eq!(status, 201, "{grant}");
+
+    *idp.graph.lock().unwrap() = vec![group("7c9e6679-7425-40de-944b-e07fc1f90ae7")];
+    let (eve, landing) = standin_sign_in(&infra, &idp, "azure", "eve@example.com", |_| {}, true).await;
+    assert_eq!(landing, "/", "{}", error_of(&landing));
+    assert!(!is_infra_admin(&infra, "eve@example.com").await, "a forged group of the same name made Eve an infra admin");
+    assert_eq!(eve.get(format!("{}/api/users", infra.url)).send().await.unwrap().status(), 403);
+    assert!(is_infra_admin(&infra, "ada@example.com").await, "Ada, in the granted group, is an admin");
+}
+
+/// Attack, Google Workspace: the same with a group whose name is the granted group's, at sign-in and
+/// at the verification pass (Mike joins his forged group after signing in). Groups are the Directory
+/// API's, keyed by their email; Gus, in the real group, keeps admin through both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_google_group_named_like_a_granted_one_grants_nothing() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let idp = standin::start().await;
+    let key = json!({"type": "service_account", "private_key_id": "k1", "private_key": GOOGLE_PRIVATE_KEY,
+                     "client_email": "infra@project.iam.gserviceaccount.com", "token_uri": format!("{}/google/token", idp.issuer)});
+    let body = json!({"name": "google", "kind": "google", "issuer": idp.issuer, "client_id": "infra", "client_secret": "s",
+                      "directory_url": format!("{}/google/admin/directory/v1", idp.issuer), "service_account_json": key.to_string(), "directory_admin": "admin@example.com"});
+    assert_eq!(infra.post("/api/providers", &infra.admin, body).await.0, 201);
+    let group = |email: &str| json!({"email": email, "name": "Infra Admins"});
+    let directory = |user: &str, groups: Vec<Value>| {
+        idp.google.lock().unwrap().insert(user.to_string(), groups);
+    };
+    directory("gus@example.com", vec![group("infra-admins@example.com")]);
+    directory("mallory@example.com", vec![group("mallory-admins@example.com")]);
+    directory("mike@example.com", vec![]);
+    let sign_in = |email: &'static str| {
+        let (infra, idp) = (&infra, &idp);
+        async move {
+            let landing = standin_sign_in(infra, idp, "google", email, |_| {}, true).await.1;
+            assert_eq!(landing, "/", "{email}: {}", error_of(&landing));
+        }
+    };
+
+    sign_in("gus@example.com").await;
+    let (status, grant) = infra.post("/api/grants", &infra.admin, json!({"subject": "Infra Admins", "role": "admin", "resource": "infra"})).await;
+    assert_eq!(status, 201, "{grant}");
+    let mut breaches = Vec::new();
+    sign_in("mallory@example.com").await;
+    if is_infra_admin(&infra, "mallory@example.com").await {
+        breaches.push("at sign-in, a forged group of the same name made Mallory an infra admin");
+    }
+    sign_in("mike@example.com").await;
+    assert!(!is_infra_admin(&infra, "mike@example.com").await);
+
+    // Mike joins his forged group at the directory; the verification pass reads the directory again
+    directory("mike@example.com", vec![group("mike-admins@example.com")]);
+    let redirect = infra::server::web::oidc_redirect_url(&infra.state.config);
+    let report = infra::server::services::providers::verify_all(&infra.state.db, &infra.state.master, &infra.state.oidc_http, &redirect, 4).await.unwrap();
+    assert_eq!((report.checked, report.disabled, report.unavailable), (3, 0, 0), "{report:?}");
+    if is_infra_admin(&infra, "mike@example.com").await {
+        breaches.push("at the verification pass, a forged group of the same name made Mike an infra admin");
+    }
+    assert!(breaches.is_empty(), "{breaches:?}");
+    assert!(!is_infra_admin(&infra, "mallory@example.com").await);
+    assert!(is_infra_admin(&infra, "gus@example.com").await, "Gus, in the granted group, is an admin");
+}
+
+/// A provider's groups are its own: a claimed group named like a local group, or like another
+/// provider's, is another group (the local group's grant reaches no provider user). A grant by a name
+/// that several groups share is refused with their unique forms; the typeahead shows each group's
+/// source and offers those forms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_groups_never_merge_by_name() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let users = json!([
+        {"sub": "alice", "email": "alice@example.com", "name": "Alice", "password": "alice-pw", "groups": ["ops", "dev"]},
+        {"sub": "bob", "email": "bob@example.com", "name": "Bob", "password": "bob-pw", "groups": ["dev"]},
+    ]);
+    let idp = Idp::start(dir.path(), &format!("{}/auth/oidc/callback", infra.url), users, json!({}));
+    for name in ["corp", "corp2"] {
+        let body = json!({"name": name, "kind": "oidc", "issuer": idp.issuer, "client_id": "infra", "client_secret": "infra-secret"});
+        assert_eq!(infra.post("/api/providers", &infra.admin, body).await.0, 201);
+    }
+    let (status, ops) = infra.post("/api/groups", &infra.admin, json!({"name": "ops"})).await;
+    assert_eq!(status, 201, "{ops}");
+    let (status, grant) = infra.post("/api/grants", &infra.admin, json!({"subject": "ops", "role": "admin", "resource": "infra"})).await;
+    assert_eq!(status, 201, "{grant}");
+
+    let landing = sign_in(&browser(&infra), &infra, "corp", "alice@example.com", "alice-pw").await;
+    assert_eq!(landing, "/", "{}", error_of(&landing));
+    let landing = sign_in(&browser(&infra), &infra, "corp2", "bob@example.com", "bob-pw").await;
+    assert_eq!(landing, "/", "{}", error_of(&landing));
+    assert!(!is_infra_admin(&infra, "alice@example.com").await, "corp's `ops` merged into the local group `ops`");
+    assert_eq!(count(&infra, "SELECT COUNT(*) FROM group_members WHERE group_id = ?", vec![ops["id"].as_i64().unwrap().into()]).await, 0);
+    let (_, groups) = infra.get("/api/groups?q=", &infra.admin).await;
+    let mut listed: Vec<String> = groups["items"].as_array().unwrap().iter().map(|g| format!("{} {} {}", g["name"].as_str().unwrap(), g["source"].as_str().unwrap(), g["member_count"])).collect();
+    listed.sort();
+    assert_eq!(listed, ["dev corp 1", "dev corp2 1", "ops corp 1", "ops local 0"], "each provider's groups apart: {groups}");
+
+    // by the shared name: refused, naming the unique forms; by a unique form: that group only
+    let (status, refused) = infra.post("/api/grants", &infra.admin, json!({"subject": "dev", "role": "view", "resource": "infra"})).await;
+    assert_eq!(status, 400, "a grant by a shared name must not pick one of the groups: {refused}");
+    assert!(refused.to_string().contains("group:corp:dev") && refused.to_string().contains("group:corp2:dev"), "{refused}");
+    let (status, grant) = infra.post("/api/grants", &infra.admin, json!({"subject": "group:corp2:dev", "role": "view", "resource": "infra"})).await;
+    assert_eq!(status, 201, "{grant}");
+    assert_eq!(grant["subject"]["detail"], "corp2", "{grant}");
+    let viewers = |email: &'static str| {
+        let infra = &infra;
+        async move {
+            let user = infra::server::services::users::find_by_email(&infra.state.db, email).await.unwrap().unwrap();
+            infra::server::services::grants::access_of(&infra.state.db, user.id).await.unwrap().iter().any(|e| e.resource == "infra" && e.role == "view")
+        }
+    };
+    assert!(viewers("bob@example.com").await && !viewers("alice@example.com").await);
+
+    let admin = infra::server::services::users::find_by_email(&infra.state.db, "admin@infra.local").await.unwrap().unwrap();
+    let actor = infra::server::auth::actor_for_user(&infra.state.db, admin.id, "test").await.unwrap();
+    let options = infra::server::services::search::typeahead(infra::server::services::Ctx::new(&infra.state.db, &actor), "subjects", "", "dev").await.unwrap();
+    let shown: Vec<(String, String)> = options.into_iter().map(|o| (o.value, o.detail)).collect();
+    assert_eq!(shown, [("group:corp:dev".to_string(), "group from corp".to_string()), ("group:corp2:dev".to_string(), "group from corp2".to_string())]);
+}
+
+/// Attack: emails from an identity provider become cluster user names. `system:kube-controller-manager`
+/// (and any `system:` name), a value without `@`, and `Connector` (the connector's machine identity,
+/// whatever the case) are refused: no account, no link, and an audit event; an email in capitals is
+/// normalised like a local one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_emails_are_checked_like_local_ones() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let refused = ["system:kube-controller-manager", "system:masters@example.com", "nobody.example.com", "Connector"];
+    let mut users: Vec<Value> = refused.iter().enumerate().map(|(i, email)| json!({"sub": format!("u{i}"), "email": email, "name": "X", "password": "pw"})).collect();
+    users.push(json!({"sub": "dora", "email": "Dora@Example.COM", "name": "Dora", "password": "pw"}));
+    let idp = Idp::start(dir.path(), &format!("{}/auth/oidc/callback", infra.url), Value::Array(users), json!({}));
+    let body = json!({"name": "corp", "kind": "oidc", "issuer": idp.issuer, "client_id": "infra", "client_secret": "infra-secret"});
+    assert_eq!(infra.post("/api/providers", &infra.admin, body).await.0, 201);
+    let (status, _) = infra.post("/api/destinations/prod/connector-key", &infra.admin, json!({})).await;
+    assert_eq!(status, 201, "the connector's machine identity exists");
+    let users_before = count(&infra, "SELECT COUNT(*) FROM users", vec![]).await;
+
+    let mut signed_in = Vec::new();
+    for email in refused {
+        let landing = sign_in(&browser(&infra), &infra, "corp", email, "pw").await;
+        if !landing.starts_with("/login?error=") {
+            signed_in.push(email);
+        } else {
+            assert!(sign_in_refused_in_audit(&infra, &email.to_lowercase()).await, "{email}: the refusal is audited");
+        }
+    }
+    assert!(signed_in.is_empty(), "signed in with unusable emails: {signed_in:?}");
+    assert_eq!(count(&infra, "SELECT COUNT(*) FROM users", vec![]).await, users_before, "a refused email creates nobody");
+    assert_eq!(count(&infra, "SELECT COUNT(*) FROM provider_users", vec![]).await, 0, "and links nobody");
+
+    let b = browser(&infra);
+    let landing = sign_in(&b, &infra, "corp", "Dora@Example.COM", "pw").await;
+    assert_eq!(landing, "/", "{}", error_of(&landing));
+    assert_eq!(me(&b, &infra).await.1["email"], "dora@example.com");
+}
+
+/// Attack: someone gets an IdP account (a new subject) with the email of an account linked to another
+/// subject, say after the first was deleted there. Signing in does not take the account over; its
+/// owner (the old subject) still signs in to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_subject_does_not_take_over_an_account() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let idp = Idp::start(dir.path(), &format!("{}/auth/oidc/callback", infra.url), users(), json!({}));
+    let body = json!({"name": "corp", "kind": "oidc", "issuer": idp.issuer, "client_id": "infra", "client_secret": "infra-secret"});
+    assert_eq!(infra.post("/api/providers", &infra.admin, body).await.0, 201);
+    let b = browser(&infra);
+    assert_eq!(sign_in(&b, &infra, "corp", "alice@example.com", "alice-pw").await, "/");
+    let alice = me(&b, &infra).await.1["id"].as_i64().unwrap();
+
+    idp.admin("/users/alice", json!({"email": "alice.old@example.com"})).await;
+    idp.admin("/users/mallory", json!({"email": "alice@example.com", "name": "Mallory", "password": "mallory-pw", "groups": ["sre"]})).await;
+    let b = browser(&infra);
+    let landing = sign_in(&b, &infra, "corp", "alice@example.com", "mallory-pw").await;
+    assert!(error_of(&landing).contains("does not take it over"), "a new subject took the account over: {landing}");
+    assert_eq!(me(&b, &infra).await.0, 401);
+    let link = infra::server::db::query_one(&infra.state.db, "SELECT subject FROM provider_users WHERE user_id = ?", [alice.into()]).await.unwrap().unwrap();
+    assert_eq!(link.try_get_by_index::<String>(0).unwrap(), "alice", "the account stays linked to its subject");
+    assert!(sign_in_refused_in_audit(&infra, "does not take it over").await);
+
+    let b = browser(&infra);
+    assert_eq!(sign_in(&b, &infra, "corp", "alice.old@example.com", "alice-pw").await, "/");
+    assert_eq!(me(&b, &infra).await.1["id"].as_i64(), Some(alice), "the old subject still signs in to the account");
+}
+
+/// An email the IdP does not say is verified (`email_verified` absent here) does not link an existing
+/// account: here one whose link went with its provider (removed, added again, the user enabled again).
+/// It does make a new account; a verified email links the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unverified_email_does_not_link_an_existing_account() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let idp = standin::start().await;
+    let body = json!({"name": "standin", "kind": "oidc", "issuer": idp.issuer, "client_id": "infra", "client_secret": "s"});
+    let (_, created) = infra.post("/api/providers", &infra.admin, body.clone()).await;
+    assert_eq!(standin_sign_in(&infra, &idp, "standin", "vera@example.com", |_| {}, true).await.1, "/");
+    let vera = infra::server::services::users::find_by_email(&infra.state.db, "vera@example.com").await.unwrap().unwrap().id;
+    let (status, _) = infra.call(reqwest::Method::DELETE, &format!("/api/providers/{}", created["id"]), &infra.admin, None).await;
+    assert_eq!(status, 204);
+    assert_eq!(infra.post("/api/providers", &infra.admin, body).await.0, 201);
+    let (status, _) = infra.call(reqwest::Method::PATCH, &format!("/api/users/{vera}"), &infra.admin, Some(json!({"disabled": false}))).await;
+    assert_eq!(status, 200);
+
+    let unverified = |c: &mut Value| {
+        c.as_object_mut().unwrap().remove("email_verified");
+    };
+    let (b, landing) = standin_sign_in(&infra, &idp, "standin", "vera@example.com", unverified, true).await;
+    assert!(error_of(&landing).contains("verified"), "an unverified email linked an existing account: {landing}");
+    assert_eq!(me(&b, &infra).await.0, 401);
+    assert_eq!(count(&infra, "SELECT COUNT(*) FROM provider_users WHERE user_id = ?", vec![vera.into()]).await, 0, "not linked");
+    assert!(sign_in_refused_in_audit(&infra, "vera@example.com").await);
+
+    let (_, landing) = standin_sign_in(&infra, &idp, "standin", "newbie@example.com", unverified, true).await;
+    assert_eq!(landing, "/", "a new account needs no verified email: {}", error_of(&landing));
+    let (b, landing) = standin_sign_in(&infra, &idp, "standin", "vera@example.com", |_| {}, true).await;
+    assert_eq!(landing, "/", "{}", error_of(&landing));
+    assert_eq!(me(&b, &infra).await.1["id"].as_i64(), Some(vera));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrading_keys_existing_provider_groups_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    upgrading_keys_existing_provider_groups(&format!("sqlite://{}?mode=rwc", dir.path().join("infra.db").display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrading_keys_existing_provider_groups_on_postgresql() {
+    let pg = pg::TempPostgres::start();
+    upgrading_keys_existing_provider_groups(&pg.new_database()).await;
+}
+
+/// A database from before provider groups had keys (migrations 0001 to 0008) with groups, members and
+/// grants, upgraded: claim groups (oidc) are keyed by their name and keep their members; Azure AD and
+/// Google directory groups, named by display name, keep their grants but lose their members; local
+/// groups stay as they were, names still unique among them; ids go on from where they were.
+async fn upgrading_keys_existing_provider_groups(url: &str) {
+    use infra::server::db;
+    use sea_orm::ConnectionTrait;
+    let conn = db::connect(url).await.unwrap();
+    let pg = url.starts_with("postgres");
+    let before: [(&str, &str); 8] = [
+        ("0001_init", include_str!("../../migrations/0001_init.sql")),
+        ("0002_connector", include_str!("../../migrations/0002_connector.sql")),
+        ("0003_revocations", include_str!("../../migrations/0003_revocations.sql")),
+        ("0004_certificate_requests", include_str!("../../migrations/0004_certificate_requests.sql")),
+        ("0005_providers", include_str!("../../migrations/0005_providers.sql")),
+        ("0006_device_logins", include_str!("../../migrations/0006_device_logins.sql")),
+        ("0007_provider_directory", include_str!("../../migrations/0007_provider_directory.sql")),
+        ("0008_device_login_redirect", include_str!("../../migrations/0008_device_login_redirect.sql")),
+    ];
+    conn.execute_unprepared("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)").await.unwrap();
+    for (name, sql) in before {
+        let (pk, text) = if pg { ("BIGSERIAL PRIMARY KEY", "TEXT COLLATE \"C\"") } else { ("INTEGER PRIMARY KEY AUTOINCREMENT", "TEXT") };
+        conn.execute_unprepared(&sql.replace("{{PK}}", pk).replace("{{TEXT}}", text)).await.unwrap();
+        db::execute(&conn, "INSERT INTO schema_migrations (name, applied_at) VALUES (?, 0)", [name.into()]).await.unwrap();
+    }
+    for (name, kind, admin) in [("corp", "oidc", ""), ("az", "azure", ""), ("gg", "google", "admin@example.com")] {
+        db::execute(&conn, "INSERT INTO providers (name, kind, issuer, client_id, client_secret, scopes, groups_claim, directory_admin, created_at) VALUES (?, ?, 'https://idp', 'c', 's', 'openid', 'groups', ?, 0)", [name.into(), kind.into(), admin.into()]).await.unwrap();
+    }
+    db::execute(&conn, "INSERT INTO users (email, name, name_lc, provider, created_at) VALUES ('u@example.com', 'U', 'u', 'corp', 0)", []).await.unwrap();
+    let id_of = |sql: &'static str| {
+        let conn = &conn;
+        async move { db::query_one(conn, sql, []).await.unwrap().unwrap().try_get_by_index::<i64>(0).unwrap() }
+    };
+    let user = id_of("SELECT id FROM users").await;
+    for (name, source) in [("ops", "local"), ("dev", "corp"), ("Infra Admins", "az"), ("Eng", "gg"), ("gone", "local")] {
+        db::execute(&conn, "INSERT INTO groups (name, name_lc, source, created_at) VALUES (?, ?, ?, 0)", [name.into(), name.to_lowercase().into(), source.into()]).await.unwrap();
+        db::execute(&conn, "INSERT INTO group_members (group_id, user_id, created_at) SELECT id, ?, 0 FROM groups WHERE name = ?", [user.into(), name.into()]).await.unwrap();
+        db::execute(&conn, "INSERT INTO grants (subject_kind, subject_id, role, destination, created_at) SELECT 'group', id, 'view', 'infra', 0 FROM groups WHERE name = ?", [name.into()]).await.unwrap();
+    }
+    let gone = id_of("SELECT id FROM groups WHERE name = 'gone'").await;
+    db::execute(&conn, "DELETE FROM grants WHERE subject_id = ?", [gone.into()]).await.unwrap();
+    db::execute(&conn, "DELETE FROM groups WHERE id = ?", [gone.into()]).await.unwrap();
+
+    db::migrate(&conn).await.unwrap();
+    let rows = db::query_all(&conn, "SELECT g.name, g.source, g.external_id, (SELECT COUNT(*) FROM group_members m WHERE m.group_id = g.id), (SELECT COUNT(*) FROM grants r WHERE r.subject_id = g.id) FROM groups g ORDER BY g.name", []).await.unwrap();
+    let groups: Vec<(String, String, String, i64, i64)> = rows
+        .iter()
+        .map(|r| (r.try_get_by_index(0).unwrap(), r.try_get_by_index(1).unwrap(), r.try_get_by_index(2).unwrap(), r.try_get_by_index(3).unwrap(), r.try_get_by_index(4).unwrap()))
+        .collect();
+    let expected = [("Eng", "gg", "", 0, 1), ("Infra Admins", "az", "", 0, 1), ("dev", "corp", "dev", 1, 1), ("ops", "local", "", 1, 1)];
+    let expected: Vec<(String, String, String, i64, i64)> = expected.iter().map(|(a, b, c, d, e)| (a.to_string(), b.to_string(), c.to_string(), *d, *e)).collect();
+    assert_eq!(groups, expected);
+
+    // local names unique among local groups; a provider's group may share one; ids go on
+    let local = db::execute(&conn, "INSERT INTO groups (name, name_lc, source, created_at) VALUES ('OPS', 'ops', 'local', 0)", []).await;
+    assert!(local.is_err(), "two local groups named ops");
+    db::execute(&conn, "INSERT INTO groups (name, name_lc, source, external_id, created_at) VALUES ('ops', 'ops', 'corp', 'ops', 0)", []).await.unwrap();
+    assert!(id_of("SELECT MAX(id) FROM groups").await > gone, "the id of a removed group is not given again");
+    let twice = db::execute(&conn, "INSERT INTO groups (name, name_lc, source, external_id, created_at) VALUES ('ops2', 'ops2', 'corp', 'ops', 0)", []).await;
+    assert!(twice.is_err(), "one group per provider and key");
+    let delete = db::execute(&conn, "DELETE FROM users", []).await.unwrap();
+    assert_eq!(delete, 1);
+    assert_eq!(db::count(&conn, "SELECT COUNT(*) FROM group_members", []).await.unwrap(), 0, "memberships still go with their user");
 }

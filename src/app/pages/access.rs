@@ -94,7 +94,7 @@ pub fn AccessPage() -> impl IntoView {
                                         {page.items.clone().into_iter().map(|g| view! {
                                             <tr>
                                                 <td class=TD><span class="font-medium">{g.subject.name.clone()}</span>
-                                                    <span class="ml-2 text-xs text-slate-500">{g.subject.kind.as_str()}</span></td>
+                                                    <span class="ml-2 text-xs text-slate-500">{g.subject.kind_label()}</span></td>
                                                 <td class=TD>{g.role.clone()}</td>
                                                 <td class=TD>{g.resource.clone()}</td>
                                                 <td class=format!("{TD} text-slate-600")>{format_time(g.created_at)}

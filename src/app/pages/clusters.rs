@@ -185,7 +185,7 @@ pub fn ClusterPage() -> impl IntoView {
                                             {grants.items.clone().into_iter().map(|g| view! {
                                                 <tr>
                                                     <td class=TD><span class="font-medium">{g.subject.name.clone()}</span>
-                                                        <span class="ml-2 text-xs text-slate-500">{g.subject.kind.as_str()}</span></td>
+                                                        <span class="ml-2 text-xs text-slate-500">{g.subject.kind_label()}</span></td>
                                                     <td class=TD>{g.role.clone()}</td>
                                                     <td class=TD>{g.resource.clone()}</td>
                                                     <td class=TD>{g.expires_at.map(format_time).unwrap_or_else(|| "never".into())}</td>

@@ -46,14 +46,14 @@ pub fn GroupsPage() -> impl IntoView {
                                     <th class=TH>"Name"</th><th class=TH>"Members"</th><th class=TH>"Source"</th><th class=TH>"Created"</th>
                                 </tr></thead>
                                 <tbody class="divide-y divide-slate-100">
-                                    {page.items.clone().into_iter().map(|g| view! {
+                                    {page.items.clone().into_iter().map(|g| { let source = format!("{}{}", g.source, source_key(&g)); view! {
                                         <tr>
                                             <td class=TD><A href=format!("/groups/{}", g.id) attr:class="font-medium text-indigo-700 hover:underline">{g.name}</A></td>
                                             <td class=TD>{g.member_count}</td>
-                                            <td class=TD>{g.source}</td>
+                                            <td class=TD>{source}</td>
                                             <td class=format!("{TD} text-slate-600")>{format_time(g.created_at)}</td>
                                         </tr>
-                                    }).collect_view()}
+                                    } }).collect_view()}
                                 </tbody>
                             </table>
                             <Pager page=page.page pages=page.pages() total=page.total base_query=format!("q={}", encode(&q()))/>
@@ -91,7 +91,7 @@ pub fn GroupPage() -> impl IntoView {
                         let local = g.source == "local";
                         view! {
                             <div class="mb-2 text-sm"><A href="/groups" attr:class="text-indigo-700 hover:underline">"← Groups"</A></div>
-                            <PageHeader title=g.name.clone() subtitle=format!("Group · {} member{} · source {}", g.member_count, if g.member_count == 1 { "" } else { "s" }, g.source)/>
+                            <PageHeader title=g.name.clone() subtitle=format!("Group · {} member{} · source {}{}", g.member_count, if g.member_count == 1 { "" } else { "s" }, g.source, source_key(&g))/>
                             <Show when=move || admin() && local>
                                 <section class=format!("{CARD} mb-6 p-5")>
                                     <h3 class="mb-3 text-sm font-semibold">"Add a member"</h3>
@@ -140,5 +140,15 @@ pub fn GroupPage() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// A provider group's key, where it says more than the name: two groups of one name differ here.
+fn source_key(g: &crate::model::Group) -> String {
+    match g.source.as_str() {
+        "local" => String::new(),
+        _ if g.external_id.is_empty() => " · by name, from before groups had ids: no members".into(),
+        _ if g.external_id == g.name => String::new(),
+        _ => format!(" · id {}", g.external_id),
     }
 }

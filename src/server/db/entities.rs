@@ -1,4 +1,4 @@
-//! sea-orm entities, one module per table of `migrations/0001_init.sql`.
+//! sea-orm entities, one module per table of `migrations/` (as they stand after the last migration).
 //! Relations are resolved in the services, which keeps the entities plain.
 
 macro_rules! no_relations {
@@ -45,6 +45,8 @@ pub mod group {
         pub name_lc: String,
         pub source: String,
         pub created_at: i64,
+        /// a provider group's key at its provider (see migrations/0009); empty for a local group
+        pub external_id: String,
     }
     no_relations!();
 }

@@ -21,7 +21,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0006_device_logins", include_str!("../../../migrations/0006_device_logins.sql")),
     ("0007_provider_directory", include_str!("../../../migrations/0007_provider_directory.sql")),
     ("0008_device_login_redirect", include_str!("../../../migrations/0008_device_login_redirect.sql")),
-    ("0009_device_login_client", include_str!("../../../migrations/0009_device_login_client.sql")),
+    ("0009_provider_group_ids", include_str!("../../../migrations/0009_provider_group_ids.sql")),
+    ("0010_device_login_client", include_str!("../../../migrations/0010_device_login_client.sql")),
 ];
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
@@ -120,12 +121,27 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     txn.commit().await
 }
 
+/// A migration for `backend`: the tokens replaced, and only the lines meant for it. A line
+/// `--- postgres` or `--- sqlite` starts lines for that database only (where the two cannot share a
+/// statement, such as dropping a constraint), `--- both` ends them.
 fn render_migration(sql: &str, backend: DbBackend) -> String {
-    let (pk, text) = match backend {
-        DbBackend::Postgres => ("BIGSERIAL PRIMARY KEY", "TEXT COLLATE \"C\""),
-        _ => ("INTEGER PRIMARY KEY AUTOINCREMENT", "TEXT"),
+    let (pk, text, this) = match backend {
+        DbBackend::Postgres => ("BIGSERIAL PRIMARY KEY", "TEXT COLLATE \"C\"", "postgres"),
+        _ => ("INTEGER PRIMARY KEY AUTOINCREMENT", "TEXT", "sqlite"),
     };
-    sql.replace("{{PK}}", pk).replace("{{TEXT}}", text)
+    let mut keep = true;
+    let mut out = String::with_capacity(sql.len());
+    for line in sql.lines() {
+        if let Some(section) = line.strip_prefix("--- ") {
+            keep = section.trim() == "both" || section.trim() == this;
+            continue;
+        }
+        if keep {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.replace("{{PK}}", pk).replace("{{TEXT}}", text)
 }
 
 /// Builds a statement from SQL written with `?` placeholders, numbering them for PostgreSQL.

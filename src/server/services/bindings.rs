@@ -1,6 +1,7 @@
 //! What each cluster's connector must bind: the grants on that cluster, grouped into one binding per
-//! role and namespace, with users named by email and groups by name. Expired grants and disabled users
-//! are left out, so expiry and disabling reach the cluster like a removed grant.
+//! role and namespace, with users named by email and groups by the unique name clusters know them by
+//! (`groups::CLUSTER_NAME`: a local group's name, `<provider>:<key>` for a provider's). Expired grants
+//! and disabled users are left out, so expiry and disabling reach the cluster like a removed grant.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use sea_orm::ConnectionTrait;
 use sha2::{Digest, Sha256};
 
+use super::groups::{CLUSTER_NAME, KEYED};
 use super::{changes, destinations, Ctx};
 use crate::model::{BindingSubject, DesiredBinding, DesiredBindings, INFRA_RESOURCE};
 use crate::server::db;
@@ -19,12 +21,14 @@ pub const MAX_WAIT: Duration = Duration::from_secs(30);
 pub async fn desired(db: &impl ConnectionTrait, destination: &str) -> AppResult<DesiredBindings> {
     let rows = db::query_all(
         db,
-        "SELECT g.role, g.namespace, 'User', u.email FROM grants g JOIN users u ON u.id = g.subject_id \
-           WHERE g.subject_kind = 'user' AND g.destination = ? AND u.disabled = ? \
-             AND (g.expires_at IS NULL OR g.expires_at > ?) \
-         UNION ALL \
-         SELECT g.role, g.namespace, 'Group', gr.name FROM grants g JOIN groups gr ON gr.id = g.subject_id \
-           WHERE g.subject_kind = 'group' AND g.destination = ? AND (g.expires_at IS NULL OR g.expires_at > ?)",
+        &format!(
+            "SELECT g.role, g.namespace, 'User', u.email FROM grants g JOIN users u ON u.id = g.subject_id \
+               WHERE g.subject_kind = 'user' AND g.destination = ? AND u.disabled = ? \
+                 AND (g.expires_at IS NULL OR g.expires_at > ?) \
+             UNION ALL \
+             SELECT g.role, g.namespace, 'Group', {CLUSTER_NAME} FROM grants g JOIN groups gr ON gr.id = g.subject_id \
+               WHERE g.subject_kind = 'group' AND g.destination = ? AND {KEYED} AND (g.expires_at IS NULL OR g.expires_at > ?)"
+        ),
         [
             destination.into(),
             false.into(),
@@ -60,13 +64,15 @@ pub async fn desired(db: &impl ConnectionTrait, destination: &str) -> AppResult<
 async fn granted_group_members(db: &impl ConnectionTrait, destination: &str) -> AppResult<BTreeMap<String, Vec<String>>> {
     let rows = db::query_all(
         db,
-        "SELECT DISTINCT gr.name, u.email FROM grants g \
-           JOIN groups gr ON gr.id = g.subject_id \
-           JOIN group_members m ON m.group_id = gr.id \
-           JOIN users u ON u.id = m.user_id \
-         WHERE g.subject_kind = 'group' AND g.destination = ? AND u.disabled = ? \
-           AND (g.expires_at IS NULL OR g.expires_at > ?) \
-         ORDER BY gr.name, u.email",
+        &format!(
+            "SELECT DISTINCT {CLUSTER_NAME}, u.email FROM grants g \
+               JOIN groups gr ON gr.id = g.subject_id \
+               JOIN group_members m ON m.group_id = gr.id \
+               JOIN users u ON u.id = m.user_id \
+             WHERE g.subject_kind = 'group' AND g.destination = ? AND u.disabled = ? AND {KEYED} \
+               AND (g.expires_at IS NULL OR g.expires_at > ?) \
+             ORDER BY 1, 2"
+        ),
         [destination.into(), false.into(), crate::server::now().into()],
     )
     .await?;

@@ -85,13 +85,18 @@ pub async fn issue(ctx: Ctx<'_>, cluster: &str, lifetime: Duration) -> AppResult
 /// O of the user's certificate for `cluster`: their groups with a current grant on it (the groups the
 /// connector binds there), without `system:` groups, sorted.
 pub async fn subject_groups(db: &impl ConnectionTrait, user_id: i64, cluster: &str) -> AppResult<Vec<String>> {
+    // by the names clusters know groups by (a provider's as `<provider>:<key>`)
     let rows = db::query_all(
         db,
-        "SELECT DISTINCT gr.name FROM grants g \
-           JOIN groups gr ON gr.id = g.subject_id \
-           JOIN group_members m ON m.group_id = gr.id \
-         WHERE g.subject_kind = 'group' AND g.destination = ? AND m.user_id = ? \
-           AND (g.expires_at IS NULL OR g.expires_at > ?)",
+        &format!(
+            "SELECT DISTINCT {} FROM grants g \
+               JOIN groups gr ON gr.id = g.subject_id \
+               JOIN group_members m ON m.group_id = gr.id \
+             WHERE g.subject_kind = 'group' AND g.destination = ? AND m.user_id = ? AND {} \
+               AND (g.expires_at IS NULL OR g.expires_at > ?)",
+            super::groups::CLUSTER_NAME,
+            super::groups::KEYED
+        ),
         [cluster.into(), user_id.into(), crate::server::now().into()],
     )
     .await?;

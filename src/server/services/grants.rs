@@ -38,7 +38,8 @@ impl Resource {
     }
 }
 
-/// Finds a user or group from `user:<email>`, `group:<name>`, or a bare email (user) or name (group).
+/// Finds a user or group from `user:<email>`, `group:<name>`, `group:<source>:<key>` (see
+/// `groups::resolve`), or a bare email (user) or name (group).
 pub async fn resolve_subject(db: &impl ConnectionTrait, reference: &str) -> AppResult<Subject> {
     let reference = reference.trim();
     let (kind, name) = match reference.split_once(':') {
@@ -57,10 +58,11 @@ pub async fn resolve_subject(db: &impl ConnectionTrait, reference: &str) -> AppR
             }
             _ => Err(AppError::field("subject", format!("no user {name}"))),
         },
-        SubjectKind::Group => match groups::find_by_name(db, name).await? {
-            Some(g) => Ok(Subject { kind, id: g.id, name: g.name, detail: String::new() }),
-            None => Err(AppError::field("subject", format!("no group {name}"))),
-        },
+        SubjectKind::Group => {
+            let g = groups::resolve(db, name).await?;
+            let detail = if g.source == groups::SOURCE_LOCAL { String::new() } else { g.source };
+            Ok(Subject { kind, id: g.id, name: g.name, detail })
+        }
     }
 }
 
@@ -173,7 +175,8 @@ pub async fn remove(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     Ok(())
 }
 
-const GRANT_SELECT: &str = "SELECT g.id, g.subject_kind, g.subject_id, COALESCE(u.email, gr.name, ''), COALESCE(u.name, ''), \
+const GRANT_SELECT: &str = "SELECT g.id, g.subject_kind, g.subject_id, COALESCE(u.email, gr.name, ''), \
+       COALESCE(u.name, CASE WHEN gr.source <> 'local' THEN gr.source END, ''), \
        g.role, g.destination, g.namespace, cb.email, g.created_at, g.expires_at \
      FROM grants g \
      LEFT JOIN users u ON g.subject_kind = 'user' AND u.id = g.subject_id \
@@ -257,7 +260,8 @@ pub async fn access_of(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec
         "SELECT g.destination, g.namespace, g.role, g.expires_at, '' FROM grants g \
            WHERE g.subject_kind = 'user' AND g.subject_id = ? AND (g.expires_at IS NULL OR g.expires_at > ?) \
          UNION ALL \
-         SELECT g.destination, g.namespace, g.role, g.expires_at, gr.name FROM grants g \
+         SELECT g.destination, g.namespace, g.role, g.expires_at, \
+                CASE WHEN gr.source = 'local' THEN gr.name ELSE gr.name || ' (' || gr.source || ')' END FROM grants g \
            JOIN group_members m ON m.group_id = g.subject_id AND g.subject_kind = 'group' \
            JOIN groups gr ON gr.id = g.subject_id \
            WHERE m.user_id = ? AND (g.expires_at IS NULL OR g.expires_at > ?) \

@@ -1,13 +1,38 @@
 //! Groups and their members. Groups that come from an identity provider are read-only here.
+//!
+//! A group's identity is its source and key: a local group is keyed by its name (unique among local
+//! groups, whatever the case), a provider group by the provider's stable id for it (`external_id`: the
+//! Azure AD object id, the Google group email, a groups claim's value), its name being only a label.
+//! So two groups may share a name (a local one and a provider's, or two of a provider's); a grant
+//! names one of them without doubt as `group:<source>:<key>` (`group:local:<name>` for a local group),
+//! and a bare name only when no other group has it. Clusters see a group under the same unique name:
+//! its name for a local group, `<provider>:<key>` for a provider's (see `CLUSTER_NAME`).
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use super::{audit, ensure_an_admin_remains, prefix_range, users, Ctx, Paging};
-use crate::model::{Group, GroupDetail, Page, Subject, SubjectKind};
+use crate::model::{Group, GroupDetail, Page, TypeaheadOption};
 use crate::server::db::{self, entities::{group, group_member, user}};
 use crate::server::error::{AppError, AppResult};
+use crate::server::oidc::ProviderGroup;
 
 pub const SOURCE_LOCAL: &str = "local";
+
+/// The name a cluster knows the group `gr` by (RBAC bindings, impersonation, certificates): unique, as
+/// local names have no `:` and provider names are DNS labels. A provider group's name cannot make it
+/// anything else, such as `system:masters`.
+pub const CLUSTER_NAME: &str = "CASE WHEN gr.source = 'local' THEN gr.name ELSE gr.source || ':' || gr.external_id END";
+/// Whether the group `gr` can have members: not a provider group from before groups were keyed by id
+/// (see migrations/0009), which keeps its grants for the admin to see but gives them to nobody.
+pub const KEYED: &str = "(gr.source = 'local' OR gr.external_id <> '')";
+
+/// How a grant names `g` without doubt.
+pub fn unique_reference(g: &group::Model) -> String {
+    if g.source == SOURCE_LOCAL { format!("group:{SOURCE_LOCAL}:{}", g.name) } else { format!("group:{}:{}", g.source, g.external_id) }
+}
+
+/// The longest label a provider group's name is kept to.
+const MAX_LABEL: usize = 256;
 
 fn validate_name(name: &str) -> AppResult<String> {
     let name = name.trim();
@@ -30,15 +55,60 @@ async fn member_count(db: &impl ConnectionTrait, group_id: i64) -> AppResult<i64
 
 async fn to_model(db: &impl ConnectionTrait, g: group::Model) -> AppResult<Group> {
     let member_count = member_count(db, g.id).await?;
-    Ok(Group { id: g.id, name: g.name, source: g.source, member_count, created_at: g.created_at })
+    Ok(Group { id: g.id, name: g.name, source: g.source, external_id: g.external_id, member_count, created_at: g.created_at })
 }
 
 async fn get_model(db: &impl ConnectionTrait, id: i64) -> AppResult<group::Model> {
     group::Entity::find_by_id(id).one(db).await?.ok_or_else(|| AppError::NotFound(format!("group {id}")))
 }
 
-pub async fn find_by_name(db: &impl ConnectionTrait, name: &str) -> AppResult<Option<group::Model>> {
-    Ok(group::Entity::find().filter(group::Column::NameLc.eq(name.trim().to_lowercase())).one(db).await?)
+/// The local group of this name (whatever the case).
+pub async fn find_local(db: &impl ConnectionTrait, name: &str) -> AppResult<Option<group::Model>> {
+    Ok(group::Entity::find()
+        .filter(group::Column::Source.eq(SOURCE_LOCAL))
+        .filter(group::Column::NameLc.eq(name.trim().to_lowercase()))
+        .one(db)
+        .await?)
+}
+
+/// A provider's group by its key there.
+async fn find_provider_group(db: &impl ConnectionTrait, source: &str, key: &str) -> AppResult<Option<group::Model>> {
+    Ok(group::Entity::find().filter(group::Column::Source.eq(source)).filter(group::Column::ExternalId.eq(key)).one(db).await?)
+}
+
+/// The group a grant or a filter names: `<source>:<key>` (`local:<name>`, `<provider>:<external id>`),
+/// or a name that only one group has. A name that several groups share is refused with their unique
+/// forms, rather than one of them picked.
+pub async fn resolve(db: &impl ConnectionTrait, reference: &str) -> AppResult<group::Model> {
+    let reference = reference.trim();
+    if let Some((source, key)) = reference.split_once(':') {
+        let found = match source.trim().to_lowercase().as_str() {
+            SOURCE_LOCAL => find_local(db, key).await?,
+            source => find_provider_group(db, source, key.trim()).await?.filter(|g| !g.external_id.is_empty()),
+        };
+        if let Some(g) = found {
+            return Ok(g);
+        }
+        // else a provider group's name may well contain a `:`
+    }
+    let mut named = group::Entity::find().filter(group::Column::NameLc.eq(reference.to_lowercase())).all(db).await?;
+    match named.len() {
+        0 => Err(AppError::field("subject", format!("no group {reference}"))),
+        1 => {
+            let g = named.remove(0);
+            if g.source != SOURCE_LOCAL && g.external_id.is_empty() {
+                return Err(AppError::field(
+                    "subject",
+                    format!("group {} of {} is from before provider groups were keyed by id and has no members: grant the group by id instead", g.name, g.source),
+                ));
+            }
+            Ok(g)
+        }
+        n => {
+            let forms: Vec<String> = named.iter().filter(|g| g.source == SOURCE_LOCAL || !g.external_id.is_empty()).map(unique_reference).collect();
+            Err(AppError::field("subject", format!("{n} groups are named {reference}: name one of them as {}", forms.join(" or "))))
+        }
+    }
 }
 
 fn ensure_local(g: &group::Model) -> AppResult<()> {
@@ -61,7 +131,7 @@ fn unique_violation(e: sea_orm::DbErr) -> AppError {
 pub async fn create(ctx: Ctx<'_>, name: &str) -> AppResult<Group> {
     ctx.require_admin("groups.create", name).await?;
     let name = validate_name(name)?;
-    if find_by_name(ctx.db, &name).await?.is_some() {
+    if find_local(ctx.db, &name).await?.is_some() {
         return Err(AppError::field("name", "a group with this name already exists"));
     }
     let txn = crate::server::db::begin_write(ctx.db).await?;
@@ -85,7 +155,7 @@ pub async fn rename(ctx: Ctx<'_>, id: i64, new_name: &str) -> AppResult<Group> {
     let new_name = validate_name(new_name)?;
     let existing = get_model(ctx.db, id).await?;
     ensure_local(&existing)?;
-    if let Some(other) = find_by_name(ctx.db, &new_name).await? {
+    if let Some(other) = find_local(ctx.db, &new_name).await? {
         if other.id != id {
             return Err(AppError::field("name", "a group with this name already exists"));
         }
@@ -199,7 +269,7 @@ pub async fn list(ctx: Ctx<'_>, q: Option<&str>, paging: Paging) -> AppResult<Pa
         ctx.db,
         &format!(
             "SELECT g.id, g.name, g.source, g.created_at, \
-               (SELECT COUNT(*) FROM group_members m WHERE m.group_id = g.id) \
+               (SELECT COUNT(*) FROM group_members m WHERE m.group_id = g.id), g.external_id \
              FROM groups g {filter} ORDER BY g.name_lc LIMIT ? OFFSET ?"
         ),
         values,
@@ -214,27 +284,39 @@ pub async fn list(ctx: Ctx<'_>, q: Option<&str>, paging: Paging) -> AppResult<Pa
                 source: r.try_get_by_index(2)?,
                 created_at: r.try_get_by_index(3)?,
                 member_count: r.try_get_by_index(4)?,
+                external_id: r.try_get_by_index(5)?,
             })
         })
         .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
     Ok(paging.wrap(items, total))
 }
 
-/// Typeahead: up to `limit` groups whose name starts with `q`.
-pub async fn search(db: &impl ConnectionTrait, q: &str, limit: u64) -> AppResult<Vec<Subject>> {
+/// Typeahead: up to `limit` groups whose name starts with `q`, each with its source (and key where it
+/// is not the name), so that an admin sees which of two same-named groups they pick. A name that other
+/// groups share is offered in its unique form. Provider groups from before keying by id are left out:
+/// they can have no members.
+pub async fn search(db: &impl ConnectionTrait, q: &str, limit: u64) -> AppResult<Vec<TypeaheadOption>> {
     let Some((lo, hi)) = prefix_range(q) else { return Ok(Vec::new()) };
-    let rows = db::query_all(
-        db,
-        "SELECT id, name FROM groups WHERE name_lc >= ? AND name_lc < ? ORDER BY name_lc LIMIT ?",
-        [lo.into(), hi.into(), (limit as i64).into()],
-    )
-    .await?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(Subject { kind: SubjectKind::Group, id: r.try_get_by_index(0)?, name: r.try_get_by_index(1)?, detail: String::new() })
-        })
-        .collect::<Result<Vec<_>, sea_orm::DbErr>>()
-        .map_err(Into::into)
+    let rows = group::Entity::find()
+        .from_raw_sql(db::statement(
+            db.get_database_backend(),
+            &format!("SELECT gr.* FROM groups gr WHERE gr.name_lc >= ? AND gr.name_lc < ? AND {KEYED} ORDER BY gr.name_lc, gr.source, gr.external_id LIMIT ?"),
+            [lo.into(), hi.into(), (limit as i64).into()],
+        ))
+        .all(db)
+        .await?;
+    let mut options = Vec::with_capacity(rows.len());
+    for g in rows {
+        let shared = db::count(db, "SELECT COUNT(*) FROM groups WHERE name_lc = ?", [g.name_lc.clone().into()]).await? > 1;
+        let value = if shared { unique_reference(&g) } else { g.name.clone() };
+        let detail = match g.source.as_str() {
+            SOURCE_LOCAL => "group".to_string(),
+            source if g.external_id == g.name => format!("group from {source}"),
+            source => format!("group from {source}, id {}", g.external_id),
+        };
+        options.push(TypeaheadOption { value, label: g.name, detail });
+    }
+    Ok(options)
 }
 
 /// The groups a user belongs to, by name.
@@ -246,4 +328,75 @@ pub async fn names_of_user(db: &impl ConnectionTrait, user_id: i64) -> AppResult
     )
     .await?;
     rows.into_iter().map(|r| r.try_get_by_index(0)).collect::<Result<Vec<String>, _>>().map_err(Into::into)
+}
+
+/// The groups a user belongs to, by the names clusters know them by (`CLUSTER_NAME`).
+pub async fn cluster_names_of_user(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec<String>> {
+    let rows = db::query_all(
+        db,
+        &format!("SELECT {CLUSTER_NAME} FROM groups gr JOIN group_members m ON m.group_id = gr.id WHERE m.user_id = ? AND {KEYED} ORDER BY 1"),
+        [user_id.into()],
+    )
+    .await?;
+    rows.into_iter().map(|r| r.try_get_by_index(0)).collect::<Result<Vec<String>, _>>().map_err(Into::into)
+}
+
+/// Makes the user's memberships in `source`'s groups exactly `groups`, matched by key (never by name,
+/// and never to a local group or another provider's), creating groups as needed and keeping their
+/// names up to date as labels. Returns whether the memberships changed.
+pub async fn sync_provider_memberships(txn: &impl ConnectionTrait, source: &str, user_id: i64, groups: &[ProviderGroup]) -> AppResult<bool> {
+    let mut wanted = Vec::new();
+    for pg in groups {
+        let key = pg.id.trim();
+        if key.is_empty() {
+            continue;
+        }
+        let label: String = match pg.name.trim() {
+            "" => key.chars().take(MAX_LABEL).collect(),
+            name => name.chars().take(MAX_LABEL).collect(),
+        };
+        match find_provider_group(txn, source, key).await? {
+            Some(g) => {
+                if g.name != label {
+                    db::execute(txn, "UPDATE groups SET name = ?, name_lc = ? WHERE id = ?", [label.clone().into(), label.to_lowercase().into(), g.id.into()]).await?;
+                }
+                wanted.push(g.id);
+            }
+            None => {
+                let g = group::ActiveModel {
+                    name: Set(label.clone()),
+                    name_lc: Set(label.to_lowercase()),
+                    source: Set(source.to_string()),
+                    external_id: Set(key.to_string()),
+                    created_at: Set(crate::server::now()),
+                    ..Default::default()
+                }
+                .insert(txn)
+                .await?;
+                wanted.push(g.id);
+            }
+        }
+    }
+    wanted.sort_unstable();
+    wanted.dedup();
+    let rows = db::query_all(
+        txn,
+        "SELECT m.group_id FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ? AND g.source = ? ORDER BY m.group_id",
+        [user_id.into(), source.into()],
+    )
+    .await?;
+    let current = rows.iter().map(|r| r.try_get_by_index::<i64>(0)).collect::<Result<Vec<_>, _>>()?;
+    if current == wanted {
+        return Ok(false);
+    }
+    db::execute(
+        txn,
+        "DELETE FROM group_members WHERE user_id = ? AND group_id IN (SELECT id FROM groups WHERE source = ?)",
+        [user_id.into(), source.into()],
+    )
+    .await?;
+    for group_id in wanted {
+        db::execute(txn, "INSERT INTO group_members (group_id, user_id, created_at) VALUES (?, ?, ?)", [group_id.into(), user_id.into(), crate::server::now().into()]).await?;
+    }
+    Ok(true)
 }

@@ -1,7 +1,9 @@
 //! Identity providers: admins add, change, test and remove them; people sign in through them; the
 //! server re-checks every provider user with the IdP on an interval (continuous verification). Users
-//! come from the ID token's claims (email, name); groups from the configured groups claim, kept apart
-//! from local groups (`source` = the provider's name) and read-only in the console. Client secrets and
+//! come from the ID token's claims (email, name; the email checked as local ones are, and never taking
+//! over another subject's account); groups from the configured groups claim or the provider's
+//! directory, keyed by the provider's id for them (never by name), kept apart from local groups
+//! (`source` = the provider's name) and read-only in the console. Client secrets and
 //! refresh tokens are encrypted with the master key.
 
 use std::time::Duration;
@@ -13,7 +15,7 @@ use crate::model::{NewProvider, Provider, ProviderCheck, ProviderUpdate};
 use crate::server::auth::signing::MasterKey;
 use crate::server::db;
 use crate::server::error::{AppError, AppResult};
-use crate::server::oidc::{self, Identity, OidcClient, Refresh};
+use crate::server::oidc::{self, Identity, OidcClient, ProviderGroup, Refresh};
 
 pub const KINDS: &[&str] = &["oidc", "okta", "google", "azure"];
 /// The interval of continuous verification unless an admin sets another one.
@@ -37,8 +39,9 @@ pub struct ProviderConfig {
 }
 
 impl ProviderConfig {
-    /// The user's groups: from Microsoft Graph for `azure`, else from the groups claim.
-    pub async fn groups(&self, http: &reqwest::Client, who: &Identity) -> Result<Vec<String>, String> {
+    /// The user's groups, each with its key at the provider: from Microsoft Graph for `azure`, from the
+    /// Directory API for `google` with a service account, else from the groups claim.
+    pub async fn groups(&self, http: &reqwest::Client, who: &Identity) -> Result<Vec<ProviderGroup>, String> {
         match self.kind.as_str() {
             "azure" => {
                 let base = if self.directory_url.is_empty() { crate::server::directory::GRAPH } else { &self.directory_url };
@@ -131,6 +134,10 @@ fn validate_name(name: &str) -> AppResult<String> {
     let name = destinations::validate_name(name)?;
     if name == "local" {
         return Err(AppError::field("name", "`local` is reserved for local users and groups"));
+    }
+    // clusters see a provider group as `<provider>:<key>`: `system:` names are Kubernetes' own
+    if name == "system" {
+        return Err(AppError::field("name", "`system` is reserved: clusters would read its groups as Kubernetes' own"));
     }
     Ok(name)
 }
@@ -335,53 +342,83 @@ pub async fn check(ctx: Ctx<'_>, master: &MasterKey, id: i64, http: &reqwest::Cl
     })
 }
 
+/// The email a provider's sign-in names, normalised as local emails are (`users::normalize_email`):
+/// present, with an `@`, outside Kubernetes' `system:` names, not one the IdP says is unverified, and in
+/// the allowed domains. Clusters see a user as their email, so a refusal here is what keeps an IdP
+/// user from becoming, say, `system:kube-controller-manager` there.
+fn usable_email(provider: &ProviderConfig, who: &Identity) -> AppResult<String> {
+    if who.email.trim().is_empty() {
+        return Err(AppError::Unauthorized("the identity provider did not share an email address: ask an admin to add the `email` scope".into()));
+    }
+    let email = super::users::normalize_email(&who.email)
+        .map_err(|e| AppError::Unauthorized(format!("the identity provider's email address {:?} is refused ({e})", who.email)))?;
+    if who.email_verified == Some(false) {
+        return Err(AppError::Unauthorized(format!("the identity provider has not verified {email}")));
+    }
+    let domain = email.rsplit('@').next().unwrap_or_default();
+    if !provider.allowed_domains.is_empty() && !provider.allowed_domains.iter().any(|d| d == domain) {
+        return Err(AppError::Unauthorized(format!("{email} may not sign in here: allowed domains are {}", provider.allowed_domains.join(", "))));
+    }
+    Ok(email)
+}
+
+/// The account a provider user signs in to: the one linked to their subject (`sub`), else a new one.
+/// An existing account is linked by email only when it is a person's account of this provider that no
+/// other subject holds, and the IdP says the email is verified: a new subject with someone's email (a
+/// recreated IdP account, an email an IdP lets people choose) never takes their account over.
+async fn account_for(txn: &impl ConnectionTrait, provider: &ProviderConfig, who: &Identity, email: &str) -> AppResult<i64> {
+    let linked = db::query_one(txn, "SELECT user_id FROM provider_users WHERE provider_id = ? AND subject = ?", [provider.id.into(), who.subject.clone().into()]).await?;
+    if let Some(r) = linked {
+        return Ok(r.try_get_by_index::<i64>(0)?);
+    }
+    let Some(existing) = super::users::find_by_email(txn, email).await? else {
+        let name = if who.name.trim().is_empty() { email.to_string() } else { who.name.trim().to_string() };
+        let user = super::users::insert(txn, super::users::KIND_USER, email, &name, None, false).await?;
+        db::execute(txn, "UPDATE users SET provider = ? WHERE id = ?", [provider.name.clone().into(), user.id.into()]).await?;
+        return Ok(user.id);
+    };
+    if existing.kind != super::users::KIND_USER {
+        return Err(AppError::Unauthorized(format!("{email} is a built-in identity of this server and cannot sign in through {}", provider.name)));
+    }
+    if existing.provider != provider.name {
+        return Err(AppError::Unauthorized(format!("{email} already has an account that does not sign in through {}: ask an admin", provider.name)));
+    }
+    let holder = db::query_one(txn, "SELECT subject FROM provider_users WHERE user_id = ?", [existing.id.into()]).await?;
+    if holder.is_some() {
+        return Err(AppError::Unauthorized(format!(
+            "{email} belongs to an account of another {} identity (another subject): a new identity does not take it over; ask an admin",
+            provider.name
+        )));
+    }
+    if who.email_verified != Some(true) {
+        return Err(AppError::Unauthorized(format!(
+            "{} has not said that {email} is verified, and an existing account has it: ask an admin",
+            provider.name
+        )));
+    }
+    Ok(existing.id)
+}
+
 /// After a verified sign-in: creates or updates the user from the claims, brings their provider
 /// groups up to date and keeps the refresh token. Returns the user's id.
 pub async fn sign_in(db: &sea_orm::DatabaseConnection, master: &MasterKey, provider: &ProviderConfig, who: &Identity) -> AppResult<i64> {
-    let from_directory;
+    let email = usable_email(provider, who)?;
+    let who = Identity { email: email.clone(), ..who.clone() };
     let who = if provider.kind == "azure" || provider.google.is_some() {
-        let groups = provider.groups(&crate::server::oidc::http_client(), who).await.map_err(AppError::Unauthorized)?;
-        from_directory = Identity { groups, ..who.clone() };
-        &from_directory
+        let groups = provider.groups(&crate::server::oidc::http_client(), &who).await.map_err(AppError::Unauthorized)?;
+        Identity { groups, ..who }
     } else {
         who
     };
-    if who.email.is_empty() {
-        return Err(AppError::Unauthorized("the identity provider did not share an email address: ask an admin to add the `email` scope".into()));
-    }
-    if who.email_verified == Some(false) {
-        return Err(AppError::Unauthorized(format!("the identity provider has not verified {}", who.email)));
-    }
-    let domain = who.email.rsplit('@').next().unwrap_or_default();
-    if !provider.allowed_domains.is_empty() && !provider.allowed_domains.iter().any(|d| d == domain) {
-        return Err(AppError::Unauthorized(format!("{} may not sign in here: allowed domains are {}", who.email, provider.allowed_domains.join(", "))));
-    }
     let txn = db::begin_write(db).await?;
-    let linked = db::query_one(&txn, "SELECT user_id FROM provider_users WHERE provider_id = ? AND subject = ?", [provider.id.into(), who.subject.clone().into()]).await?;
-    let user_id = match linked {
-        Some(r) => r.try_get_by_index::<i64>(0)?,
-        None => match super::users::find_by_email(&txn, &who.email).await? {
-            Some(u) if u.provider == provider.name => u.id,
-            Some(_) => {
-                return Err(AppError::Unauthorized(format!(
-                    "{} already has an account that does not sign in through {}: ask an admin",
-                    who.email, provider.name
-                )))
-            }
-            None => {
-                let name = if who.name.is_empty() { who.email.clone() } else { who.name.clone() };
-                let user = super::users::insert(&txn, "user", &who.email, &name, None, false).await?;
-                db::execute(&txn, "UPDATE users SET provider = ? WHERE id = ?", [provider.name.clone().into(), user.id.into()]).await?;
-                user.id
-            }
-        },
-    };
-    let user = super::users::find_by_email(&txn, &who.email).await?;
-    if user.as_ref().is_some_and(|u| u.disabled) {
+    let user_id = account_for(&txn, provider, &who, &email).await?;
+    let disabled = db::query_one(&txn, "SELECT disabled FROM users WHERE id = ?", [user_id.into()]).await?;
+    if disabled.map(|r| r.try_get_by_index::<bool>(0)).transpose()?.unwrap_or(true) {
         return Err(AppError::Unauthorized("your account is disabled: ask an admin".into()));
     }
-    if !who.name.is_empty() {
-        db::execute(&txn, "UPDATE users SET name = ?, name_lc = ? WHERE id = ?", [who.name.clone().into(), who.name.to_lowercase().into(), user_id.into()]).await?;
+    if !who.name.trim().is_empty() {
+        let name = who.name.trim();
+        db::execute(&txn, "UPDATE users SET name = ?, name_lc = ? WHERE id = ?", [name.into(), name.to_lowercase().into(), user_id.into()]).await?;
     }
     let sealed = match &who.refresh_token {
         Some(t) => master.encrypt(t.as_bytes(), &aad(&provider.name))?,
@@ -394,49 +431,17 @@ pub async fn sign_in(db: &sea_orm::DatabaseConnection, master: &MasterKey, provi
         [user_id.into(), provider.id.into(), who.subject.clone().into(), sealed.into(), crate::server::now().into()],
     )
     .await?;
-    let skipped = sync_groups(&txn, &provider.name, user_id, &who.groups).await?;
+    super::groups::sync_provider_memberships(&txn, &provider.name, user_id, &who.groups).await?;
     let actor = crate::server::auth::actor_for_user(&txn, user_id, &provider.name).await?;
-    let detail = if skipped.is_empty() { format!("groups: {}", who.groups.join(", ")) } else { format!("groups: {}; not synced (local groups of the same name): {}", who.groups.join(", "), skipped.join(", ")) };
-    audit::record(&txn, &actor, "auth.provider.login", &provider.name, audit::Outcome::Success, &detail).await?;
+    audit::record(&txn, &actor, "auth.provider.login", &provider.name, audit::Outcome::Success, &format!("groups: {}", describe_groups(&who.groups))).await?;
     txn.commit().await?;
     changes::notify();
     Ok(user_id)
 }
 
-/// Makes the user's memberships in the provider's groups exactly `groups`, creating groups as needed.
-/// A local group with a claimed name is left alone (returned), so a provider cannot join people to it.
-async fn sync_groups(txn: &impl ConnectionTrait, provider: &str, user_id: i64, groups: &[String]) -> AppResult<Vec<String>> {
-    let mut wanted = Vec::new();
-    let mut skipped = Vec::new();
-    for name in groups.iter().map(|g| g.trim()).filter(|g| !g.is_empty()) {
-        match super::groups::find_by_name(txn, name).await? {
-            Some(g) if g.source == provider => wanted.push(g.id),
-            Some(_) => skipped.push(name.to_string()),
-            None => {
-                db::execute(
-                    txn,
-                    "INSERT INTO groups (name, name_lc, source, created_at) VALUES (?, ?, ?, ?)",
-                    [name.into(), name.to_lowercase().into(), provider.into(), crate::server::now().into()],
-                )
-                .await?;
-                if let Some(g) = super::groups::find_by_name(txn, name).await? {
-                    wanted.push(g.id);
-                }
-            }
-        }
-    }
-    db::execute(
-        txn,
-        "DELETE FROM group_members WHERE user_id = ? AND group_id IN (SELECT id FROM groups WHERE source = ?)",
-        [user_id.into(), provider.into()],
-    )
-    .await?;
-    wanted.sort_unstable();
-    wanted.dedup();
-    for group_id in wanted {
-        db::execute(txn, "INSERT INTO group_members (group_id, user_id, created_at) VALUES (?, ?, ?)", [group_id.into(), user_id.into(), crate::server::now().into()]).await?;
-    }
-    Ok(skipped)
+/// Groups for an audit event: the name, and the key where it differs.
+fn describe_groups(groups: &[ProviderGroup]) -> String {
+    groups.iter().map(|g| if g.id == g.name { g.name.clone() } else { format!("{} ({})", g.name, g.id) }).collect::<Vec<_>>().join(", ")
 }
 
 /// Disables a user the IdP refused: sessions end, keys stop working (revocation), clusters refuse
@@ -543,18 +548,15 @@ pub async fn verify_all(db: &sea_orm::DatabaseConnection, master: &MasterKey, ht
 /// Stores the new refresh token and brings the groups up to date; true when the groups changed.
 async fn refreshed(db: &sea_orm::DatabaseConnection, master: &MasterKey, provider: &ProviderConfig, user_id: i64, who: &Identity) -> AppResult<bool> {
     let txn = db::begin_write(db).await?;
-    let before = super::groups::names_of_user(&txn, user_id).await?;
     let sealed = match &who.refresh_token {
         Some(t) => master.encrypt(t.as_bytes(), &aad(&provider.name))?,
         None => String::new(),
     };
     db::execute(&txn, "UPDATE provider_users SET refresh_token = ?, verified_at = ? WHERE user_id = ?", [sealed.into(), crate::server::now().into(), user_id.into()]).await?;
-    sync_groups(&txn, &provider.name, user_id, &who.groups).await?;
-    let after = super::groups::names_of_user(&txn, user_id).await?;
-    let changed = before != after;
+    let changed = super::groups::sync_provider_memberships(&txn, &provider.name, user_id, &who.groups).await?;
     if changed {
         let actor = super::Actor::system("verification");
-        audit::record(&txn, &actor, "auth.provider.groups", &who.email, audit::Outcome::Success, &format!("groups: {}", after.join(", "))).await?;
+        audit::record(&txn, &actor, "auth.provider.groups", &who.email, audit::Outcome::Success, &format!("groups: {}", describe_groups(&who.groups))).await?;
     }
     txn.commit().await?;
     if changed {

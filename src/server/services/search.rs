@@ -1,29 +1,27 @@
 //! Typeahead suggestions: users, groups, and the roles a cluster offers.
 
 use super::{destinations, groups, users, Ctx};
-use crate::model::{Subject, SubjectKind, TypeaheadOption, INFRA_RESOURCE, INFRA_ROLES};
+use crate::model::{Subject, TypeaheadOption, INFRA_RESOURCE, INFRA_ROLES};
 use crate::server::error::{AppError, AppResult};
 
 /// How many suggestions a typeahead shows.
 pub const SUGGESTIONS: u64 = 8;
 
-fn subject_option(s: Subject) -> TypeaheadOption {
-    match s.kind {
-        SubjectKind::User => TypeaheadOption { value: s.name.clone(), label: s.name, detail: s.detail },
-        SubjectKind::Group => TypeaheadOption { value: s.name.clone(), label: s.name, detail: "group".into() },
-    }
+fn user_option(s: Subject) -> TypeaheadOption {
+    TypeaheadOption { value: s.name.clone(), label: s.name, detail: s.detail }
 }
 
 pub async fn typeahead(ctx: Ctx<'_>, source: &str, scope: &str, q: &str) -> AppResult<Vec<TypeaheadOption>> {
     ctx.require_view("search", source).await?;
     match source {
-        "users" => Ok(users::search(ctx.db, q, SUGGESTIONS).await?.into_iter().map(subject_option).collect()),
+        "users" => Ok(users::search(ctx.db, q, SUGGESTIONS).await?.into_iter().map(user_option).collect()),
         "subjects" => {
             let mut found = groups::search(ctx.db, q, SUGGESTIONS).await?;
-            found.extend(users::search(ctx.db, q, SUGGESTIONS).await?);
-            found.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+            found.extend(users::search(ctx.db, q, SUGGESTIONS).await?.into_iter().map(user_option));
+            // stable: two groups of one name stay in the order groups::search gave them
+            found.sort_by_key(|o| o.label.to_lowercase());
             found.truncate(SUGGESTIONS as usize);
-            Ok(found.into_iter().map(subject_option).collect())
+            Ok(found)
         }
         "roles" => {
             let roles: Vec<String> = if scope == INFRA_RESOURCE {

@@ -41,7 +41,7 @@ async fn mint(ctx: Ctx<'_>, signer: &Signer, issuer: &str, destination: &str, li
         iss: issuer.to_string(),
         aud: destination.to_string(),
         sub: ctx.actor.email.clone(),
-        groups: groups::names_of_user(ctx.db, ctx.actor.user_id).await?,
+        groups: groups::cluster_names_of_user(ctx.db, ctx.actor.user_id).await?,
         iat: now / 1000,
         exp,
         jti: random_token(16),

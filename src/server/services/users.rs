@@ -32,8 +32,14 @@ pub fn to_model(u: user::Model) -> User {
     }
 }
 
+/// An email as accounts are keyed by: trimmed, lowercased, one `@` with something on each side. Names
+/// in Kubernetes' reserved `system:` namespace are refused, since clusters see a user as their email
+/// (impersonation): `system:kube-controller-manager` must not be anyone's email here.
 pub fn normalize_email(email: &str) -> AppResult<String> {
     let email = email.trim().to_lowercase();
+    if email.starts_with("system:") {
+        return Err(AppError::field("email", "may not start with `system:`, which Kubernetes reserves"));
+    }
     let valid = email.len() <= 254
         && !email.chars().any(char::is_whitespace)
         && match email.split_once('@') {
