@@ -702,6 +702,7 @@ async fn start(url: &str, data_dir: PathBuf) -> Result<(AppState, Actor, String)
         tls_key: None,
         no_tls: true,
         verify_interval_secs: 300,
+        verify_grace_period_secs: 86_400,
     };
     let leptos_options = leptos::config::LeptosOptions::builder()
         .output_name("infra")

@@ -46,6 +46,11 @@ pub struct ServerConfig {
     #[arg(long, env = "INFRA_VERIFY_INTERVAL_SECS", default_value_t = 300)]
     pub verify_interval_secs: u64,
 
+    /// Seconds a provider user may stay unverifiable (the provider unreachable, answering 5xx or without
+    /// an ID token) before being disabled. A definite refusal disables at once. Default: 24 hours.
+    #[arg(long, env = "INFRA_VERIFY_GRACE_PERIOD_SECS", default_value_t = 86_400)]
+    pub verify_grace_period_secs: u64,
+
     /// Mark session cookies Secure. Default: when --url is https.
     #[arg(long, env = "INFRA_SECURE_COOKIES")]
     pub secure_cookies: Option<bool>,

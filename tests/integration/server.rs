@@ -104,6 +104,7 @@ impl Server {
             tls_key: None,
             no_tls: true,
             verify_interval_secs: 300,
+            verify_grace_period_secs: 86_400,
         };
         let leptos = leptos::config::LeptosOptions::builder().output_name("infra").build();
         infra::server::web::prepare(config, leptos).await.expect("server prepares")

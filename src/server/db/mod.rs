@@ -20,6 +20,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0006_device_logins", include_str!("../../../migrations/0006_device_logins.sql")),
     ("0007_provider_directory", include_str!("../../../migrations/0007_provider_directory.sql")),
     ("0008_device_login_redirect", include_str!("../../../migrations/0008_device_login_redirect.sql")),
+    ("0009_verification_state", include_str!("../../../migrations/0009_verification_state.sql")),
 ];
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {

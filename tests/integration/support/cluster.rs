@@ -61,6 +61,7 @@ impl Infra {
             tls_key: None,
             no_tls: false,
             verify_interval_secs: 300,
+            verify_grace_period_secs: 86_400,
         };
         let https = infra::server::https::setup(&config, listener.local_addr().unwrap()).expect("HTTPS setup").expect("HTTPS");
         let ca_file = https.ca_file.clone().expect("the server's own CA");
