@@ -853,6 +853,11 @@ async fn verification_acts_only_on_a_definite_answer(database_url: Option<String
     }
     assert_eq!(disabled, ["revoked", "impostor"], "only the definite answers disable: {report:?}");
     assert_eq!((report.checked, report.disabled, report.unavailable), (8, 2, 5), "{report:?}");
+    let (_, audit) = infra.get("/api/audit?action=auth.provider.removed", &infra.admin).await;
+    assert!(audit.to_string().contains("answered for another user (someone-else)"), "the impostor's refusal is recorded: {audit}");
+    let impostor = infra::server::services::users::find_by_email(&infra.state.db, "impostor@example.com").await.unwrap().unwrap();
+    let subject = infra::server::db::query_one(&infra.state.db, "SELECT subject FROM provider_users WHERE user_id = ?", [impostor.id.into()]).await.unwrap().unwrap();
+    assert_eq!(subject.try_get_by_index::<String>(0).unwrap(), "impostor@example.com", "the other subject's answer changed nothing");
 
     // the providers page (and the API) say so
     let unverified = || async {
