@@ -704,6 +704,7 @@ async fn start(url: &str, data_dir: PathBuf) -> Result<(AppState, Actor, String)
         verify_interval_secs: 300,
         trusted_proxies: Vec::new(),
         session_max_age_hours: 168,
+        verify_grace_period_secs: 86_400,
     };
     let leptos_options = leptos::config::LeptosOptions::builder()
         .output_name("infra")

@@ -548,6 +548,30 @@ pub struct Provider {
     pub directory_admin: String,
     pub user_count: i64,
     pub created_at: Millis,
+    /// users whose last checks with the IdP had no definite answer
+    #[serde(default)]
+    pub unverified: Unverified,
+}
+
+/// A provider's users that continuous verification could not check lately (the IdP unreachable, 5xx,
+/// timeouts, answers without an ID token). They keep their access until the grace period ends.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Unverified {
+    /// enabled users whose last checks failed
+    pub users: i64,
+    /// when the first of their current failures began
+    pub since: Option<Millis>,
+    /// the latest failure, in words
+    pub error: String,
+}
+
+impl Unverified {
+    /// "could not verify 3 users since 2026-12-02 04:31 UTC" (with the console's time format), or
+    /// `None` when the last checks all had an answer.
+    pub fn summary(&self, format_time: impl Fn(Millis) -> String) -> Option<String> {
+        let since = self.since.map(|at| format!(" since {}", format_time(at))).unwrap_or_default();
+        (self.users > 0).then(|| format!("could not verify {} user{}{since}", self.users, if self.users == 1 { "" } else { "s" }))
+    }
 }
 
 /// `POST /api/providers`. `issuer` is the issuer URL for `oidc`, the Okta domain for `okta`

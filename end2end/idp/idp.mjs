@@ -6,6 +6,15 @@
 // Prints exactly one line to stdout when ready:  {"issuer":"http://127.0.0.1:PORT","port":PORT}
 // Everything else (oidc-provider notices, logs) goes to stderr.
 //
+// To answer the way particular providers do (config keys):
+//   issuer_path: "/oauth2/default"   the issuer has this path (Okta's default authorization server);
+//                                    every endpoint, /admin included, is under it
+//   signing_alg: "ES256"             ID tokens signed ES256 with a P-256 key (default RS256)
+//   claims_in_userinfo_only: true    email, name and groups only from userinfo, the ID token has `sub`
+//   google_offline: true             like Google: a refresh token only when the authorization request
+//                                    has access_type=offline and prompt=consent (offline_access is not
+//                                    a scope there)
+//
 // NOT FOR PRODUCTION: plain HTTP, in-memory storage, unauthenticated /admin API.
 
 // oidc-provider prints its NOTICEs with console.info (stdout). Keep stdout clean for the
@@ -57,7 +66,19 @@ const pkceRequired = cfg.pkce_required ?? true;
 // contains "consent" (see lib/actions/authorization/scopes.js). Since consent is automatic here,
 // we add prompt=consent ourselves to GET /auth requests asking for offline_access, so an RP only
 // has to request scope=offline_access (like with Google/Keycloak/Dex) to get a refresh token.
-const autoConsentPrompt = cfg.auto_prompt_consent_for_offline_access ?? true;
+const googleOffline = !!cfg.google_offline;
+const autoConsentPrompt = !googleOffline && (cfg.auto_prompt_consent_for_offline_access ?? true);
+const issuerPath = String(cfg.issuer_path || '').replace(/\/+$/, '');
+// Google: offline access is asked for with parameters, not the offline_access scope
+function googleOfflineScope(url) {
+  const p = url.searchParams;
+  const scopes = new Set((p.get('scope') || '').split(' ').filter(Boolean));
+  const prompts = new Set((p.get('prompt') || '').split(' ').filter(Boolean));
+  if (p.get('access_type') === 'offline' && prompts.has('consent')) scopes.add('offline_access');
+  else scopes.delete('offline_access');
+  p.set('scope', [...scopes].join(' '));
+  return `${url.pathname}?${p}`;
+}
 function addConsentPrompt(url) {
   const p = url.searchParams;
   const scopes = (p.get('scope') || '').split(' ');
@@ -116,8 +137,11 @@ policy.get('login').checks.push(new interactionPolicy.Check(
 ));
 
 // ---------------------------------------------------------------- provider config
-const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-const signingJwk = { ...privateKey.export({ format: 'jwk' }), kid: 'idp-rs256', use: 'sig', alg: 'RS256' };
+const signingAlg = cfg.signing_alg || 'RS256';
+const { privateKey } = signingAlg === 'ES256'
+  ? crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  : crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const signingJwk = { ...privateKey.export({ format: 'jwk' }), kid: `idp-${signingAlg.toLowerCase()}`, use: 'sig', alg: signingAlg };
 
 const ttl = {
   AccessToken: 300, // 5 min
@@ -182,7 +206,8 @@ const configuration = {
   scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
   // Put scope-derived claims (email, name, groups) into the ID Token even when an access token
   // is also issued (code flow). Default `true` would put them only into /userinfo.
-  conformIdTokenClaims: false,
+  conformIdTokenClaims: !!cfg.claims_in_userinfo_only,
+  clientDefaults: { grant_types: ['authorization_code'], id_token_signed_response_alg: signingAlg, response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' },
   responseTypes: ['code', 'none'], // code flow only (no implicit/hybrid)
   pkce: { required: () => pkceRequired }, // only S256 exists in v9
   features: {
@@ -444,6 +469,12 @@ async function handleAdmin(provider, req, res, url) {
 let provider;
 let providerCallback;
 const server = http.createServer(async (req, res) => {
+  // an issuer with a path: the provider is mounted there (it finds its mount path from originalUrl)
+  const mounted = issuerPath && (req.url === issuerPath || req.url.startsWith(`${issuerPath}/`) || req.url.startsWith(`${issuerPath}?`));
+  if (mounted) {
+    req.url = req.url.slice(issuerPath.length) || '/';
+    if (req.url.startsWith('?')) req.url = `/${req.url}`;
+  }
   const url = new URL(req.url, 'http://x');
   if (DEBUG) console.error(`[idp] ${req.method} ${url.pathname}`);
   try {
@@ -451,6 +482,8 @@ const server = http.createServer(async (req, res) => {
     if (url.pathname.startsWith('/interaction/')) return await handleInteraction(provider, req, res, url);
     if (latencyMs > 0 && (url.pathname === '/token' || url.pathname === '/me')) await sleep(latencyMs);
     if (autoConsentPrompt && req.method === 'GET' && url.pathname === '/auth') req.url = addConsentPrompt(url);
+    if (googleOffline && req.method === 'GET' && url.pathname === '/auth') req.url = googleOfflineScope(url);
+    if (mounted) req.originalUrl = issuerPath + req.url;
     return providerCallback(req, res);
   } catch (err) {
     console.error('[idp] handler error', err);
@@ -462,7 +495,7 @@ const server = http.createServer(async (req, res) => {
 server.listen(PORT, HOST, () => {
   const { port } = server.address();
   const hostForUrl = HOST.includes(':') ? `[${HOST}]` : HOST;
-  const issuer = cfg.issuer || `http://${hostForUrl}:${port}`;
+  const issuer = cfg.issuer || `http://${hostForUrl}:${port}${issuerPath}`;
   provider = new Provider(issuer, configuration);
   // oidc-provider omits "interval" from the device authorization response (clients then default
   // to 5 s, RFC 8628) and never answers slow_down; advertise a short interval so tests poll fast.

@@ -55,6 +55,10 @@ pub struct ServerConfig {
     /// Hours a console session lasts at most from its sign-in, however active (besides the 12-hour idle timeout).
     #[arg(long, env = "INFRA_SESSION_MAX_AGE_HOURS", default_value_t = 168)]
     pub session_max_age_hours: u64,
+    /// Seconds a provider user may stay unverifiable (the provider unreachable, answering 5xx or without
+    /// an ID token) before being disabled. A definite refusal disables at once. Default: 24 hours.
+    #[arg(long, env = "INFRA_VERIFY_GRACE_PERIOD_SECS", default_value_t = 86_400)]
+    pub verify_grace_period_secs: u64,
 
     /// Mark session cookies Secure. Default: when --url is https.
     #[arg(long, env = "INFRA_SECURE_COOKIES")]

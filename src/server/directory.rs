@@ -9,10 +9,33 @@
 //! Each group comes back with its stable key (Graph's object `id`, Google's group `email`) and its
 //! display name as a label: display names are not unique, and in both directories ordinary users can
 //! create groups by default, so a name never decides membership.
+//! A user the directory does not know (404) is a definite answer, which continuous verification acts
+//! on at once; any other trouble is not (see `providers::verify_pass`).
 
 use serde_json::Value;
 
 use crate::server::oidc::ProviderGroup;
+/// Why the groups could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// the directory does not know the user (they were removed)
+    #[error("{0}")]
+    UserGone(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<String> for DirectoryError {
+    fn from(why: String) -> Self {
+        DirectoryError::Failed(why)
+    }
+}
+
+impl From<&str> for DirectoryError {
+    fn from(why: &str) -> Self {
+        DirectoryError::Failed(why.into())
+    }
+}
 
 pub const GRAPH: &str = "https://graph.microsoft.com/v1.0";
 
@@ -33,7 +56,7 @@ fn group_of(id: Option<&str>, name: Option<&str>) -> Option<ProviderGroup> {
     Some(ProviderGroup { id: id.to_string(), name: name.to_string() })
 }
 
-pub async fn azure_groups(http: &reqwest::Client, base: &str, access_token: &str) -> Result<Vec<ProviderGroup>, String> {
+pub async fn azure_groups(http: &reqwest::Client, base: &str, access_token: &str) -> Result<Vec<ProviderGroup>, DirectoryError> {
     let mut url = format!("{}/me/memberOf?$select=id,displayName&$top=100", base.trim_end_matches('/'));
     let mut groups = Vec::new();
     for _ in 0..MAX_PAGES {
@@ -42,10 +65,10 @@ pub async fn azure_groups(http: &reqwest::Client, base: &str, access_token: &str
         let body: Value = res.json().await.unwrap_or(Value::Null);
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
             let why = body["error"]["message"].as_str().unwrap_or("access denied");
-            return Err(format!("Microsoft Graph refused to list the user's groups ({why}): grant the app the GroupMember.Read.All permission"));
+            return Err(format!("Microsoft Graph refused to list the user's groups ({why}): grant the app the GroupMember.Read.All permission").into());
         }
         if !status.is_success() {
-            return Err(format!("Microsoft Graph answered {status}"));
+            return Err(format!("Microsoft Graph answered {status}").into());
         }
         for item in body["value"].as_array().into_iter().flatten() {
             if item["@odata.type"] == "#microsoft.graph.group" {
@@ -109,7 +132,7 @@ fn pkcs1_of(pem: &str) -> Result<Vec<u8>, String> {
 
 /// Groups from the Google Admin SDK Directory API: the service account, with domain-wide delegation,
 /// acts as `admin` (an administrator of the Workspace) and lists the groups of `user_email`.
-pub async fn google_groups(http: &reqwest::Client, base: &str, sa: &ServiceAccount, admin: &str, user_email: &str) -> Result<Vec<ProviderGroup>, String> {
+pub async fn google_groups(http: &reqwest::Client, base: &str, sa: &ServiceAccount, admin: &str, user_email: &str) -> Result<Vec<ProviderGroup>, DirectoryError> {
     let now = crate::server::now() / 1000;
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     if !sa.private_key_id.is_empty() {
@@ -128,7 +151,7 @@ pub async fn google_groups(http: &reqwest::Client, base: &str, sa: &ServiceAccou
     let token: Value = res.json().await.unwrap_or(Value::Null);
     let Some(access_token) = token["access_token"].as_str().filter(|_| status.is_success()) else {
         let why = token["error_description"].as_str().or(token["error"].as_str()).unwrap_or("refused");
-        return Err(format!("Google refused the service account ({why}): check its domain-wide delegation for {GOOGLE_SCOPE} and the admin email"));
+        return Err(format!("Google refused the service account ({why}): check its domain-wide delegation for {GOOGLE_SCOPE} and the admin email").into());
     };
     let mut groups = Vec::new();
     let mut page_token = String::new();
@@ -148,7 +171,8 @@ pub async fn google_groups(http: &reqwest::Client, base: &str, sa: &ServiceAccou
         let body: Value = res.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
             let why = body["error"]["message"].as_str().unwrap_or("refused");
-            return Err(format!("the Google Directory API refused to list the groups of {user_email} ({why})"));
+            let text = format!("the Google Directory API refused to list the groups of {user_email} ({why})");
+            return Err(if status == reqwest::StatusCode::NOT_FOUND { DirectoryError::UserGone(text) } else { DirectoryError::Failed(text) });
         }
         for g in body["groups"].as_array().into_iter().flatten() {
             // a group email is unique in the Workspace and compared without regard to case

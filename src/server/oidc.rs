@@ -1,7 +1,9 @@
 //! The OpenID Connect client side (openidconnect crate): discovery, the authorization URL with PKCE
 //! (S256), state and nonce, the code exchange with the ID token checked (signature, issuer, audience,
 //! expiry, nonce), and the refresh token grant used by continuous verification. Claims other than the
-//! standard ones (the configurable groups claim) are kept as JSON.
+//! standard ones (the configurable groups claim) are kept as JSON. When the ID token carries no email
+//! or no groups claim (many providers put them only in userinfo), they are read from the userinfo
+//! endpoint with the access token, for the same subject.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -26,12 +28,13 @@ pub struct ExtraClaims(pub HashMap<String, serde_json::Value>);
 impl AdditionalClaims for ExtraClaims {}
 
 impl ExtraClaims {
-    /// The groups in `claim`: an array of strings or one string.
-    pub fn groups(&self, claim: &str) -> Vec<String> {
+    /// The groups in `claim`: an array of strings or one string; `None` when there is no such claim
+    /// (not the same as no groups: the groups may then be in userinfo).
+    pub fn groups(&self, claim: &str) -> Option<Vec<String>> {
         match self.0.get(claim) {
-            Some(serde_json::Value::Array(v)) => v.iter().filter_map(|g| g.as_str().map(str::to_owned)).collect(),
-            Some(serde_json::Value::String(s)) => vec![s.clone()],
-            _ => Vec::new(),
+            Some(serde_json::Value::Array(v)) => Some(v.iter().filter_map(|g| g.as_str().map(str::to_owned)).collect()),
+            Some(serde_json::Value::String(s)) => Some(vec![s.clone()]),
+            _ => None,
         }
     }
 }
@@ -99,12 +102,17 @@ pub fn http_client() -> reqwest::Client {
 pub async fn discover(http: &reqwest::Client, issuer: &str) -> Result<Metadata, OidcError> {
     let issuer = IssuerUrl::new(issuer.to_string()).map_err(|e| OidcError::Discovery(format!("the issuer is not a URL: {e}")))?;
     Metadata::discover_async(issuer, http).await.map_err(|e| {
-        let text = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source()).map(|e| e.to_string()).collect::<Vec<_>>().join(": ");
+        let text = error_chain(&e);
         match e {
             openidconnect::DiscoveryError::Request(_) => OidcError::Unreachable(text),
             _ => OidcError::Discovery(text),
         }
     })
+}
+
+/// An error with its causes, in one line (the crate's errors say little at the top).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    std::iter::successors(Some(e), |e| e.source()).map(|e| e.to_string()).collect::<Vec<_>>().join(": ")
 }
 
 pub fn client(meta: Metadata, client_id: &str, client_secret: &str, redirect_url: &str) -> Result<OidcClient, OidcError> {
@@ -126,14 +134,18 @@ pub struct PendingLogin {
     pub pkce_verifier: String,
 }
 
-/// The URL to send the browser to, and what the callback must find in the session.
-pub fn authorization_url(client: &OidcClient, provider: &str, scopes: &[String]) -> (String, PendingLogin) {
+/// The URL to send the browser to, and what the callback must find in the session. `extra` are the
+/// provider's own parameters (Google: `access_type=offline`, see `providers::authorization_params`).
+pub fn authorization_url(client: &OidcClient, provider: &str, scopes: &[String], extra: &[(&str, &str)]) -> (String, PendingLogin) {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, state, nonce) = client
+    let mut request = client
         .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
         .add_scopes(scopes.iter().filter(|s| s.as_str() != "openid").map(|s| Scope::new(s.clone())))
-        .set_pkce_challenge(challenge)
-        .url();
+        .set_pkce_challenge(challenge);
+    for (name, value) in extra {
+        request = request.add_extra_param(*name, *value);
+    }
+    let (url, state, nonce) = request.url();
     let pending = PendingLogin {
         provider: provider.to_string(),
         state: state.secret().clone(),
@@ -182,38 +194,83 @@ pub async fn finish(client: &OidcClient, http: &reqwest::Client, pending: &Pendi
         .request_async(http)
         .await
         .map_err(token_error)?;
-    identity(client, &tokens, Some(&Nonce::new(pending.nonce.clone())), groups_claim)
+    let (who, complete) = identity(client, &tokens, Some(&Nonce::new(pending.nonce.clone())), groups_claim)?;
+    if complete {
+        return Ok(who);
+    }
+    with_userinfo(client, http, &tokens, who, groups_claim).await
 }
 
-/// The outcome of a refresh: a refreshed identity, a refusal (the user lost access at the IdP), or
-/// trouble reaching it (try again later; nothing changes).
+/// The outcome of a refresh: a refreshed identity, a definite refusal (the user lost access at the
+/// IdP: disable them), or no definite answer (unreachable, 5xx, a timeout, no usable ID token: the user
+/// stays as is and is tried again; see `providers::verify_pass`).
 pub enum Refresh {
     Refreshed(Identity),
     Denied(String),
     Unavailable(String),
 }
 
-pub async fn refresh(client: &OidcClient, http: &reqwest::Client, refresh_token: &str, groups_claim: &str) -> Refresh {
+/// The refresh token grant for the user whose ID tokens name `subject`. Only `invalid_grant` and an
+/// ID token for another subject are definite; every other trouble is `Unavailable`.
+pub async fn refresh(client: &OidcClient, http: &reqwest::Client, refresh_token: &str, subject: &str, groups_claim: &str) -> Refresh {
     let token = RefreshToken::new(refresh_token.to_string());
     let request = match client.exchange_refresh_token(&token) {
         Ok(r) => r,
         Err(e) => return Refresh::Unavailable(e.to_string()),
     };
-    match request.request_async(http).await {
-        Ok(tokens) => match identity(client, &tokens, None, groups_claim) {
-            Ok(mut id) => {
-                // a provider that does not rotate refresh tokens sends none back: keep the old one
-                id.refresh_token = id.refresh_token.or(Some(refresh_token.to_string()));
-                Refresh::Refreshed(id)
-            }
-            Err(e) => Refresh::Denied(e.to_string()),
-        },
-        Err(RequestTokenError::ServerResponse(err)) => match err.error() {
-            CoreErrorResponseType::InvalidClient => Refresh::Unavailable(format!("the identity provider refused this server's client credentials: {err}")),
-            _ => Refresh::Denied(err.to_string()),
-        },
-        Err(e) => Refresh::Unavailable(token_error(e).to_string()),
+    let tokens = match request.request_async(http).await {
+        Ok(tokens) => tokens,
+        Err(RequestTokenError::ServerResponse(err)) if *err.error() == CoreErrorResponseType::InvalidGrant => return Refresh::Denied(err.to_string()),
+        Err(RequestTokenError::ServerResponse(err)) if *err.error() == CoreErrorResponseType::InvalidClient => {
+            return Refresh::Unavailable(format!("the identity provider refused this server's client credentials: {err}"))
+        }
+        // server_error, temporarily_unavailable (a 5xx with an OAuth body), and the rest
+        Err(RequestTokenError::ServerResponse(err)) => return Refresh::Unavailable(format!("the identity provider answered: {err}")),
+        Err(e) => return Refresh::Unavailable(token_error(e).to_string()),
+    };
+    let (mut who, complete) = match identity(client, &tokens, None, groups_claim) {
+        Ok(found) => found,
+        Err(e) => return Refresh::Unavailable(e.to_string()),
+    };
+    if who.subject != subject {
+        return Refresh::Denied(format!("the identity provider answered for another user ({})", who.subject));
     }
+    if !complete {
+        who = match with_userinfo(client, http, &tokens, who, groups_claim).await {
+            Ok(who) => who,
+            Err(e) => return Refresh::Unavailable(e.to_string()),
+        };
+    }
+    // a provider that does not rotate refresh tokens sends none back: keep the old one
+    who.refresh_token = who.refresh_token.or(Some(refresh_token.to_string()));
+    Refresh::Refreshed(who)
+}
+
+/// Fills in the email and groups the ID token left out from the userinfo endpoint (same subject).
+/// A provider without a userinfo endpoint leaves them as they are.
+async fn with_userinfo(client: &OidcClient, http: &reqwest::Client, tokens: &Tokens, mut who: Identity, groups_claim: &str) -> Result<Identity, OidcError> {
+    let subject = openidconnect::SubjectIdentifier::new(who.subject.clone());
+    let Ok(request) = client.user_info(tokens.access_token().clone(), Some(subject)) else {
+        return Ok(who);
+    };
+    let info: openidconnect::UserInfoClaims<ExtraClaims, CoreGenderClaim> = request.request_async(http).await.map_err(|e| {
+        let text = error_chain(&e);
+        match e {
+            openidconnect::UserInfoError::Request(_) => OidcError::Unreachable(format!("userinfo: {text}")),
+            _ => OidcError::Refused(format!("the identity provider's userinfo answer is not usable: {text}")),
+        }
+    })?;
+    if who.email.is_empty() {
+        who.email = info.standard_claims().email().map(|e| e.as_str().to_lowercase()).unwrap_or_default();
+        who.email_verified = info.standard_claims().email_verified();
+    }
+    if who.name.is_empty() {
+        who.name = info.standard_claims().name().and_then(|n| n.get(None)).map(|n| n.as_str().to_string()).unwrap_or_default();
+    }
+    if let Some(groups) = info.additional_claims().groups(groups_claim) {
+        who.groups = groups.iter().map(|g| ProviderGroup::from_claim(g)).collect();
+    }
+    Ok(who)
 }
 
 fn token_error(e: RequestTokenError<HttpClientError<reqwest::Error>, StandardErrorResponse<CoreErrorResponseType>>) -> OidcError {
@@ -225,7 +282,8 @@ fn token_error(e: RequestTokenError<HttpClientError<reqwest::Error>, StandardErr
     }
 }
 
-fn identity(client: &OidcClient, tokens: &Tokens, nonce: Option<&Nonce>, groups_claim: &str) -> Result<Identity, OidcError> {
+/// The identity in the ID token, and whether it carries both the email and the groups claim.
+fn identity(client: &OidcClient, tokens: &Tokens, nonce: Option<&Nonce>, groups_claim: &str) -> Result<(Identity, bool), OidcError> {
     let id_token = tokens.id_token().ok_or(OidcError::Token("the identity provider sent no ID token"))?;
     let verifier = client.id_token_verifier();
     // a refreshed ID token repeats the original nonce (or none): only a sign-in checks it
@@ -235,15 +293,18 @@ fn identity(client: &OidcClient, tokens: &Tokens, nonce: Option<&Nonce>, groups_
         None => id_token.claims(&verifier, any_nonce),
     }
     .map_err(|e| OidcError::Token(claims_error(&e)))?;
-    Ok(Identity {
+    let groups = claims.additional_claims().groups(groups_claim);
+    let complete = claims.email().is_some() && groups.is_some();
+    let who = Identity {
         subject: claims.subject().as_str().to_string(),
         email: claims.email().map(|e| e.as_str().to_lowercase()).unwrap_or_default(),
         email_verified: claims.email_verified(),
         name: claims.name().and_then(|n| n.get(None)).map(|n| n.as_str().to_string()).unwrap_or_default(),
-        groups: claims.additional_claims().groups(groups_claim).iter().map(|g| ProviderGroup::from_claim(g)).collect(),
+        groups: groups.unwrap_or_default().iter().map(|g| ProviderGroup::from_claim(g)).collect(),
         refresh_token: tokens.refresh_token().map(|t| t.secret().clone()),
         access_token: tokens.access_token().secret().clone(),
-    })
+    };
+    Ok((who, complete))
 }
 
 /// One sentence for the sign-in page.

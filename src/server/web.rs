@@ -129,7 +129,7 @@ fn spawn_housekeeping(state: AppState) {
 }
 
 /// Continuous verification: every `--verify-interval-secs`, every provider user is checked with their
-/// identity provider (at most 8 requests at a time).
+/// identity provider (at most 8 requests at a time; one replica at a time, see `providers::verify_pass`).
 pub fn spawn_verification(state: AppState) {
     let every = std::time::Duration::from_secs(state.config.verify_interval_secs.max(1));
     tokio::spawn(async move {
@@ -138,7 +138,8 @@ pub fn spawn_verification(state: AppState) {
         loop {
             tick.tick().await;
             let redirect = oidc_redirect_url(&state.config);
-            match crate::server::services::providers::verify_all(&state.db, &state.master, &state.oidc_http, &redirect, 8).await {
+            let options = crate::server::services::providers::VerifyOptions::from_config(&state.config);
+            match crate::server::services::providers::verify_pass(&state.db, &state.master, &state.oidc_http, &redirect, &options).await {
                 Ok(r) if r.checked > 0 => tracing::info!(checked = r.checked, updated = r.updated, disabled = r.disabled, unavailable = r.unavailable, "verified provider users"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "continuous verification failed"),
@@ -192,7 +193,7 @@ async fn oidc_start(State(state): State<AppState>, session: Session, axum::extra
     let started = async {
         let provider = crate::server::services::providers::config(&state.db, &state.master, &name).await.map_err(|e| e.to_string())?;
         let client = provider.client(&state.oidc_http, &oidc_redirect_url(&state.config)).await.map_err(|e| e.to_string())?;
-        let (url, pending) = crate::server::oidc::authorization_url(&client, &provider.name, &provider.scopes);
+        let (url, pending) = crate::server::oidc::authorization_url(&client, &provider.name, &provider.scopes, crate::server::services::providers::authorization_params(&provider.kind));
         session.insert(OIDC_PENDING, pending).await.map_err(|_| "could not start a session".to_string())?;
         Ok::<_, String>(url)
     };

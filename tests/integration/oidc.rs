@@ -210,10 +210,13 @@ async fn a_provider_answering_as_another_issuer_is_refused() {
 /// A stand-in OpenID Provider that answers the token request with the ID token a scenario crafts
 /// (signed ES256 with its published key, or not signed at all): for the refusals a certified provider
 /// never produces. Discovery, JWKS and token endpoint only; the browser's trip to it is skipped.
+/// Each sign-in gets the refresh token `rt-<sub>`; refreshing it answers what `refresh` says for that
+/// subject (a fresh ID token unless told otherwise), and is counted in `refreshes`.
 mod standin {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex};
 
+    use axum::response::IntoResponse;
     use axum::routing::{get, post};
     use axum::{Json, Router};
     use base64::Engine;
@@ -227,6 +230,39 @@ mod standin {
         pub graph: Arc<Mutex<Vec<Value>>>,
         /// the Directory API's groups of each user (`userKey`), one group a page; others are not found
         pub google: Arc<Mutex<HashMap<String, Vec<Value>>>>,
+        /// how to answer a refresh, by subject (absent: a fresh ID token)
+        pub refresh: Arc<Mutex<HashMap<String, Answer>>>,
+        /// refresh requests received, by subject
+        pub refreshes: Arc<Mutex<HashMap<String, usize>>>,
+        /// `Answer::Gated` refreshes wait for a permit here
+        pub gate: Arc<tokio::sync::Semaphore>,
+    }
+
+    /// An answer to a refresh token request.
+    #[derive(Clone, Debug)]
+    pub enum Answer {
+        /// an OAuth error: status and `error`
+        Error(u16, &'static str),
+        /// a 502 page from a proxy in front of the IdP
+        BadGateway,
+        /// tokens, but no ID token
+        NoIdToken,
+        /// no answer at all (the client times out)
+        Hang,
+        /// a valid ID token for another subject
+        OtherSubject,
+        /// a fresh ID token once a permit is in `gate`
+        Gated,
+    }
+
+    impl StandIn {
+        pub fn answer(&self, sub: &str, answer: Answer) {
+            self.refresh.lock().unwrap().insert(sub.to_string(), answer);
+        }
+
+        pub fn refreshes_of(&self, sub: &str) -> usize {
+            self.refreshes.lock().unwrap().get(sub).copied().unwrap_or(0)
+        }
     }
 
     pub async fn start() -> StandIn {
@@ -247,8 +283,14 @@ mod standin {
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["ES256"],
         });
-        let (k, n) = (key, next.clone());
-        let refreshable: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
+        let k = Arc::new(key);
+        let n = next.clone();
+        let refresh: Arc<Mutex<HashMap<String, Answer>>> = Arc::default();
+        let refreshes: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let (refresh_answers, refresh_counts, gate_handle) = (refresh.clone(), refreshes.clone(), gate.clone());
+        // the claims of each subject's sign-in, for the ID tokens of their refreshes
+        let signed_in: Arc<Mutex<HashMap<String, Value>>> = Arc::default();
         // Microsoft Graph's `GET /me/memberOf`, as documented: two pages, a directory role among the
         // groups, and 401 for another token; `/graph-denied` answers 403 like an app without consent
         let page2 = format!("{issuer}/graph/page2");
@@ -337,40 +379,65 @@ mod standin {
             .route("/jwks", get(move || async move { Json(json!({"keys": [jwk]})) }))
             .route(
                 "/token",
-                // the code grant answers with the scenario's token and a refresh token for its claims;
-                // the refresh grant with the same claims, issued now
-                post(move |axum::Form(form): axum::Form<HashMap<String, String>>| async move {
-                    let (claims, signed, refresh_token) = match form.get("grant_type").map(String::as_str) {
-                        Some("refresh_token") => {
-                            let Some(mut claims) = form.get("refresh_token").and_then(|t| refreshable.lock().unwrap().get(t).cloned()) else {
-                                return (axum::http::StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_grant"})));
-                            };
-                            let now = infra::server::now() / 1000;
-                            claims["iat"] = json!(now);
-                            claims["exp"] = json!(now + 300);
-                            (claims, true, form["refresh_token"].clone())
-                        }
-                        _ => {
+                post(move |axum::Form(form): axum::Form<HashMap<String, String>>| {
+                    let (k, n, signed_in, refresh, refreshes, gate) = (k.clone(), n.clone(), signed_in.clone(), refresh.clone(), refreshes.clone(), gate.clone());
+                    async move {
+                        let sign = |claims: &Value| {
+                            let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+                            header.kid = Some("k1".into());
+                            jsonwebtoken::encode(&header, claims, &k).unwrap()
+                        };
+                        let tokens = |id_token: Option<String>, sub: &str| {
+                            let mut t = json!({"access_token": "at", "token_type": "Bearer", "expires_in": 300, "refresh_token": format!("rt-{sub}")});
+                            if let Some(id) = id_token {
+                                t["id_token"] = json!(id);
+                            }
+                            (axum::http::StatusCode::OK, Json(t)).into_response()
+                        };
+                        if form.get("grant_type").map(String::as_str) != Some("refresh_token") {
                             let (claims, signed) = n.lock().unwrap().clone();
-                            let mut tokens = refreshable.lock().unwrap();
-                            let refresh_token = format!("rt{}", tokens.len());
-                            tokens.insert(refresh_token.clone(), claims.clone());
-                            (claims, signed, refresh_token)
+                            let sub = claims["sub"].as_str().unwrap_or_default().to_string();
+                            signed_in.lock().unwrap().insert(sub.clone(), claims.clone());
+                            let id_token = if signed {
+                                sign(&claims)
+                            } else {
+                                let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+                                format!("{}.{}.", b64(&json!({"alg": "none"})), b64(&claims))
+                            };
+                            return tokens(Some(id_token), &sub);
                         }
-                    };
-                    let id_token = if signed {
-                        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-                        header.kid = Some("k1".into());
-                        jsonwebtoken::encode(&header, &claims, &k).unwrap()
-                    } else {
-                        let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-                        format!("{}.{}.", b64(&json!({"alg": "none"})), b64(&claims))
-                    };
-                    (axum::http::StatusCode::OK, Json(json!({"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": id_token, "refresh_token": refresh_token})))
+                        let sub = form.get("refresh_token").and_then(|t| t.strip_prefix("rt-")).unwrap_or_default().to_string();
+                        *refreshes.lock().unwrap().entry(sub.clone()).or_default() += 1;
+                        let Some(mut claims) = signed_in.lock().unwrap().get(&sub).cloned() else {
+                            return (axum::http::StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_grant"}))).into_response();
+                        };
+                        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+                        claims["iat"] = json!(now);
+                        claims["exp"] = json!(now + 300);
+                        claims.as_object_mut().unwrap().remove("nonce");
+                        let answer = refresh.lock().unwrap().get(&sub).cloned();
+                        match answer {
+                            None => tokens(Some(sign(&claims)), &sub),
+                            Some(Answer::Error(status, error)) => {
+                                (axum::http::StatusCode::from_u16(status).unwrap(), Json(json!({"error": error, "error_description": "as the scenario says"}))).into_response()
+                            }
+                            Some(Answer::BadGateway) => (axum::http::StatusCode::BAD_GATEWAY, axum::response::Html("<html><body><h1>502 Bad Gateway</h1></body></html>")).into_response(),
+                            Some(Answer::NoIdToken) => tokens(None, &sub),
+                            Some(Answer::Hang) => std::future::pending().await,
+                            Some(Answer::OtherSubject) => {
+                                claims["sub"] = json!("someone-else");
+                                tokens(Some(sign(&claims)), &sub)
+                            }
+                            Some(Answer::Gated) => {
+                                gate.acquire().await.unwrap().forget();
+                                tokens(Some(sign(&claims)), &sub)
+                            }
+                        }
+                    }
                 }),
             );
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        StandIn { issuer, next, graph: graph_page1, google }
+        StandIn { issuer, next, graph: graph_page1, google, refresh: refresh_answers, refreshes: refresh_counts, gate: gate_handle }
     }
 }
 
@@ -648,6 +715,273 @@ async fn google_groups_come_from_the_admin_directory() {
     let user = infra::server::services::users::find_by_email(&infra.state.db, "gus@example.com").await.unwrap().unwrap();
     let groups = infra::server::services::groups::names_of_user(&infra.state.db, user.id).await.unwrap();
     assert_eq!(groups, ["Engineering", "Oncall"], "both pages of the directory");
+
+    // verification reads the directory again; a user it no longer knows (404) is a definite answer
+    let redirect = infra::server::web::oidc_redirect_url(&infra.state.config);
+    let verify = || infra::server::services::providers::verify_all(&infra.state.db, &infra.state.master, &infra.state.oidc_http, &redirect, 4);
+    let report = verify().await.unwrap();
+    assert_eq!((report.checked, report.disabled), (1, 0), "{report:?}");
+    idp.google.lock().unwrap().clear();
+    let report = verify().await.unwrap();
+    assert_eq!((report.checked, report.disabled), (1, 1), "gone from the directory: {report:?}");
+    assert!(infra::server::services::users::find_by_email(&infra.state.db, "gus@example.com").await.unwrap().unwrap().disabled);
+}
+
+/// Verification as two replicas would run it, or with a client that gives up quickly (timeouts).
+async fn verify_with(infra: &Infra, http: &reqwest::Client, redirect: &str) -> infra::server::services::providers::VerifyReport {
+    infra::server::services::providers::verify_all(&infra.state.db, &infra.state.master, http, redirect, 8).await.unwrap()
+}
+
+/// Google: sign-in asks for offline access (`access_type=offline` and `prompt=consent`), so Google
+/// users have a refresh token and are verified like everyone else. The test provider answers the way
+/// Google does: a refresh token only for such a request (offline_access is no scope there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn google_users_are_verified_too() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let idp = Idp::start(dir.path(), &format!("{}/auth/oidc/callback", infra.url), users(), json!({"google_offline": true}));
+    let body = json!({"name": "google", "kind": "google", "issuer": idp.issuer, "client_id": "infra", "client_secret": "infra-secret"});
+    assert_eq!(infra.post("/api/providers", &infra.admin, body).await.0, 201);
+    let res = browser(&infra).get(format!("{}/auth/oidc/google", infra.url)).send().await.unwrap();
+    let to_google = location(&res);
+    assert!(to_google.contains("access_type=offline") && to_google.contains("prompt=consent"), "{to_google}");
+
+    let b = browser(&infra);
+    let landing = sign_in(&b, &infra, "google", "alice@example.com", "alice-pw").await;
+    assert_eq!(landing, "/", "{}", error_of(&landing));
+    let redirect = infra::server::web::oidc_redirect_url(&infra.state.config);
+    let report = verify_with(&infra, &infra.state.oidc_http, &redirect).await;
+    assert_eq!((report.checked, report.disabled), (1, 0), "the Google user is verified: {report:?}");
+    idp.admin("/users/alice", json!({"disabled": true})).await;
+    let report = verify_with(&infra, &infra.state.oidc_http, &redirect).await;
+    assert_eq!((report.checked, report.disabled), (1, 1), "{report:?}");
+    assert_eq!(me(&b, &infra).await.0, 401, "her session ended");
+}
+
+/// Okta: the `okta` kind with the issuer of an Okta authorization server (`/oauth2/default`), groups in
+/// the `groups` claim, against the test provider answering that way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn okta_with_its_default_authorization_server() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let idp = Idp::start(dir.path(), &format!("{}/auth/oidc/callback", infra.url), users(), json!({"issuer_path": "/oauth2/default"}));
+    assert!(idp.issuer.ends_with("/oauth2/default"), "{}", idp.issuer);
+    let body = json!({"name": "okta", "kind": "okta", "issuer": idp.issuer, "client_id": "infra", "client_secret": "infra-secret"});
+    let (status, created) = infra.post("/api/providers", &infra.admin, body).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["issuer"], json!(idp.issuer));
+    assert_eq!(created["groups_claim"], "groups");
+
+    let b = browser(&infra);
+    let landing = sign_in(&b, &infra, "okta", "alice@example.com", "alice-pw").await;
+    assert_eq!(landing, "/", "{}", error_of(&landing));
+    let alice = me(&b, &infra).await.1["id"].as_i64().unwrap();
+    assert_eq!(infra::server::services::groups::names_of_user(&infra.state.db, alice).await.unwrap(), ["dev", "sre"]);
+    idp.admin("/users/alice", json!({"groups": ["sre"]})).await;
+    let redirect = infra::server::web::oidc_redirect_url(&infra.state.config);
+    let report = verify_with(&infra, &infra.state.oidc_http, &redirect).await;
+    assert_eq!((report.checked, report.updated, report.disabled), (1, 1, 0), "{report:?}");
+    assert_eq!(infra::server::services::groups::names_of_user(&infra.state.db, alice).await.unwrap(), ["sre"]);
+}
+
+/// A provider that puts email and groups only in userinfo (the ID token carries `sub` alone), signs ID
+/// tokens ES256, and has an email in upper case, 200 groups and group names with commas and spaces:
+/// sign-in reads them from userinfo, and so does verification (the groups follow, and are not emptied).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_and_groups_come_from_userinfo() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let mut groups: Vec<String> = (0..198).map(|i| format!("team-{i:03}")).collect();
+    groups.extend(["Platform, Berlin".to_string(), "SRE on call".to_string()]);
+    let dana = json!([{"sub": "dana", "email": "Dana.Ops@Example.COM", "name": "Dana Ops", "password": "dana-pw", "groups": groups}]);
+    let idp = Idp::start(dir.path(), &format!("{}/auth/oidc/callback", infra.url), dana, json!({"claims_in_userinfo_only": true, "signing_alg": "ES256"}));
+    let keys: Value = reqwest::get(format!("{}/jwks", idp.issuer)).await.unwrap().json().await.unwrap();
+    assert!(keys["keys"].as_array().unwrap().iter().all(|k| k["kty"] == "EC" && k["alg"] == "ES256"), "ID tokens are signed ES256 only: {keys}");
+    let body = json!({"name": "corp", "kind": "oidc", "issuer": idp.issuer, "client_id": "infra", "client_secret": "infra-secret"});
+    assert_eq!(infra.post("/api/providers", &infra.admin, body).await.0, 201);
+
+    let b = browser(&infra);
+    let landing = sign_in(&b, &infra, "corp", "dana.ops@example.com", "dana-pw").await;
+    assert_eq!(landing, "/", "{}", error_of(&landing));
+    let (_, user) = me(&b, &infra).await;
+    assert_eq!((user["email"].as_str(), user["name"].as_str()), (Some("dana.ops@example.com"), Some("Dana Ops")), "{user}");
+    let id = user["id"].as_i64().unwrap();
+    let mut expected = groups.clone();
+    expected.sort();
+    assert_eq!(infra::server::services::groups::names_of_user(&infra.state.db, id).await.unwrap(), expected);
+
+    groups.retain(|g| g != "Platform, Berlin");
+    idp.admin("/users/dana", json!({"groups": groups})).await;
+    let redirect = infra::server::web::oidc_redirect_url(&infra.state.config);
+    let report = verify_with(&infra, &infra.state.oidc_http, &redirect).await;
+    assert_eq!((report.checked, report.updated, report.disabled), (1, 1, 0), "{report:?}");
+    let now = infra::server::services::groups::names_of_user(&infra.state.db, id).await.unwrap();
+    assert_eq!(now.len(), 199, "the groups follow userinfo");
+    assert!(now.iter().any(|g| g == "SRE on call") && !now.iter().any(|g| g == "Platform, Berlin"), "{now:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_acts_only_on_a_definite_answer_on_sqlite() {
+    verification_acts_only_on_a_definite_answer(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_acts_only_on_a_definite_answer_on_postgresql() {
+    let pg = pg::TempPostgres::start();
+    verification_acts_only_on_a_definite_answer(Some(pg.new_database())).await;
+}
+
+/// Only a definite answer disables a user: `invalid_grant`, or an ID token for another subject. A 5xx
+/// (with an OAuth error or a proxy's page), a timeout, a refresh answer without an ID token, or a
+/// provider that cannot be reached leaves the user as they are: the providers page says "could not
+/// verify N users since …", they are retried with backoff, and disabled once the trouble outlasts the
+/// grace period (24 hours; the pass's clock is moved forward here, nothing waits).
+async fn verification_acts_only_on_a_definite_answer(database_url: Option<String>) {
+    use standin::Answer;
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let infra = Infra::start_on(&dir.path().join("server"), database_url).await;
+    let idp = standin::start().await;
+    let body = json!({"name": "standin", "kind": "oidc", "issuer": idp.issuer, "client_id": "infra", "client_secret": "s"});
+    assert_eq!(infra.post("/api/providers", &infra.admin, body).await.0, 201);
+    let scenarios: [(&str, Option<Answer>); 8] = [
+        ("fine", None),
+        ("unavailable", Some(Answer::Error(503, "temporarily_unavailable"))),
+        ("servererror", Some(Answer::Error(500, "server_error"))),
+        ("badgateway", Some(Answer::BadGateway)),
+        ("noidtoken", Some(Answer::NoIdToken)),
+        ("slow", Some(Answer::Hang)),
+        ("revoked", Some(Answer::Error(400, "invalid_grant"))),
+        ("impostor", Some(Answer::OtherSubject)),
+    ];
+    for (who, answer) in &scenarios {
+        let email = format!("{who}@example.com");
+        let (_, landing) = standin_sign_in(&infra, &idp, "standin", &email, |_| {}, true).await;
+        assert_eq!(landing, "/", "{who}: {}", error_of(&landing));
+        if let Some(a) = answer {
+            idp.answer(&email, a.clone());
+        }
+    }
+    // a client that gives up after a few seconds, so that the hanging provider is a timeout
+    let quick = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(std::time::Duration::from_secs(3)).build().unwrap();
+    let redirect = infra::server::web::oidc_redirect_url(&infra.state.config);
+    let report = verify_with(&infra, &quick, &redirect).await;
+    let mut disabled = Vec::new();
+    for (who, _) in &scenarios {
+        let user = infra::server::services::users::find_by_email(&infra.state.db, &format!("{who}@example.com")).await.unwrap().unwrap();
+        if user.disabled {
+            disabled.push(*who);
+        }
+    }
+    assert_eq!(disabled, ["revoked", "impostor"], "only the definite answers disable: {report:?}");
+    assert_eq!((report.checked, report.disabled, report.unavailable), (8, 2, 5), "{report:?}");
+    let (_, audit) = infra.get("/api/audit?action=auth.provider.removed", &infra.admin).await;
+    assert!(audit.to_string().contains("answered for another user (someone-else)"), "the impostor's refusal is recorded: {audit}");
+    let impostor = infra::server::services::users::find_by_email(&infra.state.db, "impostor@example.com").await.unwrap().unwrap();
+    let subject = infra::server::db::query_one(&infra.state.db, "SELECT subject FROM provider_users WHERE user_id = ?", [impostor.id.into()]).await.unwrap().unwrap();
+    assert_eq!(subject.try_get_by_index::<String>(0).unwrap(), "impostor@example.com", "the other subject's answer changed nothing");
+
+    // the providers page (and the API) say so
+    let unverified = || async {
+        let (_, list) = infra.get("/api/providers", &infra.admin).await;
+        serde_json::from_value::<infra::model::Unverified>(list[0]["unverified"].clone()).unwrap()
+    };
+    let trouble = unverified().await;
+    let t0 = trouble.since.expect("since when");
+    assert_eq!(trouble.users, 5, "{trouble:?}");
+    assert!(!trouble.error.is_empty(), "{trouble:?}");
+    assert_eq!(trouble.summary(infra::app::components::format_time).unwrap(), format!("could not verify 5 users since {}", infra::app::components::format_time(t0)));
+
+    // backing off: right away they are not asked again
+    let pass = |hours: i64| {
+        let options = infra::server::services::providers::VerifyOptions { now: Some(t0 + hours * 3_600_000), ..Default::default() };
+        let (infra, quick, redirect) = (&infra, &quick, &redirect);
+        async move { infra::server::services::providers::verify_pass(&infra.state.db, &infra.state.master, quick, redirect, &options).await.unwrap() }
+    };
+    let report = pass(0).await;
+    assert_eq!((report.checked, report.skipped), (1, 5), "{report:?}");
+    assert_eq!(idp.refreshes_of("slow@example.com"), 1);
+
+    // an hour later they are; one answers again, and is no longer in trouble
+    idp.refresh.lock().unwrap().remove("unavailable@example.com");
+    let report = pass(1).await;
+    assert_eq!((report.checked, report.unavailable, report.disabled), (6, 4, 0), "{report:?}");
+    assert_eq!(unverified().await.users, 4);
+
+    // past the grace period, those still without an answer are disabled; the others are not
+    let report = pass(25).await;
+    assert_eq!((report.checked, report.disabled), (6, 4), "{report:?}");
+    for (who, gone) in [("fine", false), ("unavailable", false), ("servererror", true), ("badgateway", true), ("noidtoken", true), ("slow", true)] {
+        let user = infra::server::services::users::find_by_email(&infra.state.db, &format!("{who}@example.com")).await.unwrap().unwrap();
+        assert_eq!(user.disabled, gone, "{who}");
+    }
+    let (_, audit) = infra.get("/api/audit?action=auth.provider.removed", &infra.admin).await;
+    assert!(audit.to_string().contains("for longer than the grace period of 1 day"), "{audit}");
+    assert_eq!(unverified().await.users, 0, "disabled users are no longer counted");
+
+    // a provider that cannot be reached at all is no answer either
+    let id = infra.get("/api/providers", &infra.admin).await.1[0]["id"].as_i64().unwrap();
+    let nowhere = format!("http://127.0.0.1:{}", harness::free_port());
+    assert_eq!(infra.call(reqwest::Method::PATCH, &format!("/api/providers/{id}"), &infra.admin, Some(json!({"issuer": nowhere}))).await.0, 200);
+    let report = pass(26).await;
+    assert_eq!((report.checked, report.unavailable, report.disabled), (2, 2, 0), "{report:?}");
+    let trouble = unverified().await;
+    assert_eq!(trouble.users, 2, "{trouble:?}");
+    assert!(trouble.error.contains("cannot reach"), "{trouble:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_verification_pass_at_a_time_on_sqlite() {
+    one_verification_pass_at_a_time(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_verification_pass_at_a_time_on_postgresql() {
+    let pg = pg::TempPostgres::start();
+    one_verification_pass_at_a_time(Some(pg.new_database())).await;
+}
+
+/// Two passes at once on one database, as two replicas run them: while the first is at the provider
+/// with a user's refresh token, the second does not use that token too (rotating refresh tokens are
+/// single-use; the second use would make the IdP revoke the grant).
+async fn one_verification_pass_at_a_time(database_url: Option<String>) {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let infra = std::sync::Arc::new(Infra::start_on(&dir.path().join("server"), database_url).await);
+    let idp = standin::start().await;
+    let body = json!({"name": "standin", "kind": "oidc", "issuer": idp.issuer, "client_id": "infra", "client_secret": "s"});
+    assert_eq!(infra.post("/api/providers", &infra.admin, body).await.0, 201);
+    let (_, landing) = standin_sign_in(&infra, &idp, "standin", "rotating@example.com", |_| {}, true).await;
+    assert_eq!(landing, "/", "{}", error_of(&landing));
+    idp.answer("rotating@example.com", standin::Answer::Gated);
+
+    let pass = || {
+        let infra = infra.clone();
+        tokio::spawn(async move {
+            let redirect = infra::server::web::oidc_redirect_url(&infra.state.config);
+            verify_with(&infra, &infra.state.oidc_http, &redirect).await
+        })
+    };
+    let first = pass();
+    harness::eventually("the first pass is at the provider", std::time::Duration::from_secs(30), || async { (idp.refreshes_of("rotating@example.com") == 1).then_some(()) }).await;
+    let second = pass();
+    harness::eventually("the second pass is done, or at the provider too", std::time::Duration::from_secs(30), || async {
+        (second.is_finished() || idp.refreshes_of("rotating@example.com") > 1).then_some(())
+    })
+    .await;
+    idp.gate.add_permits(10);
+    let (first, second) = (first.await.unwrap(), second.await.unwrap());
+    assert_eq!(idp.refreshes_of("rotating@example.com"), 1, "the refresh token was used once: {first:?} {second:?}");
+    assert_eq!((first.checked, second.checked), (1, 0), "{first:?} {second:?}");
+    assert!(second.busy && !first.busy, "the second pass found the lease taken: {second:?}");
+
+    // once the first pass is over, the next one runs
+    let third = pass().await.unwrap();
+    assert_eq!(third.checked, 1, "{third:?}");
+    assert_eq!(idp.refreshes_of("rotating@example.com"), 2);
 }
 
 /// Whether the user with this email holds `admin` on `infra` now (directly or through a group).

@@ -111,6 +111,7 @@ impl Server {
             verify_interval_secs: 300,
             trusted_proxies: Vec::new(),
             session_max_age_hours: 168,
+            verify_grace_period_secs: 86_400,
         };
         let leptos = leptos::config::LeptosOptions::builder().output_name("infra").build();
         infra::server::web::prepare(config, leptos).await.expect("server prepares")

@@ -1,4 +1,5 @@
 //! Identity providers (admins): add, change, test and remove them; the groups they bring are read-only.
+//! A provider whose users could not be verified lately says so ("could not verify N users since …").
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -87,13 +88,21 @@ pub fn ProvidersPage() -> impl IntoView {
                                     {list.is_empty().then(|| view! {
                                         <tr><td class=format!("{TD} text-slate-500") colspan="6">"No identity provider yet: people sign in with a password."</td></tr>
                                     })}
-                                    {list.into_iter().map(|p| view! {
+                                    {list.into_iter().map(|p| {
+                                        let unverified = p.unverified.summary(format_time).map(|summary| (summary, p.unverified.error.clone()));
+                                        view! {
                                         <tr>
                                             <td class=format!("{TD} font-medium")>{p.name.clone()}</td>
                                             <td class=TD>{p.kind.clone()}</td>
                                             <td class=format!("{TD} text-slate-600")>{p.issuer.clone()}</td>
                                             <td class=TD>{if p.allowed_domains.is_empty() { "any".to_string() } else { p.allowed_domains.join(", ") }}</td>
-                                            <td class=TD>{p.user_count}</td>
+                                            <td class=TD>
+                                                {p.user_count}
+                                                {unverified.map(|(summary, error)| view! {
+                                                    <div class="mt-1 text-xs font-medium text-amber-700" data-testid="provider-unverified">{summary}</div>
+                                                    <div class="max-w-xs truncate text-xs text-slate-500" title=error.clone()>{error.clone()}</div>
+                                                })}
+                                            </td>
                                             <td class=format!("{TD} text-right")>
                                                 <Show when=admin>
                                                     <button class=format!("{BUTTON_QUIET} mr-2") on:click={
@@ -105,7 +114,7 @@ pub fn ProvidersPage() -> impl IntoView {
                                                 </Show>
                                             </td>
                                         </tr>
-                                    }).collect_view()}
+                                    }}).collect_view()}
                                 </tbody>
                             </table>
                         </div>

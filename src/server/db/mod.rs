@@ -23,6 +23,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0008_device_login_redirect", include_str!("../../../migrations/0008_device_login_redirect.sql")),
     ("0009_provider_group_ids", include_str!("../../../migrations/0009_provider_group_ids.sql")),
     ("0010_device_login_client", include_str!("../../../migrations/0010_device_login_client.sql")),
+    ("0011_verification_state", include_str!("../../../migrations/0011_verification_state.sql")),
 ];
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {

@@ -10,6 +10,7 @@ pub mod device_login;
 pub mod grants;
 pub mod groups;
 pub mod keys;
+pub mod leases;
 pub mod providers;
 pub mod kubeconfig;
 pub mod revocations;

@@ -5,21 +5,35 @@
 //! directory, keyed by the provider's id for them (never by name), kept apart from local groups
 //! (`source` = the provider's name) and read-only in the console. Client secrets and
 //! refresh tokens are encrypted with the master key.
+//!
+//! Verification acts only on a definite answer (`invalid_grant`, a user gone from the directory, an ID
+//! token for another subject). Trouble without one (unreachable, 5xx, a timeout, no ID token) leaves the
+//! user as is, retries with backoff, shows on the Identity providers page, and disables only once it
+//! outlasts the grace period. One pass runs at a time across replicas (a lease in the database).
 
 use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
 
+use super::leases::Lease;
 use super::{audit, changes, destinations, Ctx};
-use crate::model::{NewProvider, Provider, ProviderCheck, ProviderUpdate};
+use crate::model::{NewProvider, Provider, ProviderCheck, ProviderUpdate, Unverified};
 use crate::server::auth::signing::MasterKey;
 use crate::server::db;
+use crate::server::directory::DirectoryError;
 use crate::server::error::{AppError, AppResult};
 use crate::server::oidc::{self, Identity, OidcClient, ProviderGroup, Refresh};
 
 pub const KINDS: &[&str] = &["oidc", "okta", "google", "azure"];
 /// The interval of continuous verification unless an admin sets another one.
 pub const DEFAULT_VERIFY_INTERVAL: Duration = Duration::from_secs(300);
+/// How long a user may stay unverifiable (no definite answer from the IdP) before being disabled.
+pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(24 * 3600);
+/// After a failed check a user is tried again after 1 minute, 2, 4, … at most this long.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+/// A pass's lease lives this long unless renewed (its holder renews it every third of that), so a
+/// replica that dies mid-pass holds the others up this long at most.
+const LEASE_TTL: Duration = Duration::from_secs(120);
 
 /// A provider with its secret, for signing in and verifying.
 #[derive(Clone, Debug)]
@@ -41,7 +55,7 @@ pub struct ProviderConfig {
 impl ProviderConfig {
     /// The user's groups, each with its key at the provider: from Microsoft Graph for `azure`, from the
     /// Directory API for `google` with a service account, else from the groups claim.
-    pub async fn groups(&self, http: &reqwest::Client, who: &Identity) -> Result<Vec<ProviderGroup>, String> {
+    pub async fn groups(&self, http: &reqwest::Client, who: &Identity) -> Result<Vec<ProviderGroup>, DirectoryError> {
         match self.kind.as_str() {
             "azure" => {
                 let base = if self.directory_url.is_empty() { crate::server::directory::GRAPH } else { &self.directory_url };
@@ -64,6 +78,15 @@ impl ProviderConfig {
     }
 }
 
+/// Parameters a kind's authorization URL needs: Google gives a refresh token (which verification
+/// needs) only with `access_type=offline`, and again on later sign-ins only with `prompt=consent`.
+pub fn authorization_params(kind: &str) -> &'static [(&'static str, &'static str)] {
+    match kind {
+        "google" => &[("access_type", "offline"), ("prompt", "consent")],
+        _ => &[],
+    }
+}
+
 fn aad(name: &str) -> String {
     format!("provider:{name}")
 }
@@ -77,8 +100,10 @@ pub fn issuer_for(kind: &str, given: &str) -> AppResult<String> {
         // an issuer URL may be given (a test provider); Google itself needs none
         "google" if given.contains("://") => issuer_for("oidc", given),
         "google" => Ok("https://accounts.google.com".into()),
+        // an authorization server's issuer URL (https://example.okta.com/oauth2/default), or a test's
+        "okta" if given.contains("://") => issuer_for("oidc", given),
         "okta" if !host_only.is_empty() && !host_only.contains('/') => Ok(format!("https://{host_only}")),
-        "okta" => Err(AppError::field("issuer", "the Okta domain, like example.okta.com")),
+        "okta" => Err(AppError::field("issuer", "the Okta domain, like example.okta.com, or an authorization server's issuer URL")),
         "azure" if !given.is_empty() && !given.contains('/') => Ok(format!("https://login.microsoftonline.com/{given}/v2.0")),
         // a national cloud's (or a test's) issuer URL as is
         "azure" if given.contains("://") => issuer_for("oidc", given),
@@ -176,6 +201,7 @@ fn row_to_sealed(r: &sea_orm::QueryResult) -> AppResult<(Provider, String, Strin
         user_count: r.try_get_by_index(10)?,
         directory_url: r.try_get_by_index(11)?,
         directory_admin: r.try_get_by_index(12)?,
+        unverified: Unverified::default(),
     };
     Ok((p, r.try_get_by_index(5)?, r.try_get_by_index(13)?))
 }
@@ -183,7 +209,27 @@ fn row_to_sealed(r: &sea_orm::QueryResult) -> AppResult<(Provider, String, Strin
 pub async fn list(ctx: Ctx<'_>) -> AppResult<Vec<Provider>> {
     ctx.require_view("providers.list", "").await?;
     let rows = db::query_all(ctx.db, &format!("{SELECT} ORDER BY p.name"), []).await?;
-    rows.iter().map(|r| row_to_provider(r).map(|(p, _)| p)).collect()
+    let mut list = rows.iter().map(|r| row_to_provider(r).map(|(p, _)| p)).collect::<AppResult<Vec<_>>>()?;
+    for p in &mut list {
+        p.unverified = unverified(ctx.db, p.id).await?;
+    }
+    Ok(list)
+}
+
+/// The provider's enabled users whose last checks had no definite answer (for the providers page).
+async fn unverified(db: &impl ConnectionTrait, provider_id: i64) -> AppResult<Unverified> {
+    const FAILING: &str = "FROM provider_users pu JOIN users u ON u.id = pu.user_id WHERE pu.provider_id = ? AND u.disabled = ? AND pu.verify_failing_since IS NOT NULL";
+    let row = db::query_one(db, &format!("SELECT COUNT(*), MIN(pu.verify_failing_since) {FAILING}"), [provider_id.into(), false.into()]).await?;
+    let (users, since) = match row {
+        Some(r) => (r.try_get_by_index::<i64>(0)?, r.try_get_by_index::<Option<i64>>(1)?),
+        None => (0, None),
+    };
+    if users == 0 {
+        return Ok(Unverified::default());
+    }
+    let latest = db::query_one(db, &format!("SELECT pu.verify_error {FAILING} ORDER BY pu.verify_retry_at DESC LIMIT 1"), [provider_id.into(), false.into()]).await?;
+    let error = latest.map(|r| r.try_get_by_index::<String>(0)).transpose()?.unwrap_or_default();
+    Ok(Unverified { users, since, error })
 }
 
 /// The names of the providers, for the sign-in page (no secrets, no sign-in needed).
@@ -405,7 +451,7 @@ pub async fn sign_in(db: &sea_orm::DatabaseConnection, master: &MasterKey, provi
     let email = usable_email(provider, who)?;
     let who = Identity { email: email.clone(), ..who.clone() };
     let who = if provider.kind == "azure" || provider.google.is_some() {
-        let groups = provider.groups(&crate::server::oidc::http_client(), &who).await.map_err(AppError::Unauthorized)?;
+        let groups = provider.groups(&crate::server::oidc::http_client(), &who).await.map_err(|e| AppError::Unauthorized(e.to_string()))?;
         Identity { groups, ..who }
     } else {
         who
@@ -460,57 +506,140 @@ pub struct VerifyReport {
     pub checked: usize,
     pub updated: usize,
     pub disabled: usize,
+    /// checked without a definite answer, still within the grace period
     pub unavailable: usize,
+    /// not checked this time: backing off after a failed check
+    pub skipped: usize,
+    /// another pass (another replica) held the lease: this one did nothing
+    pub busy: bool,
+}
+
+/// How a verification pass runs.
+#[derive(Clone, Debug)]
+pub struct VerifyOptions {
+    /// at most this many requests to the IdPs at a time
+    pub concurrency: usize,
+    /// how long a user may stay unverifiable before being disabled (zero: at the first failure)
+    pub grace_period: Duration,
+    /// after the pass, the lease stays taken this long, so that the other replicas' timers do not run
+    /// a pass each right after this one
+    pub hold_after: Duration,
+    /// the time of the pass, for the failure state (`None`: now; tests move it forward)
+    pub now: Option<i64>,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions { concurrency: 8, grace_period: DEFAULT_GRACE_PERIOD, hold_after: Duration::ZERO, now: None }
+    }
+}
+
+impl VerifyOptions {
+    /// The periodic pass of `infra server`: the lease is held for half an interval after each pass.
+    pub fn from_config(config: &crate::server::config::ServerConfig) -> Self {
+        VerifyOptions {
+            grace_period: Duration::from_secs(config.verify_grace_period_secs),
+            hold_after: Duration::from_secs(config.verify_interval_secs.max(1)) / 2,
+            ..VerifyOptions::default()
+        }
+    }
+}
+
+/// One pass with the default options and at most `concurrency` requests at a time.
+pub async fn verify_all(db: &sea_orm::DatabaseConnection, master: &MasterKey, http: &reqwest::Client, redirect_url: &str, concurrency: usize) -> AppResult<VerifyReport> {
+    verify_pass(db, master, http, redirect_url, &VerifyOptions { concurrency, ..VerifyOptions::default() }).await
 }
 
 /// One pass of continuous verification over every enabled provider user with a refresh token: the
-/// refresh token grant (which also returns fresh claims). Refused → disabled; groups follow the claims;
-/// an unreachable IdP changes nothing. At most `concurrency` requests to the IdPs at a time.
-pub async fn verify_all(db: &sea_orm::DatabaseConnection, master: &MasterKey, http: &reqwest::Client, redirect_url: &str, concurrency: usize) -> AppResult<VerifyReport> {
+/// refresh token grant (which also returns fresh claims). A definite refusal → disabled; groups follow
+/// the claims; no definite answer → the user stays as is, is retried with backoff, and is disabled once
+/// the trouble outlasts the grace period. Does nothing while another pass holds the lease.
+pub async fn verify_pass(db: &sea_orm::DatabaseConnection, master: &MasterKey, http: &reqwest::Client, redirect_url: &str, options: &VerifyOptions) -> AppResult<VerifyReport> {
+    let Some(lease) = Lease::acquire(db, "verification", LEASE_TTL).await? else {
+        return Ok(VerifyReport { busy: true, ..VerifyReport::default() });
+    };
+    let report = verify_providers(db, master, http, redirect_url, options, &lease).await;
+    lease.release(if report.is_ok() { options.hold_after } else { Duration::ZERO }).await?;
+    report
+}
+
+/// A provider user due for a check, and their trouble so far.
+struct Due {
+    user_id: i64,
+    subject: String,
+    refresh_token: String,
+    failures: i64,
+    failing_since: Option<i64>,
+}
+
+async fn verify_providers(db: &sea_orm::DatabaseConnection, master: &MasterKey, http: &reqwest::Client, redirect_url: &str, options: &VerifyOptions, lease: &Lease) -> AppResult<VerifyReport> {
     use futures::StreamExt;
+    let now = options.now.unwrap_or_else(crate::server::now);
     let mut report = VerifyReport::default();
     for name in names(db).await? {
         let provider = config(db, master, &name).await?;
-        let client = match provider.client(http, redirect_url).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(provider = %name, error = %e, "continuous verification: the provider is not reachable");
-                continue;
-            }
-        };
         let rows = db::query_all(
             db,
-            "SELECT pu.user_id, pu.refresh_token FROM provider_users pu JOIN users u ON u.id = pu.user_id \
+            "SELECT pu.user_id, pu.refresh_token, pu.subject, pu.verify_failures, pu.verify_failing_since, pu.verify_retry_at \
+             FROM provider_users pu JOIN users u ON u.id = pu.user_id \
              WHERE pu.provider_id = ? AND u.disabled = ? AND pu.refresh_token <> ''",
             [provider.id.into(), false.into()],
         )
         .await?;
         let mut users = Vec::new();
         for r in rows {
+            if r.try_get_by_index::<Option<i64>>(5)?.is_some_and(|retry_at| retry_at > now) {
+                report.skipped += 1;
+                continue;
+            }
             let sealed: String = r.try_get_by_index(1)?;
             let token = master.decrypt(&sealed, &aad(&provider.name)).map_err(AppError::Internal)?;
-            users.push((r.try_get_by_index::<i64>(0)?, String::from_utf8_lossy(&token).into_owned()));
+            users.push(Due {
+                user_id: r.try_get_by_index(0)?,
+                refresh_token: String::from_utf8_lossy(&token).into_owned(),
+                subject: r.try_get_by_index(2)?,
+                failures: r.try_get_by_index(3)?,
+                failing_since: r.try_get_by_index(4)?,
+            });
         }
-        let outcomes: Vec<(i64, Refresh)> = futures::stream::iter(users)
-            .map(|(user_id, token)| {
+        if users.is_empty() {
+            continue;
+        }
+        // an unreachable provider is no answer about its users: each of them is in trouble
+        let client = provider.client(http, redirect_url).await.map_err(|e| {
+            tracing::warn!(provider = %name, error = %e, "continuous verification: the provider is not reachable");
+            e.to_string()
+        });
+        let outcomes: Vec<(Due, Option<Refresh>)> = futures::stream::iter(users)
+            .map(|user| {
                 let (client, provider) = (&client, &provider);
                 async move {
-                    let outcome = match oidc::refresh(client, http, &token, &provider.groups_claim).await {
-                        // groups from the directory (Azure: Microsoft Graph), else from the claims
-                        Refresh::Refreshed(who) => match provider.groups(http, &who).await {
-                            Ok(groups) => Refresh::Refreshed(Identity { groups, ..who }),
-                            Err(why) => Refresh::Unavailable(why),
+                    // another replica may have taken over: its pass uses the refresh tokens from now on
+                    if !lease.held() {
+                        return (user, None);
+                    }
+                    let outcome = match client {
+                        Err(why) => Refresh::Unavailable(why.clone()),
+                        Ok(client) => match oidc::refresh(client, http, &user.refresh_token, &user.subject, &provider.groups_claim).await {
+                            // groups from the directory (Azure: Microsoft Graph), else from the claims
+                            Refresh::Refreshed(who) => match provider.groups(http, &who).await {
+                                Ok(groups) => Refresh::Refreshed(Identity { groups, ..who }),
+                                Err(DirectoryError::UserGone(why)) => Refresh::Denied(why),
+                                Err(DirectoryError::Failed(why)) => Refresh::Unavailable(why),
+                            },
+                            other => other,
                         },
-                        other => other,
                     };
-                    (user_id, outcome)
+                    (user, Some(outcome))
                 }
             })
-            .buffer_unordered(concurrency.max(1))
+            .buffer_unordered(options.concurrency.max(1))
             .collect()
             .await;
         let before = report.clone();
-        for (user_id, outcome) in outcomes {
+        for (user, outcome) in outcomes {
+            let Some(outcome) = outcome else { continue };
+            let user_id = user.user_id;
             report.checked += 1;
             match outcome {
                 // one user's trouble (say, the last admin cannot be disabled) never stops the pass
@@ -519,14 +648,24 @@ pub async fn verify_all(db: &sea_orm::DatabaseConnection, master: &MasterKey, ht
                     Ok(false) => {}
                     Err(e) => tracing::warn!(user_id, error = %e, "continuous verification: cannot update the user"),
                 },
-                Refresh::Denied(why) => match disable(db, user_id, &format!("the identity provider refused: {why}")).await {
+                Refresh::Denied(why) => match disable_unverified(db, user_id, &format!("the identity provider refused: {why}")).await {
                     Ok(()) => report.disabled += 1,
                     Err(e) => tracing::warn!(user_id, error = %e, "continuous verification: cannot disable the user"),
                 },
-                Refresh::Unavailable(why) => {
-                    tracing::warn!(provider = %provider.name, user_id, error = %why, "continuous verification: try again next time");
-                    report.unavailable += 1;
-                }
+                Refresh::Unavailable(why) => match no_answer(db, &user, &why, now, options.grace_period).await {
+                    Ok(false) => {
+                        tracing::warn!(provider = %provider.name, user_id, error = %why, "continuous verification: no definite answer, trying again later");
+                        report.unavailable += 1;
+                    }
+                    Ok(true) => {
+                        let why = format!("no definite answer from the identity provider for longer than the grace period of {}: {why}", crate::model::human_duration(options.grace_period.as_secs()));
+                        match disable_unverified(db, user_id, &why).await {
+                            Ok(()) => report.disabled += 1,
+                            Err(e) => tracing::warn!(user_id, error = %e, "continuous verification: cannot disable the user"),
+                        }
+                    }
+                    Err(e) => tracing::warn!(user_id, error = %e, "continuous verification: cannot record the failed check"),
+                },
             }
         }
         // one audit event per provider and pass with the outcomes; each change and removal has its own
@@ -545,6 +684,37 @@ pub async fn verify_all(db: &sea_orm::DatabaseConnection, master: &MasterKey, ht
     Ok(report)
 }
 
+/// The failure state of a user, back to none (after an answer; or when disabled, so that an admin who
+/// enables them again gives them a new grace period).
+const NO_TROUBLE: &str = "verify_failures = 0, verify_failing_since = NULL, verify_retry_at = NULL, verify_error = ''";
+
+async fn disable_unverified(db: &sea_orm::DatabaseConnection, user_id: i64, why: &str) -> AppResult<()> {
+    disable(db, user_id, why).await?;
+    db::execute(db, &format!("UPDATE provider_users SET {NO_TROUBLE} WHERE user_id = ?"), [user_id.into()]).await?;
+    Ok(())
+}
+
+/// A check without a definite answer: the user stays as is and is tried again after a backoff (never
+/// past the end of the grace period), unless the trouble has lasted the grace period: then true.
+async fn no_answer(db: &sea_orm::DatabaseConnection, user: &Due, why: &str, now: i64, grace: Duration) -> AppResult<bool> {
+    let since = user.failing_since.unwrap_or(now);
+    let grace_ends = since.saturating_add(i64::try_from(grace.as_millis()).unwrap_or(i64::MAX));
+    if now >= grace_ends {
+        return Ok(true);
+    }
+    let failures = user.failures.saturating_add(1);
+    let backoff = (60_000_i64 << (failures - 1).clamp(0, 10)).min(MAX_BACKOFF.as_millis() as i64);
+    let retry_at = now.saturating_add(backoff).min(grace_ends);
+    let why: String = why.chars().take(500).collect();
+    db::execute(
+        db,
+        "UPDATE provider_users SET verify_failures = ?, verify_failing_since = ?, verify_retry_at = ?, verify_error = ? WHERE user_id = ?",
+        [failures.into(), since.into(), retry_at.into(), why.into(), user.user_id.into()],
+    )
+    .await?;
+    Ok(false)
+}
+
 /// Stores the new refresh token and brings the groups up to date; true when the groups changed.
 async fn refreshed(db: &sea_orm::DatabaseConnection, master: &MasterKey, provider: &ProviderConfig, user_id: i64, who: &Identity) -> AppResult<bool> {
     let txn = db::begin_write(db).await?;
@@ -552,7 +722,12 @@ async fn refreshed(db: &sea_orm::DatabaseConnection, master: &MasterKey, provide
         Some(t) => master.encrypt(t.as_bytes(), &aad(&provider.name))?,
         None => String::new(),
     };
-    db::execute(&txn, "UPDATE provider_users SET refresh_token = ?, verified_at = ? WHERE user_id = ?", [sealed.into(), crate::server::now().into(), user_id.into()]).await?;
+    db::execute(
+        &txn,
+        &format!("UPDATE provider_users SET refresh_token = ?, verified_at = ?, {NO_TROUBLE} WHERE user_id = ?"),
+        [sealed.into(), crate::server::now().into(), user_id.into()],
+    )
+    .await?;
     let changed = super::groups::sync_provider_memberships(&txn, &provider.name, user_id, &who.groups).await?;
     if changed {
         let actor = super::Actor::system("verification");

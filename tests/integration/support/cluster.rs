@@ -63,6 +63,7 @@ impl Infra {
             verify_interval_secs: 300,
             trusted_proxies: Vec::new(),
             session_max_age_hours: 168,
+            verify_grace_period_secs: 86_400,
         };
         let https = infra::server::https::setup(&config, listener.local_addr().unwrap()).expect("HTTPS setup").expect("HTTPS");
         let ca_file = https.ca_file.clone().expect("the server's own CA");
