@@ -492,7 +492,7 @@ async fn break_glass_certificates_carry_only_groups_granted_on_the_cluster() {
     let (connector, _, _) = harness::connected_prod(&infra, &k8s, dir.path()).await;
     let admin_id = infra.get("/api/me", &infra.admin).await.1["id"].as_i64().unwrap();
     // the admin is in oncall (a grant on prod), in bystanders (no grant on prod), and in a provider's
-    // group named system:masters, which even holds a grant on prod
+    // group named system:masters, which even holds a grant on prod.web
     for name in ["oncall", "bystanders"] {
         let (_, group) = infra.post("/api/groups", &infra.admin, json!({"name": name})).await;
         infra.post(&format!("/api/groups/{}/members", group["id"]), &infra.admin, json!({"user": admin_id.to_string()})).await;
@@ -501,7 +501,7 @@ async fn break_glass_certificates_carry_only_groups_granted_on_the_cluster() {
     let masters = provider_group(&infra, "system:masters", admin_id).await;
     infra::server::db::execute(
         &infra.state.db,
-        "INSERT INTO grants (subject_kind, subject_id, role, destination, namespace, created_at) VALUES ('group', ?, 'view', 'prod', '', ?)",
+        "INSERT INTO grants (subject_kind, subject_id, role, destination, namespace, created_at) VALUES ('group', ?, 'view', 'prod', 'web', ?)",
         [masters.into(), infra::server::now().into()],
     )
     .await
