@@ -504,13 +504,39 @@ mod tests {
     }
 
     #[test]
+    fn dot_segments_upgrades_and_checked_verbs() {
+        for path in ["/api/v1/namespaces/web/../db/pods", "/api/%2E%2e/v1", "/api/v1/./pods", "/api/v1/%2e"] {
+            assert!(has_dot_segment(path), "{path}");
+        }
+        for path in ["/api/v1/namespaces/web/pods/web-0", "/api/v1/namespaces/web/pods/a..b", "/"] {
+            assert!(!has_dot_segment(path), "{path}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade, Impersonate-User"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("WebSocket, h2c"));
+        assert_eq!(upgrade_protocols(&h).ok().flatten().unwrap(), "websocket");
+        h.insert(header::UPGRADE, HeaderValue::from_static("h2c"));
+        assert_eq!(upgrade_protocols(&h).err().map(|r| r.status()), Some(StatusCode::BAD_REQUEST));
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        assert!(upgrade_protocols(&h).ok().flatten().is_none());
+        assert_eq!(attrs(Method::GET, "/api/v1/namespaces/web/pods/web-0/exec?command=ls").checked_verbs(), ["get", "create"]);
+        assert_eq!(attrs(Method::GET, "/api/v1/watch/namespaces/web/pods").checked_verbs(), ["watch"]);
+        let a = attrs(Method::GET, "/apis/rbac.authorization.k8s.io/v1/watch/clusterrolebindings");
+        assert_eq!((a.verb.as_str(), a.group.as_str(), a.resource.as_str()), ("watch", "rbac.authorization.k8s.io", "clusterrolebindings"));
+    }
+
+    #[test]
     fn forwarded_headers_drop_credentials_and_impersonation() {
         let mut h = HeaderMap::new();
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
         h.insert("impersonate-user", HeaderValue::from_static("root"));
         h.insert("impersonate-group", HeaderValue::from_static("system:masters"));
         h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade, X-Named"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert("x-named", HeaderValue::from_static("hop"));
         let out = forwardable(h);
+        assert!(out.get(header::CONNECTION).is_none() && out.get(header::UPGRADE).is_none() && out.get("x-named").is_none());
         assert!(out.get(header::AUTHORIZATION).is_none());
         assert!(out.get("impersonate-user").is_none() && out.get("impersonate-group").is_none());
         assert_eq!(out.get(header::ACCEPT).unwrap(), "application/json");
