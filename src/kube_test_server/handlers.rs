@@ -99,6 +99,7 @@ async fn serve(app: Arc<App>, mut req: Request) -> Result<Response, ApiError> {
         ("", _) => Err(ApiError::method_not_allowed()),
         ("log", "get") if rid == PODS => pods::logs(&ctx),
         ("exec", "get" | "create") if rid == PODS => pods::exec(&ctx, req).await,
+        ("portforward", "get" | "create") if rid == PODS => pods::port_forward(&ctx, req).await,
         ("approval" | "status", "get") if rid == CSRS => ctx.get(),
         ("approval" | "status", "update" | "patch") if rid == CSRS => csr::update_subresource(&ctx, req).await,
         _ => Err(ApiError::path_not_found()),

@@ -69,6 +69,18 @@ pub fn logs(ctx: &Ctx) -> Result<Response, ApiError> {
     Ok(stream_response("text/plain", Body::from_stream(stream)))
 }
 
+/// `pods/portforward` over a websocket tunnelling SPDY (kubectl 1.31+; see [`super::spdy`]): every
+/// port of the pod echoes what it receives.
+pub async fn port_forward(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
+    ctx.app.store.get(PODS, &ctx.ns, ctx.name()).ok_or_else(|| ctx.not_found())?;
+    let (mut parts, _) = req.into_parts();
+    let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &()).await.map_err(|_| {
+        ApiError::bad_request("Upgrade request required (this test double speaks port-forward as SPDY/3.1+portforward.k8s.io over a websocket only)")
+    })?;
+    tracing::debug!(pod = ctx.name(), "kube-test-apiserver: port-forward");
+    Ok(upgrade.protocols([super::spdy::PROTOCOL]).on_upgrade(super::spdy::port_forward))
+}
+
 /// Channels of the remote-command protocol: a message is one channel byte and the data; v5 adds 255,
 /// whose data names a channel the sender closes.
 const STDIN: u8 = 0;

@@ -649,3 +649,30 @@ async fn names_are_utf8_exec_cat_stays_open_and_hop_by_hop_headers_go() {
     let plain: Value = whoami("keep-alive").await.expect("request").json().await.expect("json");
     assert_eq!(plain["status"]["userInfo"]["username"], "alice", "{plain}");
 }
+
+/// `kubectl port-forward` (SPDY over a websocket, kubectl's default since 1.31): every port echoes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_port_forward_reaches_an_echoing_port() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let f = start().await;
+    let mut forward = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(f.server.connector_kubeconfig())
+        .args(["port-forward", "-n", "web", "pod/web-0", ":80"])
+        .env("HOME", &f.home)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("kubectl runs");
+    let mut lines = tokio::io::BufReader::new(forward.stdout.take().expect("stdout")).lines();
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.expect("forwarding in time").expect("read").expect("a line");
+    let port = line.strip_prefix("Forwarding from 127.0.0.1:").and_then(|rest| rest.split_once(' ')).map(|(p, _)| p.to_string()).expect(&line);
+    for round in ["first", "second"] {
+        let mut conn = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}")).await.expect("connect");
+        conn.write_all(round.as_bytes()).await.expect("write");
+        let mut echoed = vec![0u8; round.len()];
+        tokio::time::timeout(Duration::from_secs(10), conn.read_exact(&mut echoed)).await.expect("echo in time").expect("read");
+        assert_eq!(echoed, round.as_bytes());
+    }
+    assert!(forward.try_wait().expect("status").is_none(), "port-forward keeps running");
+}
