@@ -642,6 +642,13 @@ impl Running {
         self.shows(line).await;
     }
 
+    /// `kubectl port-forward ... :80`: the local port it listens on.
+    async fn forwarded_port(&mut self) -> u16 {
+        let line = tokio::time::timeout(Duration::from_secs(10), self.lines.recv()).await.ok().flatten().unwrap_or_default();
+        let port = line.strip_prefix("Forwarding from 127.0.0.1:").and_then(|rest| rest.split_once(' ')).and_then(|(p, _)| p.parse().ok());
+        port.unwrap_or_else(|| panic!("{}: {line:?}", self.what))
+    }
+
     fn running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
@@ -650,6 +657,19 @@ impl Running {
         let ended = tokio::time::timeout(limit, self.child.wait()).await;
         assert!(ended.is_ok(), "{} is still running {}s after {why}", self.what, limit.as_secs());
     }
+}
+
+/// A connection through a `kubectl port-forward` answers (the test server's pods echo on every port).
+async fn forwards(port: u16, text: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let attempt = async {
+        let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        conn.write_all(text.as_bytes()).await.ok()?;
+        let mut echoed = vec![0u8; text.len()];
+        conn.read_exact(&mut echoed).await.ok()?;
+        (echoed == text.as_bytes()).then_some(())
+    };
+    tokio::time::timeout(Duration::from_secs(10), attempt).await.ok().flatten().is_some()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -690,6 +710,13 @@ async fn open_streams_end_when_their_access_ends() {
     alice_logs.shows("log line 6").await;
     let mut alice_other_key = Running::start("the watch with alice's other key", &alice2, &watch);
     alice_other_key.shows("web-0").await;
+    let forward = ["port-forward", "-n", "web", "pod/web-0", ":80"];
+    let mut bob_forward = Running::start("bob's port-forward", &bob, &forward);
+    let bob_port = bob_forward.forwarded_port().await;
+    assert!(forwards(bob_port, "bob's bytes").await);
+    let mut alice_forward = Running::start("alice's port-forward", &alice1, &forward);
+    let alice_port = alice_forward.forwarded_port().await;
+    assert!(forwards(alice_port, "alice's bytes").await);
 
     // (1) the grant is removed: bob's streams end. The re-check that ended them also looked at
     // alice's, which her own grant still allows: they keep running
@@ -697,15 +724,17 @@ async fn open_streams_end_when_their_access_ends() {
     assert_eq!(status, 204);
     bob_watch.ends_within("the grant was removed", Duration::from_secs(10)).await;
     bob_exec.ends_within("the grant was removed", Duration::from_secs(10)).await;
+    bob_forward.ends_within("the grant was removed", Duration::from_secs(10)).await;
     assert!(alice_watch.running() && alice_other_key.running(), "an unrelated grant change closed alice's watches");
     alice_exec.echoes("alice is still here").await;
+    assert!(forwards(alice_port, "alice's bytes again").await, "alice's port-forward still forwards");
     alice_logs.shows("log line").await;
 
     // (2) her key is revoked: the streams opened with its token end; the one with her other key does not
     let row = key_row(&infra, &alice_key).await;
     let (status, _) = infra.call(reqwest::Method::DELETE, &format!("/api/keys/{row}"), &alice_key2, None).await;
     assert_eq!(status, 204);
-    for stream in [&mut alice_watch, &mut alice_exec, &mut alice_logs] {
+    for stream in [&mut alice_watch, &mut alice_exec, &mut alice_logs, &mut alice_forward] {
         stream.ends_within("the key was revoked", Duration::from_secs(5)).await;
     }
     assert!(alice_other_key.running(), "revoking one key closed a stream of her other key");
