@@ -155,8 +155,8 @@ pub async fn run(config: ConnectorConfig) -> Result<(), String> {
     let verifier = Arc::new(proxy::verify::Verifier::new(api.clone(), &issuer, &name));
     verifier.refresh().await;
     let audit = proxy::audit::spawn(api.clone(), name.clone());
-    let proxy = Arc::new(Proxy { verifier: verifier.clone(), upstream, audit });
-    tokio::spawn(proxy::serve(listener, tls, proxy));
+    let proxy = Arc::new(Proxy::new(verifier, upstream, audit));
+    tokio::spawn(proxy::serve(listener, tls, proxy.clone()));
 
     // namespaces and roles: looked at every few seconds, reported when they change
     {
@@ -182,7 +182,7 @@ pub async fn run(config: ConnectorConfig) -> Result<(), String> {
     {
         let (client, shared, api, name) = (client.clone(), shared.clone(), api.clone(), name.clone());
         let resync = Duration::from_secs(config.resync_secs.max(1));
-        tokio::spawn(async move { bindings_loop(client, api, name, shared, verifier, direct, resync).await });
+        tokio::spawn(async move { bindings_loop(client, api, name, shared, proxy, direct, resync).await });
     }
 
     // heartbeat
@@ -203,20 +203,26 @@ pub async fn run(config: ConnectorConfig) -> Result<(), String> {
     }
 }
 
+/// Open streams are re-checked against RBAC at least this often, besides after every change.
+const RECHECK_STREAMS_EVERY: Duration = Duration::from_secs(60);
+
 /// Long-polls the server for the desired bindings and reconciles on every change, on every facts
-/// change, and every `resync` to repair hand edits.
+/// change, and every `resync` to repair hand edits. Open streams through the proxy are closed at once
+/// when their key or user is revoked, and re-checked against RBAC after each reconcile that follows a
+/// change (and every `RECHECK_STREAMS_EVERY`).
 async fn bindings_loop(
     client: kube::Client,
     api: ServerApi,
     name: String,
     shared: Arc<Shared>,
-    verifier: Arc<proxy::verify::Verifier>,
+    proxy: Arc<Proxy>,
     direct: certificates::DirectAccess,
     resync: Duration,
 ) {
+    let verifier = proxy.verifier.clone();
     let (tx, mut rx) = tokio::sync::watch::channel(DesiredBindings::default());
     {
-        let (api, name, client) = (api.clone(), name.clone(), client.clone());
+        let (api, name, client, streams) = (api.clone(), name.clone(), client.clone(), proxy.streams.clone());
         tokio::spawn(async move {
             let mut version = String::new();
             let mut answered = std::collections::BTreeSet::new();
@@ -226,6 +232,7 @@ async fn bindings_loop(
                         if desired.version != version {
                             // revocations first: the proxy refuses at once, before any reconcile
                             verifier.set_access(&desired);
+                            streams.close_revoked(&verifier);
                             // break-glass certificate requests, each answered once
                             answered.retain(|id| desired.certificates.iter().any(|r| r.id == *id));
                             for request in desired.certificates.iter().filter(|r| answered.insert(r.id)) {
@@ -245,6 +252,7 @@ async fn bindings_loop(
         });
     }
     let mut ready = false;
+    let (mut rechecked_version, mut rechecked_at) = (None::<String>, tokio::time::Instant::now());
     loop {
         tokio::select! {
             changed = rx.changed() => {
@@ -263,6 +271,12 @@ async fn bindings_loop(
             Ok(report) => {
                 if report.changed() {
                     tracing::info!(created = report.created, updated = report.updated, deleted = report.deleted, "bindings reconciled");
+                }
+                // the cluster's RBAC now matches the grants: what it no longer allows, it no longer streams
+                let fresh = rechecked_version.as_deref() != Some(desired.version.as_str());
+                if fresh || report.changed() || rechecked_at.elapsed() >= RECHECK_STREAMS_EVERY {
+                    proxy.recheck_streams().await;
+                    (rechecked_version, rechecked_at) = (Some(desired.version.clone()), tokio::time::Instant::now());
                 }
                 let changed = shared
                     .problems

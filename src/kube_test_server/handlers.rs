@@ -46,7 +46,8 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     response
 }
 
-async fn serve(app: Arc<App>, req: Request) -> Result<Response, ApiError> {
+async fn serve(app: Arc<App>, mut req: Request) -> Result<Response, ApiError> {
+    drop_hop_by_hop(req.headers_mut());
     let query = Query::parse(req.uri());
     let info = request::parse(req.method(), req.uri().path(), &query);
     let requester = app.authn.authenticate(req.headers(), req.extensions().get::<PeerIdentity>())?;
@@ -98,9 +99,27 @@ async fn serve(app: Arc<App>, req: Request) -> Result<Response, ApiError> {
         ("", _) => Err(ApiError::method_not_allowed()),
         ("log", "get") if rid == PODS => pods::logs(&ctx),
         ("exec", "get" | "create") if rid == PODS => pods::exec(&ctx, req).await,
+        ("portforward", "get" | "create") if rid == PODS => pods::port_forward(&ctx, req).await,
         ("approval" | "status", "get") if rid == CSRS => ctx.get(),
         ("approval" | "status", "update" | "patch") if rid == CSRS => csr::update_subresource(&ctx, req).await,
         _ => Err(ApiError::path_not_found()),
+    }
+}
+
+/// Drops the headers a request names in `Connection` (except `Upgrade`, which an upgrade needs), as an
+/// HTTP intermediary in front of kube-apiserver does (Go's `httputil.ReverseProxy`, load balancers; RFC 9110
+/// section 7.6.1): so tests see what a client could make such a hop strip.
+fn drop_hop_by_hop(headers: &mut http::HeaderMap) {
+    let named: Vec<http::HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| http::HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .filter(|name| name != header::UPGRADE)
+        .collect();
+    for name in named {
+        headers.remove(name);
     }
 }
 

@@ -72,16 +72,17 @@ impl Authenticator {
 /// Applies `Impersonate-User` / `Impersonate-Group` / `Impersonate-Uid` / `Impersonate-Extra-*` after checking,
 /// one by one and in Kubernetes' order, that the requester may impersonate each of them.
 pub fn impersonate(authz: &Authorizer, requester: Identity, headers: &HeaderMap) -> Result<Identity, ApiError> {
-    let values = |name: &str| -> Vec<String> {
-        headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect()
-    };
+    // kube-apiserver reads header values as raw bytes into Go strings: UTF-8 names arrive as they were sent
+    // (invalid UTF-8 is replaced, as Go's JSON encoder does when it writes the name back)
+    let text = |v: &http::HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
+    let values = |name: &str| -> Vec<String> { headers.get_all(name).iter().map(text).collect() };
     let user = values("impersonate-user").into_iter().next();
     let groups = values("impersonate-group");
     let uid = values("impersonate-uid");
     let extras: Vec<(String, String)> = headers
         .iter()
         .filter_map(|(k, v)| {
-            Some((k.as_str().strip_prefix("impersonate-extra-")?.to_string(), v.to_str().ok()?.to_string()))
+            Some((k.as_str().strip_prefix("impersonate-extra-")?.to_string(), text(v)))
         })
         .collect();
     let Some(user) = user else {

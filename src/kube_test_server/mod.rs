@@ -1,6 +1,6 @@
 //! A Kubernetes API **test double** (not Kubernetes): an HTTPS server with its own CA that speaks the real
-//! wire protocol for what the product and kubectl use: discovery, namespaces and pods (with `log` and
-//! `exec`), RBAC objects with label selectors, watches and real RBAC evaluation of impersonated requests,
+//! wire protocol for what the product and kubectl use: discovery, namespaces and pods (with `log`, `exec`
+//! and `portforward`), RBAC objects with label selectors, watches and real RBAC evaluation of impersonated requests,
 //! SelfSubjectReview / SelfSubjectAccessReview / SelfSubjectRulesReview, and CertificateSigningRequests with
 //! approval and signing. State is in memory. See docs/kube-test-apiserver.md.
 //!
@@ -10,6 +10,7 @@
 //! - [`rbac`]: RBAC evaluation; [`request`]: request attributes from URLs
 //! - [`store`]: objects, resourceVersions and events; [`seed`]: the initial objects
 //! - [`handlers`]: the request pipeline; [`crud`]: the generic verbs; [`watch`], [`pods`], [`reviews`], [`csr`]: the rest
+//! - [`spdy`]: port-forward's SPDY/3.1 over a websocket
 //! - [`protobuf`]: kubectl's protobuf request bodies; [`discovery`], [`table`]: what kubectl reads besides objects
 
 pub mod certs;
@@ -29,6 +30,7 @@ pub mod resources;
 pub mod reviews;
 pub mod seed;
 pub mod selector;
+pub mod spdy;
 pub mod status;
 pub mod store;
 pub mod table;

@@ -1,6 +1,7 @@
 //! Pod subresources without containers behind them: `pods/log` returns made-up lines (and with
 //! `follow=true` streams a new one every 200 ms until the client goes away); `pods/exec` speaks the
-//! websocket remote-command protocol (v5/v4.channel.k8s.io) and answers any command with its echo.
+//! websocket remote-command protocol (v5/v4.channel.k8s.io) and answers any command with its echo,
+//! except `cat`, which copies stdin to stdout until stdin closes (a stream that stays open).
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -68,10 +69,25 @@ pub fn logs(ctx: &Ctx) -> Result<Response, ApiError> {
     Ok(stream_response("text/plain", Body::from_stream(stream)))
 }
 
-/// Channels of the remote-command protocol: a message is one channel byte and the data.
+/// `pods/portforward` over a websocket tunnelling SPDY (kubectl 1.31+; see [`super::spdy`]): every
+/// port of the pod echoes what it receives.
+pub async fn port_forward(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
+    ctx.app.store.get(PODS, &ctx.ns, ctx.name()).ok_or_else(|| ctx.not_found())?;
+    let (mut parts, _) = req.into_parts();
+    let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &()).await.map_err(|_| {
+        ApiError::bad_request("Upgrade request required (this test double speaks port-forward as SPDY/3.1+portforward.k8s.io over a websocket only)")
+    })?;
+    tracing::debug!(pod = ctx.name(), "kube-test-apiserver: port-forward");
+    Ok(upgrade.protocols([super::spdy::PROTOCOL]).on_upgrade(super::spdy::port_forward))
+}
+
+/// Channels of the remote-command protocol: a message is one channel byte and the data; v5 adds 255,
+/// whose data names a channel the sender closes.
+const STDIN: u8 = 0;
 const STDOUT: u8 = 1;
 const STDERR: u8 = 2;
 const ERROR: u8 = 3;
+const CLOSE: u8 = 255;
 
 pub async fn exec(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
     let container = container(ctx)?;
@@ -90,21 +106,48 @@ pub async fn exec(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
         _ => command.join(" "),
     } + "\n";
     let (stdout, stderr) = (ctx.query.flag("stdout"), ctx.query.flag("stderr"));
+    let cat = command == ["cat"] && ctx.query.flag("stdin");
     tracing::debug!(pod = ctx.name(), %container, ?command, "kube-test-apiserver: exec");
     Ok(upgrade.protocols(["v5.channel.k8s.io", "v4.channel.k8s.io"]).on_upgrade(move |socket| async move {
-        if let Err(e) = run_exec(socket, output, stdout, stderr).await {
+        let ran = if cat { run_cat(socket).await } else { run_exec(socket, output, stdout, stderr).await };
+        if let Err(e) = ran {
             tracing::debug!(error = %e, "kube-test-apiserver: exec stream ended early");
         }
     }))
 }
 
+fn frame(channel: u8, data: &[u8]) -> Message {
+    Message::Binary([&[channel][..], data].concat().into())
+}
+
+/// `cat`: what arrives on stdin (channel 0) goes back on stdout, until stdin is closed (v5's close
+/// message on channel 255) or the connection goes; then the command succeeds.
+async fn run_cat(mut socket: WebSocket) -> Result<(), axum::Error> {
+    while let Some(message) = socket.recv().await {
+        match message? {
+            Message::Binary(data) => match data.split_first() {
+                Some((&STDIN, input)) if !input.is_empty() => socket.send(frame(STDOUT, input)).await?,
+                Some((&CLOSE, [STDIN])) => break,
+                _ => {}
+            },
+            Message::Close(_) => return Ok(()),
+            _ => {}
+        }
+    }
+    finish(socket).await
+}
+
 async fn run_exec(mut socket: WebSocket, output: String, stdout: bool, stderr: bool) -> Result<(), axum::Error> {
-    let frame = |channel: u8, data: &[u8]| Message::Binary([&[channel][..], data].concat().into());
     if stdout {
         socket.send(frame(STDOUT, output.as_bytes())).await?;
     } else if stderr {
         socket.send(frame(STDERR, output.as_bytes())).await?;
     }
+    finish(socket).await
+}
+
+/// A Success `Status` on the error channel, then the close.
+async fn finish(mut socket: WebSocket) -> Result<(), axum::Error> {
     let success = json!({ "metadata": {}, "status": "Success" }).to_string();
     socket.send(frame(ERROR, success.as_bytes())).await?;
     socket.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await?;

@@ -79,6 +79,7 @@ pub static RESOURCES: &[ResourceDef] = &[
         short_names: &["po"],
         subresources: &[
             Sub { name: "exec", kind: "PodExecOptions", verbs: &["create", "get"] },
+            Sub { name: "portforward", kind: "PodPortForwardOptions", verbs: &["create", "get"] },
             Sub { name: "log", kind: "Pod", verbs: &["get"] },
         ],
         ..def("", "pods", "pod", "Pod", true)

@@ -587,3 +587,312 @@ async fn the_connector_refuses_certificate_requests_unlike_what_they_say() {
     connector.abort();
     k8s.shutdown().await;
 }
+
+/// One HTTP/1.1 request written byte for byte to the proxy (no client library normalises the path or
+/// the headers); the response's status line and headers.
+async fn raw_request(endpoint: &str, ca_pem: &str, request: &str) -> String {
+    use rustls::pki_types::pem::PemObject;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls::pki_types::CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap()).unwrap();
+    let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let address = endpoint.trim_start_matches("https://");
+    let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls)).connect(name, tcp).await.unwrap();
+    stream.write_all(request.replace('\n', "\r\n").as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read).await.expect("the proxy answers");
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+async fn audited(infra: &Infra, actor: &str, what: impl Fn(&serde_json::Value) -> bool) {
+    eventually("the request is audited", Duration::from_secs(10), || async {
+        let (_, page) = infra.get(&format!("/api/audit?actor={actor}&limit=200"), &infra.admin).await;
+        page["items"].as_array().is_some_and(|items| items.iter().any(&what)).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_proxy_forwards_no_hop_by_hop_tricks_and_no_dot_segments() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let k8s = test_api_server(&dir.path().join("k8s")).await;
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let (connector, _, prod) = harness::connected_prod(&infra, &k8s, dir.path()).await;
+    let (endpoint, ca) = (prod["endpoint"].as_str().unwrap().to_string(), prod["ca"].as_str().unwrap().to_string());
+    let (_, alice_key) = infra.user("alice@example.com").await;
+    infra.post("/api/grants", &infra.admin, json!({"subject": "user:alice@example.com", "role": "edit", "resource": "prod.web"})).await;
+    let token = infra.token(&alice_key, "prod").await;
+    let config = kubeconfig(dir.path(), "alice", &endpoint, &ca, &token);
+    eventually("alice may list pods in web", Duration::from_secs(10), || async { kubectl(&config, &["get", "pods", "-n", "web"]).ok.then_some(()) }).await;
+    let host = endpoint.trim_start_matches("https://");
+
+    // an exec in db, where alice has no grant, whose Connection header names the impersonation headers
+    // as hop-by-hop: an intermediary in front of the API server (the test server acts as one) would
+    // strip them, and the command would run as the connector itself
+    let exec = format!(
+        "GET /api/v1/namespaces/db/pods/db-0/exec?command=echo&command=owned&stdout=true HTTP/1.1\nHost: {host}\nAuthorization: Bearer {token}\n\
+         Connection: Upgrade, Impersonate-User, Impersonate-Group\nUpgrade: websocket\nSec-WebSocket-Version: 13\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\nSec-WebSocket-Protocol: v5.channel.k8s.io\n\n"
+    );
+    let answer = raw_request(&endpoint, &ca, &exec).await;
+    assert!(answer.starts_with("HTTP/1.1 403"), "the exec must run as alice, who may not: {answer}");
+    audited(&infra, "alice@example.com", |e| e["target"] == "prod/db/pods/exec/db-0" && e["outcome"] == "denied").await;
+
+    // `..` segments, plain and percent-encoded, are refused by the proxy before anything is forwarded
+    for path in ["/api/v1/namespaces/web/pods/../../db/pods", "/api/v1/namespaces/web/pods/%2e%2e/%2E%2e/db/pods", "/api/v1/namespaces/web/./pods"] {
+        let request = format!("GET {path} HTTP/1.1\nHost: {host}\nAuthorization: Bearer {token}\nConnection: close\n\n");
+        let answer = raw_request(&endpoint, &ca, &request).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{path}: {answer}");
+    }
+    audited(&infra, "alice@example.com", |e| e["outcome"] == "denied" && e["detail"] == "status 400").await;
+    // and a plain path still works
+    let request = format!("GET /api/v1/namespaces/web/pods HTTP/1.1\nHost: {host}\nAuthorization: Bearer {token}\nConnection: close\n\n");
+    assert!(raw_request(&endpoint, &ca, &request).await.starts_with("HTTP/1.1 200"));
+    connector.abort();
+    k8s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn names_beyond_ascii_reach_the_cluster() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let k8s = test_api_server(&dir.path().join("k8s")).await;
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let (connector, _, prod) = harness::connected_prod(&infra, &k8s, dir.path()).await;
+    let (endpoint, ca) = (prod["endpoint"].as_str().unwrap().to_string(), prod["ca"].as_str().unwrap().to_string());
+
+    // jürgen is in "Ops-SRE 東京" (edit on prod.web) and "Équipe réseau" (view on prod.db)
+    let (user_id, key) = infra.user("jürgen@example.com").await;
+    for (group, resource) in [("Ops-SRE 東京", "prod.web"), ("Équipe réseau", "prod.db")] {
+        let (status, created) = infra.post("/api/groups", &infra.admin, json!({"name": group})).await;
+        assert_eq!(status, 201, "{created}");
+        infra.post(&format!("/api/groups/{}/members", created["id"]), &infra.admin, json!({"user": user_id.to_string()})).await;
+        let (status, grant) = infra.post("/api/grants", &infra.admin, json!({"subject": format!("group:{group}"), "role": if resource == "prod.web" { "edit" } else { "view" }, "resource": resource})).await;
+        assert_eq!(status, 201, "{grant}");
+    }
+    let config = kubeconfig(dir.path(), "jurgen", &endpoint, &ca, &infra.token(&key, "prod").await);
+    let whoami = eventually("kubectl auth whoami works", Duration::from_secs(10), || async {
+        let r = kubectl(&config, &["auth", "whoami", "-o", "json"]);
+        r.ok.then_some(r.stdout)
+    })
+    .await;
+    let whoami: serde_json::Value = serde_json::from_str(&whoami).unwrap();
+    assert_eq!(whoami["status"]["userInfo"]["username"], "jürgen@example.com", "{whoami}");
+    let groups = whoami["status"]["userInfo"]["groups"].as_array().unwrap();
+    for group in ["Ops-SRE 東京", "Équipe réseau"] {
+        assert!(groups.iter().any(|g| g == group), "{group} missing from {groups:?}");
+    }
+    // and the grants through them hold: the bindings name the groups as they are
+    for namespace in ["web", "db"] {
+        eventually("kubectl may list pods through the group grants", Duration::from_secs(10), || async {
+            kubectl(&config, &["get", "pods", "-n", namespace]).ok.then_some(())
+        })
+        .await;
+    }
+    connector.abort();
+    k8s.shutdown().await;
+}
+
+/// A kubectl that keeps running (a watch, `logs -f`, `exec -i ... cat`), its output lines as they come.
+struct Running {
+    what: &'static str,
+    child: tokio::process::Child,
+    stdin: Option<tokio::process::ChildStdin>,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+impl Running {
+    fn start(what: &'static str, config: &Path, args: &[&str]) -> Running {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(config)
+            .arg("--cache-dir")
+            .arg(config.with_extension("cache"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("kubectl runs");
+        let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = out.next_line().await {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Running { what, child, stdin, lines }
+    }
+
+    /// Waits for a line with `text` (for at most 10 seconds).
+    async fn shows(&mut self, text: &str) {
+        let found = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(line) = self.lines.recv().await {
+                if line.contains(text) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(found, Ok(true), "{}: no line with {text:?}", self.what);
+    }
+
+    async fn send(&mut self, line: &str) {
+        use tokio::io::AsyncWriteExt;
+        let stdin = self.stdin.as_mut().expect("stdin");
+        stdin.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+        stdin.flush().await.unwrap();
+    }
+
+    /// `exec -i ... cat` still answers.
+    async fn echoes(&mut self, line: &str) {
+        self.send(line).await;
+        self.shows(line).await;
+    }
+
+    /// `kubectl port-forward ... :80`: the local port it listens on.
+    async fn forwarded_port(&mut self) -> u16 {
+        let line = tokio::time::timeout(Duration::from_secs(10), self.lines.recv()).await.ok().flatten().unwrap_or_default();
+        let port = line.strip_prefix("Forwarding from 127.0.0.1:").and_then(|rest| rest.split_once(' ')).and_then(|(p, _)| p.parse().ok());
+        port.unwrap_or_else(|| panic!("{}: {line:?}", self.what))
+    }
+
+    fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    async fn ends_within(&mut self, why: &str, limit: Duration) {
+        let ended = tokio::time::timeout(limit, self.child.wait()).await;
+        assert!(ended.is_ok(), "{} is still running {}s after {why}", self.what, limit.as_secs());
+    }
+}
+
+/// A connection through a `kubectl port-forward` answers (the test server's pods echo on every port).
+async fn forwards(port: u16, text: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let attempt = async {
+        let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        conn.write_all(text.as_bytes()).await.ok()?;
+        let mut echoed = vec![0u8; text.len()];
+        conn.read_exact(&mut echoed).await.ok()?;
+        (echoed == text.as_bytes()).then_some(())
+    };
+    tokio::time::timeout(Duration::from_secs(10), attempt).await.ok().flatten().is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn open_streams_end_when_their_access_ends() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let k8s = test_api_server(&dir.path().join("k8s")).await;
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let (connector, _, prod) = harness::connected_prod(&infra, &k8s, dir.path()).await;
+    let (endpoint, ca) = (prod["endpoint"].as_str().unwrap().to_string(), prod["ca"].as_str().unwrap().to_string());
+
+    // alice holds edit on prod.web herself and has two keys; bob through group dev
+    let (alice_id, alice_key) = infra.user("alice@example.com").await;
+    let alice_key2 = harness::key_for(&infra.state, alice_id).await;
+    let (bob_id, bob_key) = infra.user("bob@example.com").await;
+    let (_, group) = infra.post("/api/groups", &infra.admin, json!({"name": "dev"})).await;
+    infra.post(&format!("/api/groups/{}/members", group["id"]), &infra.admin, json!({"user": bob_id.to_string()})).await;
+    infra.post("/api/grants", &infra.admin, json!({"subject": "user:alice@example.com", "role": "edit", "resource": "prod.web"})).await;
+    let (_, dev_grant) = infra.post("/api/grants", &infra.admin, json!({"subject": "group:dev", "role": "edit", "resource": "prod.web"})).await;
+    let alice1 = kubeconfig(dir.path(), "alice1", &endpoint, &ca, &infra.token(&alice_key, "prod").await);
+    let alice2 = kubeconfig(dir.path(), "alice2", &endpoint, &ca, &infra.token(&alice_key2, "prod").await);
+    let bob = kubeconfig(dir.path(), "bob", &endpoint, &ca, &infra.token(&bob_key, "prod").await);
+    for config in [&alice1, &alice2, &bob] {
+        eventually("kubectl works", Duration::from_secs(10), || async { kubectl(config, &["get", "pods", "-n", "web"]).ok.then_some(()) }).await;
+    }
+    let watch = ["get", "pods", "-n", "web", "--watch"];
+    let cat = ["exec", "-i", "web-0", "-n", "web", "--", "cat"];
+    let follow = ["logs", "-f", "web-0", "-n", "web"];
+    let mut bob_watch = Running::start("bob's watch", &bob, &watch);
+    bob_watch.shows("web-0").await;
+    let mut bob_exec = Running::start("bob's exec", &bob, &cat);
+    bob_exec.echoes("bob was here").await;
+    let mut alice_watch = Running::start("alice's watch", &alice1, &watch);
+    alice_watch.shows("web-0").await;
+    let mut alice_exec = Running::start("alice's exec", &alice1, &cat);
+    alice_exec.echoes("alice was here").await;
+    let mut alice_logs = Running::start("alice's logs -f", &alice1, &follow);
+    alice_logs.shows("log line 6").await;
+    let mut alice_other_key = Running::start("the watch with alice's other key", &alice2, &watch);
+    alice_other_key.shows("web-0").await;
+    let forward = ["port-forward", "-n", "web", "pod/web-0", ":80"];
+    let mut bob_forward = Running::start("bob's port-forward", &bob, &forward);
+    let bob_port = bob_forward.forwarded_port().await;
+    assert!(forwards(bob_port, "bob's bytes").await);
+    let mut alice_forward = Running::start("alice's port-forward", &alice1, &forward);
+    let alice_port = alice_forward.forwarded_port().await;
+    assert!(forwards(alice_port, "alice's bytes").await);
+
+    // (1) the grant is removed: bob's streams end. The re-check that ended them also looked at
+    // alice's, which her own grant still allows: they keep running
+    let (status, _) = infra.call(reqwest::Method::DELETE, &format!("/api/grants/{}", dev_grant["id"]), &infra.admin, None).await;
+    assert_eq!(status, 204);
+    bob_watch.ends_within("the grant was removed", Duration::from_secs(10)).await;
+    bob_exec.ends_within("the grant was removed", Duration::from_secs(10)).await;
+    bob_forward.ends_within("the grant was removed", Duration::from_secs(10)).await;
+    assert!(alice_watch.running() && alice_other_key.running(), "an unrelated grant change closed alice's watches");
+    alice_exec.echoes("alice is still here").await;
+    assert!(forwards(alice_port, "alice's bytes again").await, "alice's port-forward still forwards");
+    alice_logs.shows("log line").await;
+
+    // (2) her key is revoked: the streams opened with its token end; the one with her other key does not
+    let row = key_row(&infra, &alice_key).await;
+    let (status, _) = infra.call(reqwest::Method::DELETE, &format!("/api/keys/{row}"), &alice_key2, None).await;
+    assert_eq!(status, 204);
+    for stream in [&mut alice_watch, &mut alice_exec, &mut alice_logs, &mut alice_forward] {
+        stream.ends_within("the key was revoked", Duration::from_secs(5)).await;
+    }
+    assert!(alice_other_key.running(), "revoking one key closed a stream of her other key");
+
+    // (3) she is disabled: the rest end
+    let (status, _) = infra.call(reqwest::Method::PATCH, &format!("/api/users/{alice_id}"), &infra.admin, Some(json!({"disabled": true}))).await;
+    assert_eq!(status, 200);
+    alice_other_key.ends_within("the user was disabled", Duration::from_secs(5)).await;
+    let (status, _) = infra.call(reqwest::Method::PATCH, &format!("/api/users/{alice_id}"), &infra.admin, Some(json!({"disabled": false}))).await;
+    assert_eq!(status, 200);
+
+    // (4) the token expires: a token living 15 seconds (signed here: the server mints none that short)
+    let now = infra::server::now() / 1000;
+    let claims = ClusterClaims {
+        iss: infra.url.clone(),
+        aud: "prod".into(),
+        sub: "alice@example.com".into(),
+        groups: vec![],
+        iat: now,
+        exp: now + 15,
+        jti: "short".into(),
+        uid: alice_id,
+        sid: None,
+    };
+    let short = infra.state.signer.sign(&infra.state.db, &claims).await.unwrap();
+    let short = kubeconfig(dir.path(), "short", &endpoint, &ca, &short);
+    let mut short_watch = Running::start("the watch with a short-lived token", &short, &watch);
+    short_watch.shows("web-0").await;
+    let mut short_exec = Running::start("the exec with a short-lived token", &short, &cat);
+    short_exec.echoes("for now").await;
+    short_watch.ends_within("the token expired", Duration::from_secs(25)).await;
+    short_exec.ends_within("the token expired", Duration::from_secs(25)).await;
+    connector.abort();
+    k8s.shutdown().await;
+}

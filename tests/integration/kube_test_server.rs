@@ -594,3 +594,85 @@ async fn the_ca_survives_a_restart_in_the_same_directory() {
 
 use rustls::pki_types::pem::PemObject;
 use x509_parser::prelude::FromDer;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_are_utf8_exec_cat_stays_open_and_hop_by_hop_headers_go() {
+    let f = start().await;
+    // impersonated names are read as UTF-8, as kube-apiserver reads them
+    let out = f.connector_kubectl(&["auth", "whoami", "-o", "json", "--as", "jürgen", "--as-group", "Ops-SRE 東京", "--as-group", "Équipe"]).await;
+    assert_ok(&out);
+    let review: Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(review["status"]["userInfo"]["username"], "jürgen");
+    assert_eq!(review["status"]["userInfo"]["groups"], json!(["Ops-SRE 東京", "Équipe", "system:authenticated"]));
+
+    // `exec -i ... cat` echoes stdin until it closes
+    let mut cat = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(f.server.connector_kubeconfig())
+        .args(["exec", "-i", "web-0", "-n", "web", "--", "cat"])
+        .env("HOME", &f.home)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("kubectl runs");
+    let mut stdin = cat.stdin.take().expect("stdin");
+    let mut lines = tokio::io::BufReader::new(cat.stdout.take().expect("stdout")).lines();
+    for line in ["one", "two"] {
+        use tokio::io::AsyncWriteExt;
+        stdin.write_all(format!("{line}\n").as_bytes()).await.expect("write");
+        let echoed = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.expect("echo in time").expect("read");
+        assert_eq!(echoed.as_deref(), Some(line));
+    }
+    drop(stdin);
+    let status = tokio::time::timeout(Duration::from_secs(10), cat.wait()).await.expect("cat ends with stdin").expect("status");
+    assert!(status.success());
+
+    // headers named in Connection are dropped, as a hop in front of kube-apiserver drops them
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(f.server.ca_pem.as_bytes()).expect("CA"))
+        .http1_only()
+        .build()
+        .expect("client");
+    let review = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"});
+    let whoami = |connection: &'static str| {
+        client
+            .post(format!("{}/apis/authentication.k8s.io/v1/selfsubjectreviews", f.server.url))
+            .bearer_auth(&f.server.connector_token)
+            .header("Impersonate-User", "alice")
+            .header("Connection", connection)
+            .json(&review)
+            .send()
+    };
+    let named: Value = whoami("keep-alive, Impersonate-User").await.expect("request").json().await.expect("json");
+    assert_eq!(named["status"]["userInfo"]["username"], "system:serviceaccount:infra:infra-connector", "{named}");
+    let plain: Value = whoami("keep-alive").await.expect("request").json().await.expect("json");
+    assert_eq!(plain["status"]["userInfo"]["username"], "alice", "{plain}");
+}
+
+/// `kubectl port-forward` (SPDY over a websocket, kubectl's default since 1.31): every port echoes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_port_forward_reaches_an_echoing_port() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let f = start().await;
+    let mut forward = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(f.server.connector_kubeconfig())
+        .args(["port-forward", "-n", "web", "pod/web-0", ":80"])
+        .env("HOME", &f.home)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("kubectl runs");
+    let mut lines = tokio::io::BufReader::new(forward.stdout.take().expect("stdout")).lines();
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.expect("forwarding in time").expect("read").expect("a line");
+    let port = line.strip_prefix("Forwarding from 127.0.0.1:").and_then(|rest| rest.split_once(' ')).map(|(p, _)| p.to_string()).expect(&line);
+    for round in ["first", "second"] {
+        let mut conn = tokio::net::TcpStream::connect(format!("127.0.0.1:{port}")).await.expect("connect");
+        conn.write_all(round.as_bytes()).await.expect("write");
+        let mut echoed = vec![0u8; round.len()];
+        tokio::time::timeout(Duration::from_secs(10), conn.read_exact(&mut echoed)).await.expect("echo in time").expect("read");
+        assert_eq!(echoed, round.as_bytes());
+    }
+    assert!(forward.try_wait().expect("status").is_none(), "port-forward keeps running");
+}

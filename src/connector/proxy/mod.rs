@@ -4,6 +4,7 @@
 //! and upgrades (exec, port-forward) are spliced through. Every request is reported to the audit log.
 
 pub mod audit;
+pub mod streams;
 pub mod verify;
 
 use std::convert::Infallible;
@@ -26,10 +27,12 @@ use kube::client::ConfigExt;
 use tokio::net::TcpListener;
 
 use self::audit::AuditSink;
+use self::streams::{Guarded, Streams};
 use self::verify::Verifier;
 use crate::model::ProxiedRequest;
 
-type Body = BoxBody<Bytes, hyper::Error>;
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Body = BoxBody<Bytes, BoxError>;
 
 /// How the proxy reaches the Kubernetes API: its URL, a TLS client trusting the cluster CA (with the
 /// connector's client certificate if its kubeconfig has one), and its bearer token if any.
@@ -97,6 +100,8 @@ pub struct Proxy {
     pub verifier: Arc<Verifier>,
     pub upstream: Upstream,
     pub audit: AuditSink,
+    /// the long-lived requests open now, closed when their access ends
+    pub streams: Arc<Streams>,
 }
 
 /// Accepts TLS connections and serves each with HTTP/1.1 or HTTP/2, upgrades included.
@@ -128,6 +133,10 @@ pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, proxy:
 }
 
 impl Proxy {
+    pub fn new(verifier: Arc<Verifier>, upstream: Upstream, audit: AuditSink) -> Proxy {
+        Proxy { verifier, upstream, audit, streams: Arc::new(Streams::default()) }
+    }
+
     async fn handle(&self, mut req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
         let token = bearer(req.headers());
         let identity = match token {
@@ -144,8 +153,21 @@ impl Proxy {
             },
         };
         let attributes = Attributes::of(req.method(), req.uri());
-        let upgrade = is_upgrade(req.headers());
-        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+        // `..` would make the path Kubernetes serves differ from the one the audit log names (and from
+        // what an intermediary checks); no Kubernetes client sends one
+        if has_dot_segment(req.uri().path()) {
+            let answer = status_response(StatusCode::BAD_REQUEST, "BadRequest", "the request path may not contain \".\" or \"..\" segments");
+            self.record(&identity.user, &attributes, answer.status(), remote);
+            return answer;
+        }
+        let upgrade = match upgrade_protocols(req.headers()) {
+            Ok(upgrade) => upgrade,
+            Err(answer) => {
+                self.record(&identity.user, &attributes, answer.status(), remote);
+                return *answer;
+            }
+        };
+        let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
 
         let (parts, body) = req.into_parts();
         let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
@@ -153,21 +175,21 @@ impl Proxy {
             Ok(uri) => uri,
             Err(_) => return status_response(StatusCode::BAD_REQUEST, "BadRequest", "the request path is not valid"),
         };
-        let mut headers = forwardable(parts.headers, upgrade);
-        if let Some(auth) = self.upstream.token.header() {
-            headers.insert(header::AUTHORIZATION, auth);
+        let long_lived = upgrade.is_some() || attributes.verb == "watch" || follows(&parts.uri);
+        let mut headers = forwardable(parts.headers);
+        if let Some(protocols) = upgrade.clone() {
+            // exactly these two hop-by-hop headers: nothing the client listed in its Connection header
+            // may be stripped as hop-by-hop further along (impersonation headers, say)
+            headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+            headers.insert(header::UPGRADE, protocols);
         }
-        match HeaderValue::from_str(&identity.user) {
-            Ok(user) => headers.insert(HeaderName::from_static("impersonate-user"), user),
-            Err(_) => return status_response(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized"),
-        };
-        // the groups as the server sees them now, not as they were when the token was minted
-        for group in &self.verifier.current_groups(&identity.user) {
-            if let Ok(group) = HeaderValue::from_str(group) {
-                headers.append(HeaderName::from_static("impersonate-group"), group);
-            }
+        if let Err(answer) = self.impersonate(&mut headers, &identity.user) {
+            self.record(&identity.user, &attributes, answer.status(), remote);
+            return *answer;
         }
-        let body: Body = if upgrade { empty() } else { body.boxed() };
+        // registered before the request goes upstream, so that a re-check of access running meanwhile sees it
+        let guard = long_lived.then(|| self.streams.open(identity.clone(), attributes.clone(), &self.verifier));
+        let body: Body = if upgrade.is_some() { empty() } else { body.map_err(Into::into).boxed() };
         let mut upstream_req = Request::new(body);
         *upstream_req.method_mut() = parts.method;
         *upstream_req.uri_mut() = uri;
@@ -184,17 +206,116 @@ impl Proxy {
         };
         self.record(&identity.user, &attributes, response.status(), remote);
 
-        if let (Some(client_upgrade), StatusCode::SWITCHING_PROTOCOLS) = (client_upgrade, response.status()) {
-            let (mut parts, _) = response.into_parts();
-            let upstream_upgrade = hyper::upgrade::on(Response::from_parts(parts.clone(), Empty::<Bytes>::new()));
-            tokio::spawn(async move {
-                let (Ok(client), Ok(upstream)) = tokio::join!(client_upgrade, upstream_upgrade) else { return };
-                let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(client), &mut TokioIo::new(upstream)).await;
-            });
-            parts.extensions = http::Extensions::new();
-            return Response::from_parts(parts, empty());
+        match (client_upgrade, guard) {
+            (Some(client_upgrade), Some(guard)) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                let (mut parts, _) = response.into_parts();
+                let upstream_upgrade = hyper::upgrade::on(Response::from_parts(parts.clone(), Empty::<Bytes>::new()));
+                tokio::spawn(async move {
+                    let (Ok(client), Ok(upstream)) = tokio::join!(client_upgrade, upstream_upgrade) else { return };
+                    let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+                    // dropping both ends closes the connections
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
+                        why = guard.ended() => tracing::debug!(%why, "closed an upgraded connection"),
+                    }
+                });
+                parts.extensions = http::Extensions::new();
+                Response::from_parts(parts, empty())
+            }
+            (None, Some(guard)) if response.status().is_success() => response.map(|b| Guarded::new(b, guard).boxed()),
+            _ => response.map(|b| b.map_err(Into::into).boxed()),
         }
-        response.map(|b| b.boxed())
+    }
+
+    /// `Impersonate-User` and `Impersonate-Group` for `user` and the groups the server reports now
+    /// (not those of when the token was minted), as the UTF-8 bytes Kubernetes reads them as. A name
+    /// that cannot be a header value (a control character) refuses the request rather than being dropped.
+    fn impersonate(&self, headers: &mut HeaderMap, user: &str) -> Result<(), Box<Response<Body>>> {
+        if let Some(auth) = self.upstream.token.header() {
+            headers.insert(header::AUTHORIZATION, auth);
+        }
+        let value = |kind: &str, name: &str| {
+            HeaderValue::from_bytes(name.as_bytes()).map_err(|_| {
+                let message = format!("the {kind} name {name:?} cannot be sent to Kubernetes (it holds a control character): ask an admin to rename it");
+                Box::new(status_response(StatusCode::FORBIDDEN, "Forbidden", &message))
+            })
+        };
+        headers.insert(HeaderName::from_static("impersonate-user"), value("user", user)?);
+        for group in &self.verifier.current_groups(user) {
+            headers.append(HeaderName::from_static("impersonate-group"), value("group", group)?);
+        }
+        Ok(())
+    }
+
+    /// Re-checks every open stream against Kubernetes RBAC as it is now (a SelfSubjectAccessReview as
+    /// the stream's user, with the groups the server reports now) and closes those no longer allowed.
+    /// Called after the bindings are reconciled. A review that fails (the API unreachable) keeps the
+    /// stream open until the next re-check.
+    pub async fn recheck_streams(&self) {
+        use futures::StreamExt;
+        let open = self.streams.snapshot();
+        if open.is_empty() {
+            return;
+        }
+        let denied: Vec<u64> = futures::stream::iter(open)
+            .map(|stream| async move { (!self.still_allowed(&stream).await).then_some(stream.id) })
+            .buffer_unordered(16)
+            .filter_map(|id| async move { id })
+            .collect()
+            .await;
+        self.streams.close(&denied);
+    }
+
+    async fn still_allowed(&self, stream: &streams::Snapshot) -> bool {
+        for verb in stream.attributes.checked_verbs() {
+            match self.access_review(&stream.identity.user, &stream.attributes, verb).await {
+                Ok(true) => {}
+                Ok(false) => return false,
+                Err(e) => {
+                    tracing::warn!(error = %e, user = %stream.identity.user, "cannot re-check an open stream; keeping it until the next check");
+                    return true;
+                }
+            }
+        }
+        true
+    }
+
+    async fn access_review(&self, user: &str, a: &Attributes, verb: &str) -> Result<bool, String> {
+        let spec = if a.resource.starts_with('/') || a.resource.is_empty() {
+            serde_json::json!({ "nonResourceAttributes": { "path": a.resource, "verb": verb } })
+        } else {
+            let (resource, subresource) = a.resource.split_once('/').unwrap_or((a.resource.as_str(), ""));
+            serde_json::json!({ "resourceAttributes": {
+                "verb": verb, "group": a.group, "resource": resource, "subresource": subresource, "namespace": a.namespace, "name": a.name,
+            } })
+        };
+        let review = serde_json::json!({ "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "spec": spec });
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+        if self.impersonate(&mut headers, user).is_err() {
+            return Ok(false);
+        }
+        let uri: Uri = format!("{}/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", self.upstream.base).parse().map_err(|e| format!("{e}"))?;
+        let mut req = Request::new(Full::new(Bytes::from(review.to_string())).map_err(|never| match never {}).boxed());
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = uri;
+        *req.headers_mut() = headers;
+        let ask = async {
+            let response = self.upstream.client.request(req).await.map_err(|e| e.to_string())?;
+            let status = response.status();
+            let body = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+            Ok::<_, String>((status, body))
+        };
+        let (status, body) = tokio::time::timeout(Duration::from_secs(10), ask).await.map_err(|_| "the review timed out".to_string())??;
+        if status == StatusCode::FORBIDDEN {
+            return Ok(false); // the user can no longer be impersonated
+        }
+        if !status.is_success() {
+            return Err(format!("the review answered {status}"));
+        }
+        let answer: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        Ok(answer.pointer("/status/allowed").and_then(serde_json::Value::as_bool).unwrap_or(false))
     }
 
     fn record(&self, user: &str, a: &Attributes, status: StatusCode, remote: SocketAddr) {
@@ -217,18 +338,54 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
-fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE)
-        && headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")))
+/// The protocols Kubernetes upgrades to: websockets (exec, attach, port-forward since kubectl 1.30/1.31)
+/// and SPDY (older kubectl).
+const UPGRADES: [&str; 2] = ["websocket", "SPDY/3.1"];
+
+/// For an upgrade request (`Connection: upgrade` and `Upgrade`), the `Upgrade` header to send: the
+/// protocols Kubernetes speaks, in their canonical spelling, and nothing else. Not an upgrade: `None`;
+/// an upgrade to nothing Kubernetes speaks: refused.
+fn upgrade_protocols(headers: &HeaderMap) -> Result<Option<HeaderValue>, Box<Response<Body>>> {
+    let tokens = |name: header::HeaderName| -> Vec<String> {
+        headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect()
+    };
+    let asked = tokens(header::UPGRADE);
+    if asked.is_empty() || !tokens(header::CONNECTION).iter().any(|t| t.eq_ignore_ascii_case("upgrade")) {
+        return Ok(None);
+    }
+    let known: Vec<&str> = UPGRADES.into_iter().filter(|p| asked.iter().any(|a| a.eq_ignore_ascii_case(p))).collect();
+    if known.is_empty() {
+        return Err(Box::new(status_response(StatusCode::BAD_REQUEST, "BadRequest", "the proxy upgrades only to websocket or SPDY/3.1")));
+    }
+    Ok(Some(HeaderValue::from_str(&known.join(", ")).unwrap_or_else(|_| HeaderValue::from_static("websocket"))))
 }
 
-/// The client's headers minus its credentials, any impersonation it asked for, and hop-by-hop headers
-/// (kept for an upgrade, which needs `Connection` and `Upgrade`).
-fn forwardable(mut headers: HeaderMap, upgrade: bool) -> HeaderMap {
+/// Whether a path has a `.` or `..` segment, also percent-encoded (`%2e`).
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    })
+}
+
+/// A followed log (`logs -f`): a response that lasts.
+fn follows(uri: &Uri) -> bool {
+    uri.path().ends_with("/log") && uri.query().is_some_and(|q| q.split('&').any(|p| p == "follow=true" || p == "follow=1"))
+}
+
+/// The client's headers minus its credentials, any impersonation it asked for, every hop-by-hop header
+/// (`Connection` and `Upgrade` too: an upgrade gets its own), and whatever the client named as hop-by-hop.
+fn forwardable(mut headers: HeaderMap) -> HeaderMap {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
     headers.remove(header::AUTHORIZATION);
     headers.remove(header::HOST);
     let impersonation: Vec<HeaderName> =
@@ -236,12 +393,8 @@ fn forwardable(mut headers: HeaderMap, upgrade: bool) -> HeaderMap {
     for name in impersonation {
         headers.remove(name);
     }
-    for hop in ["keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "transfer-encoding"] {
+    for hop in ["keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer", "transfer-encoding", "connection", "upgrade"] {
         headers.remove(hop);
-    }
-    if !upgrade {
-        headers.remove(header::CONNECTION);
-        headers.remove(header::UPGRADE);
     }
     headers
 }
@@ -262,10 +415,13 @@ fn status_response(code: StatusCode, reason: &str, message: &str) -> Response<Bo
     response
 }
 
-/// What a request does, in Kubernetes' terms, for the audit log.
+/// What a request does, in Kubernetes' terms, for the audit log and the re-check of open streams.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Attributes {
     pub verb: String,
+    /// the API group ("" for the core group)
+    pub group: String,
+    /// `pods`, `pods/exec` ...; for a non-resource request, its path
     pub resource: String,
     pub namespace: String,
     pub name: String,
@@ -274,10 +430,15 @@ pub struct Attributes {
 impl Attributes {
     pub fn of(method: &Method, uri: &Uri) -> Attributes {
         let segments: Vec<&str> = uri.path().trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
-        let rest: &[&str] = match segments.as_slice() {
-            ["api", _version, rest @ ..] => rest,
-            ["apis", _group, _version, rest @ ..] => rest,
-            _ => &[],
+        let (group, rest): (&str, &[&str]) = match segments.as_slice() {
+            ["api", _version, rest @ ..] => ("", rest),
+            ["apis", group, _version, rest @ ..] => (group, rest),
+            _ => ("", &[]),
+        };
+        // the old `/watch/` paths
+        let (old_watch, rest) = match rest {
+            ["watch", rest @ ..] if !rest.is_empty() => (true, rest),
+            _ => (false, rest),
         };
         if rest.is_empty() {
             // discovery, /version, /healthz, /openapi ...: a non-resource request
@@ -292,7 +453,7 @@ impl Attributes {
         if let Some(sub) = rest.get(2) {
             resource = format!("{resource}/{sub}");
         }
-        let watch = uri.query().is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
+        let watch = old_watch || uri.query().is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
         let verb = match *method {
             Method::GET | Method::HEAD if watch => "watch",
             Method::GET | Method::HEAD if name.is_empty() => "list",
@@ -304,7 +465,17 @@ impl Attributes {
             Method::DELETE => "delete",
             _ => "unknown",
         };
-        Attributes { verb: verb.into(), resource, namespace, name }
+        Attributes { verb: verb.into(), group: group.to_string(), resource, namespace, name }
+    }
+
+    /// The verbs Kubernetes authorizes this request with: its own, and for a websocket GET on exec,
+    /// attach or port-forward also `create` (the verb of the POST it replaces, since Kubernetes 1.30).
+    pub fn checked_verbs(&self) -> Vec<&str> {
+        let streaming = ["/exec", "/attach", "/portforward"].iter().any(|s| self.resource.ends_with(s));
+        match self.verb.as_str() {
+            "get" if streaming => vec!["get", "create"],
+            verb => vec![verb],
+        }
     }
 }
 
@@ -333,13 +504,39 @@ mod tests {
     }
 
     #[test]
+    fn dot_segments_upgrades_and_checked_verbs() {
+        for path in ["/api/v1/namespaces/web/../db/pods", "/api/%2E%2e/v1", "/api/v1/./pods", "/api/v1/%2e"] {
+            assert!(has_dot_segment(path), "{path}");
+        }
+        for path in ["/api/v1/namespaces/web/pods/web-0", "/api/v1/namespaces/web/pods/a..b", "/"] {
+            assert!(!has_dot_segment(path), "{path}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade, Impersonate-User"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("WebSocket, h2c"));
+        assert_eq!(upgrade_protocols(&h).ok().flatten().unwrap(), "websocket");
+        h.insert(header::UPGRADE, HeaderValue::from_static("h2c"));
+        assert_eq!(upgrade_protocols(&h).err().map(|r| r.status()), Some(StatusCode::BAD_REQUEST));
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        assert!(upgrade_protocols(&h).ok().flatten().is_none());
+        assert_eq!(attrs(Method::GET, "/api/v1/namespaces/web/pods/web-0/exec?command=ls").checked_verbs(), ["get", "create"]);
+        assert_eq!(attrs(Method::GET, "/api/v1/watch/namespaces/web/pods").checked_verbs(), ["watch"]);
+        let a = attrs(Method::GET, "/apis/rbac.authorization.k8s.io/v1/watch/clusterrolebindings");
+        assert_eq!((a.verb.as_str(), a.group.as_str(), a.resource.as_str()), ("watch", "rbac.authorization.k8s.io", "clusterrolebindings"));
+    }
+
+    #[test]
     fn forwarded_headers_drop_credentials_and_impersonation() {
         let mut h = HeaderMap::new();
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
         h.insert("impersonate-user", HeaderValue::from_static("root"));
         h.insert("impersonate-group", HeaderValue::from_static("system:masters"));
         h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        let out = forwardable(h, false);
+        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade, X-Named"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert("x-named", HeaderValue::from_static("hop"));
+        let out = forwardable(h);
+        assert!(out.get(header::CONNECTION).is_none() && out.get(header::UPGRADE).is_none() && out.get("x-named").is_none());
         assert!(out.get(header::AUTHORIZATION).is_none());
         assert!(out.get("impersonate-user").is_none() && out.get("impersonate-group").is_none());
         assert_eq!(out.get(header::ACCEPT).unwrap(), "application/json");

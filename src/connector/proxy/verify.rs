@@ -110,6 +110,11 @@ impl Verifier {
         self.revoked.read().ok().and_then(|s| s.groups_of.get(user).cloned()).unwrap_or_default()
     }
 
+    /// Whether the identity's key or user is known to be revoked now (for streams opened before).
+    pub fn is_revoked(&self, identity: &Identity) -> bool {
+        self.check_revoked(identity) == Err(Refusal::Revoked)
+    }
+
     fn check_revoked(&self, identity: &Identity) -> Result<(), Refusal> {
         let sets = self.revoked.read().map_err(|_| Refusal::NotReady)?;
         if !sets.loaded {
