@@ -1,6 +1,6 @@
 //! Clients that hold connections open without finishing a request (slowloris): the server drops one that
-//! does not complete its TLS handshake, or its request's headers, within the timeouts, so a few slow
-//! sockets cannot pin its connections.
+//! does not complete its TLS handshake, or its request's headers, within the timeouts, and so does the
+//! connector's proxy, so a few slow sockets cannot pin their connections.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,10 +22,9 @@ async fn closed_within(stream: &mut (impl AsyncReadExt + Unpin), limit: Duration
     }
 }
 
-fn tls_connector(ca_file: &std::path::Path) -> tokio_rustls::TlsConnector {
+fn tls_connector(ca_pem: &str) -> tokio_rustls::TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read_to_string(ca_file).unwrap();
-    for cert in infra::tls::certs_from_pem(&pem).unwrap() {
+    for cert in infra::tls::certs_from_pem(ca_pem).unwrap() {
         roots.add(cert).unwrap();
     }
     let mut config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
@@ -33,39 +32,44 @@ fn tls_connector(ca_file: &std::path::Path) -> tokio_rustls::TlsConnector {
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_server_drops_clients_that_never_finish_a_request() {
-    infra::tls::install_crypto_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let infra = Infra::start(dir.path()).await;
-    let addr = infra.url.trim_start_matches("https://").to_string();
+/// A client that never starts its TLS handshake, and one that trickles its headers and never ends them,
+/// are both dropped within the timeouts (and a margin) by the TLS server at `addr` (its CA in `ca_pem`).
+async fn assert_slow_clients_dropped(addr: &str, ca_pem: &str) {
     let margin = Duration::from_secs(8);
-
-    // a client that connects and never starts its TLS handshake
-    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
     let waited = closed_within(&mut silent, infra::tls::HANDSHAKE_TIMEOUT + margin).await;
-    assert!(waited.is_ok(), "a silent client still held its connection after {:?}", waited.unwrap_err());
+    assert!(waited.is_ok(), "a silent client still held its connection to {addr} after {:?}", waited.unwrap_err());
 
-    // a client that completes the handshake, then sends its headers one byte at a time, never the end
-    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let mut tls = tls_connector(&infra.ca_file).connect(name, tcp).await.expect("TLS handshake");
+    let mut tls = tls_connector(ca_pem).connect(name, tcp).await.expect("TLS handshake");
     tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
     let start = Instant::now();
     let mut held = true;
     while start.elapsed() < infra::tls::HEADER_READ_TIMEOUT + margin {
-        if tls.write_all(b"X").await.is_err() || tls.flush().await.is_err() {
-            held = false;
-            break;
-        }
-        if closed_within(&mut tls, Duration::from_secs(1)).await.is_ok() {
+        if tls.write_all(b"X").await.is_err() || tls.flush().await.is_err() || closed_within(&mut tls, Duration::from_secs(1)).await.is_ok() {
             held = false;
             break;
         }
     }
-    assert!(!held, "a client trickling its headers still held its connection after {:?}", start.elapsed());
+    assert!(!held, "a client trickling its headers still held its connection to {addr} after {:?}", start.elapsed());
+}
 
-    // an ordinary client is served as before
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_and_the_proxy_drop_clients_that_never_finish_a_request() {
+    infra::tls::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let k8s = crate::support::cluster::test_api_server(&dir.path().join("k8s")).await;
+    let infra = Infra::start(&dir.path().join("server")).await;
+    let (connector, _, prod) = crate::support::cluster::connected_prod(&infra, &k8s, dir.path()).await;
+    let server_ca = std::fs::read_to_string(&infra.ca_file).unwrap();
+    let proxy = prod["endpoint"].as_str().unwrap().trim_start_matches("https://").to_string();
+    let server = infra.url.trim_start_matches("https://").to_string();
+    tokio::join!(assert_slow_clients_dropped(&server, &server_ca), assert_slow_clients_dropped(&proxy, prod["ca"].as_str().unwrap()));
+
+    // ordinary clients are served as before
     let (status, _) = infra.get("/api/me", &infra.admin).await;
     assert_eq!(status, 200);
+    connector.abort();
+    k8s.shutdown().await;
 }

@@ -120,14 +120,15 @@ pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, proxy:
         let acceptor = acceptor.clone();
         let proxy = proxy.clone();
         tokio::spawn(async move {
-            let Ok(stream) = acceptor.accept(tcp).await else { return };
+            // a client that never finishes its handshake or its headers (slowloris) is dropped
+            let Ok(Ok(stream)) = tokio::time::timeout(crate::tls::HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await else { return };
             let service = service_fn(move |req| {
                 let proxy = proxy.clone();
                 async move { Ok::<_, Infallible>(proxy.handle(req, remote).await) }
             });
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .await;
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(crate::tls::HEADER_READ_TIMEOUT);
+            let _ = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await;
         });
     }
 }
