@@ -5,7 +5,7 @@
 use crate::support::cluster as harness;
 
 use base64::Engine;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ use infra::model::{BindingSubject, ClusterClaims, DesiredBinding};
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subject};
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::Api;
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn facts(namespaces: &[&str], roles: &[&str]) -> Facts {
     Facts { namespaces: namespaces.iter().map(|s| s.to_string()).collect(), roles: roles.iter().map(|s| s.to_string()).collect() }
@@ -320,6 +320,39 @@ async fn refused_within_5s(what: &str, config: &Path, refusal: &str) {
     .await;
 }
 
+/// Alice holds edit on prod.web herself and has two keys; Bob holds it through the group dev. Each key
+/// has a kubeconfig with a fresh token (`alice1`, `alice2`, `bob`), and kubectl works with each.
+struct AliceAndBob {
+    alice_id: i64,
+    alice_key: String,
+    alice_key2: String,
+    bob_id: i64,
+    group_id: i64,
+    dev_grant: Value,
+    alice1: PathBuf,
+    alice2: PathBuf,
+    bob: PathBuf,
+}
+
+async fn alice_and_bob(infra: &Infra, prod: &Value, dir: &Path) -> AliceAndBob {
+    let (endpoint, ca) = (prod["endpoint"].as_str().unwrap().to_string(), prod["ca"].as_str().unwrap().to_string());
+    let (alice_id, alice_key) = infra.user("alice@example.com").await;
+    let alice_key2 = harness::key_for(&infra.state, alice_id).await;
+    let (bob_id, bob_key) = infra.user("bob@example.com").await;
+    let (_, group) = infra.post("/api/groups", &infra.admin, json!({"name": "dev"})).await;
+    let group_id = group["id"].as_i64().unwrap();
+    infra.post(&format!("/api/groups/{group_id}/members"), &infra.admin, json!({"user": bob_id.to_string()})).await;
+    infra.post("/api/grants", &infra.admin, json!({"subject": "user:alice@example.com", "role": "edit", "resource": "prod.web"})).await;
+    let (_, dev_grant) = infra.post("/api/grants", &infra.admin, json!({"subject": "group:dev", "role": "edit", "resource": "prod.web"})).await;
+    let alice1 = kubeconfig(dir, "alice1", &endpoint, &ca, &infra.token(&alice_key, "prod").await);
+    let alice2 = kubeconfig(dir, "alice2", &endpoint, &ca, &infra.token(&alice_key2, "prod").await);
+    let bob = kubeconfig(dir, "bob", &endpoint, &ca, &infra.token(&bob_key, "prod").await);
+    for config in [&alice1, &alice2, &bob] {
+        eventually("kubectl works", Duration::from_secs(10), || async { kubectl(config, &["get", "pods", "-n", "web"]).ok.then_some(()) }).await;
+    }
+    AliceAndBob { alice_id, alice_key, alice_key2, bob_id, group_id, dev_grant, alice1, alice2, bob }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn revoked_keys_and_users_are_refused_within_seconds() {
     infra::tls::install_crypto_provider();
@@ -328,25 +361,7 @@ async fn revoked_keys_and_users_are_refused_within_seconds() {
     let infra = Infra::start(&dir.path().join("server")).await;
     let (connector, connector_key, prod) = harness::connected_prod(&infra, &k8s, dir.path()).await;
     let (endpoint, ca) = (prod["endpoint"].as_str().unwrap().to_string(), prod["ca"].as_str().unwrap().to_string());
-
-    // alice holds edit on prod.web herself; bob through group dev; both have two keys
-    let (alice_id, alice_key) = infra.user("alice@example.com").await;
-    let alice_key2 = harness::key_for(&infra.state, alice_id).await;
-    let (bob_id, bob_key) = infra.user("bob@example.com").await;
-    let (_, group) = infra.post("/api/groups", &infra.admin, json!({"name": "dev"})).await;
-    let group_id = group["id"].as_i64().unwrap();
-    infra.post(&format!("/api/groups/{group_id}/members"), &infra.admin, json!({"user": bob_id.to_string()})).await;
-    infra.post("/api/grants", &infra.admin, json!({"subject": "user:alice@example.com", "role": "edit", "resource": "prod.web"})).await;
-    infra.post("/api/grants", &infra.admin, json!({"subject": "group:dev", "role": "edit", "resource": "prod.web"})).await;
-    let alice1 = kubeconfig(dir.path(), "alice1", &endpoint, &ca, &infra.token(&alice_key, "prod").await);
-    let alice2 = kubeconfig(dir.path(), "alice2", &endpoint, &ca, &infra.token(&alice_key2, "prod").await);
-    let bob = kubeconfig(dir.path(), "bob", &endpoint, &ca, &infra.token(&bob_key, "prod").await);
-    for config in [&alice1, &alice2, &bob] {
-        eventually("kubectl works before any revocation", Duration::from_secs(10), || async {
-            kubectl(config, &["get", "pods", "-n", "web"]).ok.then_some(())
-        })
-        .await;
-    }
+    let AliceAndBob { alice_id, alice_key, alice_key2, bob_id, group_id, alice1, alice2, bob, .. } = alice_and_bob(&infra, &prod, dir.path()).await;
 
     // a revoked key: the tokens minted with it are refused, tokens from her other key are not
     let row = key_row(&infra, &alice_key).await;
@@ -806,21 +821,7 @@ async fn open_streams_end_when_their_access_ends() {
     let infra = Infra::start(&dir.path().join("server")).await;
     let (connector, _, prod) = harness::connected_prod(&infra, &k8s, dir.path()).await;
     let (endpoint, ca) = (prod["endpoint"].as_str().unwrap().to_string(), prod["ca"].as_str().unwrap().to_string());
-
-    // alice holds edit on prod.web herself and has two keys; bob through group dev
-    let (alice_id, alice_key) = infra.user("alice@example.com").await;
-    let alice_key2 = harness::key_for(&infra.state, alice_id).await;
-    let (bob_id, bob_key) = infra.user("bob@example.com").await;
-    let (_, group) = infra.post("/api/groups", &infra.admin, json!({"name": "dev"})).await;
-    infra.post(&format!("/api/groups/{}/members", group["id"]), &infra.admin, json!({"user": bob_id.to_string()})).await;
-    infra.post("/api/grants", &infra.admin, json!({"subject": "user:alice@example.com", "role": "edit", "resource": "prod.web"})).await;
-    let (_, dev_grant) = infra.post("/api/grants", &infra.admin, json!({"subject": "group:dev", "role": "edit", "resource": "prod.web"})).await;
-    let alice1 = kubeconfig(dir.path(), "alice1", &endpoint, &ca, &infra.token(&alice_key, "prod").await);
-    let alice2 = kubeconfig(dir.path(), "alice2", &endpoint, &ca, &infra.token(&alice_key2, "prod").await);
-    let bob = kubeconfig(dir.path(), "bob", &endpoint, &ca, &infra.token(&bob_key, "prod").await);
-    for config in [&alice1, &alice2, &bob] {
-        eventually("kubectl works", Duration::from_secs(10), || async { kubectl(config, &["get", "pods", "-n", "web"]).ok.then_some(()) }).await;
-    }
+    let AliceAndBob { alice_id, alice_key, alice_key2, dev_grant, alice1, alice2, bob, .. } = alice_and_bob(&infra, &prod, dir.path()).await;
     let watch = ["get", "pods", "-n", "web", "--watch"];
     let cat = ["exec", "-i", "web-0", "-n", "web", "--", "cat"];
     let follow = ["logs", "-f", "web-0", "-n", "web"];

@@ -67,20 +67,34 @@ fn error_of(landing: &str) -> String {
     url.query_pairs().find(|(k, _)| k == "error").map(|(_, v)| v.to_string()).unwrap_or_default()
 }
 
+/// Runs each scenario `async fn NAME(database_url: Option<String>)` as two tests, `NAME::sqlite` (the
+/// server's default database) and `NAME::postgresql` (a throw-away PostgreSQL).
+macro_rules! on_sqlite_and_postgresql {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(None).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgresql() {
+                let pg = super::pg::TempPostgres::start();
+                super::$name(Some(pg.new_database())).await
+            }
+        }
+    )*};
+}
+
+on_sqlite_and_postgresql!(
+    sign_in_with_an_openid_provider,
+    verification_acts_only_on_a_definite_answer,
+    one_verification_pass_at_a_time,
+    upgrading_keys_existing_provider_groups,
+);
+
 async fn me(b: &reqwest::Client, infra: &Infra) -> (u16, Value) {
     let res = b.get(format!("{}/api/me", infra.url)).send().await.unwrap();
     (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_in_with_an_openid_provider_on_sqlite() {
-    sign_in_with_an_openid_provider(None).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_in_with_an_openid_provider_on_postgresql() {
-    let pg = pg::TempPostgres::start();
-    sign_in_with_an_openid_provider(Some(pg.new_database())).await;
 }
 
 async fn sign_in_with_an_openid_provider(database_url: Option<String>) {
@@ -823,17 +837,6 @@ async fn email_and_groups_come_from_userinfo() {
     assert!(now.iter().any(|g| g == "SRE on call") && !now.iter().any(|g| g == "Platform, Berlin"), "{now:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn verification_acts_only_on_a_definite_answer_on_sqlite() {
-    verification_acts_only_on_a_definite_answer(None).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn verification_acts_only_on_a_definite_answer_on_postgresql() {
-    let pg = pg::TempPostgres::start();
-    verification_acts_only_on_a_definite_answer(Some(pg.new_database())).await;
-}
-
 /// Only a definite answer disables a user: `invalid_grant`, or an ID token for another subject. A 5xx
 /// (with an OAuth error or a proxy's page), a timeout, a refresh answer without an ID token, or a
 /// provider that cannot be reached leaves the user as they are: the providers page says "could not
@@ -931,17 +934,6 @@ async fn verification_acts_only_on_a_definite_answer(database_url: Option<String
     let trouble = unverified().await;
     assert_eq!(trouble.users, 2, "{trouble:?}");
     assert!(trouble.error.contains("cannot reach"), "{trouble:?}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_verification_pass_at_a_time_on_sqlite() {
-    one_verification_pass_at_a_time(None).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_verification_pass_at_a_time_on_postgresql() {
-    let pg = pg::TempPostgres::start();
-    one_verification_pass_at_a_time(Some(pg.new_database())).await;
 }
 
 /// Two passes at once on one database, as two replicas run them: while the first is at the provider
@@ -1241,25 +1233,16 @@ async fn an_unverified_email_does_not_link_an_existing_account() {
     assert_eq!(me(&b, &infra).await.1["id"].as_i64(), Some(vera));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upgrading_keys_existing_provider_groups_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    upgrading_keys_existing_provider_groups(&format!("sqlite://{}?mode=rwc", dir.path().join("infra.db").display())).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn upgrading_keys_existing_provider_groups_on_postgresql() {
-    let pg = pg::TempPostgres::start();
-    upgrading_keys_existing_provider_groups(&pg.new_database()).await;
-}
-
 /// A database from before provider groups had keys (migrations 0001 to 0008) with groups, members and
 /// grants, upgraded: claim groups (oidc) are keyed by their name and keep their members; Azure AD and
 /// Google directory groups, named by display name, keep their grants but lose their members; local
 /// groups stay as they were, names still unique among them; ids go on from where they were.
-async fn upgrading_keys_existing_provider_groups(url: &str) {
+async fn upgrading_keys_existing_provider_groups(database_url: Option<String>) {
     use infra::server::db;
     use sea_orm::ConnectionTrait;
+    let dir = tempfile::tempdir().unwrap();
+    let url = database_url.unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.path().join("infra.db").display()));
+    let url = url.as_str();
     let conn = db::connect(url).await.unwrap();
     let pg = url.starts_with("postgres");
     let before: [(&str, &str); 8] = [
