@@ -400,6 +400,15 @@ async fn revoked_keys_and_users_are_refused_within_seconds() {
     k8s.shutdown().await;
 }
 
+/// Puts the first admin in the group oncall, which holds edit on prod.web; the admin's id.
+async fn admin_in_oncall(infra: &Infra) -> i64 {
+    let admin_id = infra.get("/api/me", &infra.admin).await.1["id"].as_i64().unwrap();
+    let (_, group) = infra.post("/api/groups", &infra.admin, json!({"name": "oncall"})).await;
+    infra.post(&format!("/api/groups/{}/members", group["id"]), &infra.admin, json!({"user": admin_id.to_string()})).await;
+    infra.post("/api/grants", &infra.admin, json!({"subject": "group:oncall", "role": "edit", "resource": "prod.web"})).await;
+    admin_id
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn break_glass_certificates_reach_the_api_server_directly() {
     infra::tls::install_crypto_provider();
@@ -407,10 +416,7 @@ async fn break_glass_certificates_reach_the_api_server_directly() {
     let k8s = test_api_server(&dir.path().join("k8s")).await;
     let infra = Infra::start(&dir.path().join("server")).await;
     let (connector, connector_key, _) = harness::connected_prod(&infra, &k8s, dir.path()).await;
-    let admin_id = infra.get("/api/me", &infra.admin).await.1["id"].as_i64().unwrap();
-    let (_, group) = infra.post("/api/groups", &infra.admin, json!({"name": "oncall"})).await;
-    infra.post(&format!("/api/groups/{}/members", group["id"]), &infra.admin, json!({"user": admin_id.to_string()})).await;
-    infra.post("/api/grants", &infra.admin, json!({"subject": "group:oncall", "role": "edit", "resource": "prod.web"})).await;
+    admin_in_oncall(&infra).await;
     let (_, alice_key) = infra.user("alice@example.com").await;
     infra.post("/api/grants", &infra.admin, json!({"subject": "user:alice@example.com", "role": "edit", "resource": "prod.web"})).await;
     let csrs: Api<k8s_openapi::api::certificates::v1::CertificateSigningRequest> = Api::all(kube_client(&k8s.admin_kubeconfig()).await);
@@ -551,10 +557,7 @@ async fn the_connector_refuses_certificate_requests_unlike_what_they_say() {
     let k8s = test_api_server(&dir.path().join("k8s")).await;
     let infra = Infra::start(&dir.path().join("server")).await;
     let (connector, _, _) = harness::connected_prod(&infra, &k8s, dir.path()).await;
-    let admin_id = infra.get("/api/me", &infra.admin).await.1["id"].as_i64().unwrap();
-    let (_, group) = infra.post("/api/groups", &infra.admin, json!({"name": "oncall"})).await;
-    infra.post(&format!("/api/groups/{}/members", group["id"]), &infra.admin, json!({"user": admin_id.to_string()})).await;
-    infra.post("/api/grants", &infra.admin, json!({"subject": "group:oncall", "role": "edit", "resource": "prod.web"})).await;
+    let admin_id = admin_in_oncall(&infra).await;
     let csrs: Api<k8s_openapi::api::certificates::v1::CertificateSigningRequest> = Api::all(kube_client(&k8s.admin_kubeconfig()).await);
     let db = infra.state.db.clone();
 
