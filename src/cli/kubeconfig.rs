@@ -14,11 +14,10 @@ use crate::server::services::kubeconfig::{exec_user, PREFIX};
 const SECTIONS: [&str; 3] = ["clusters", "users", "contexts"];
 
 pub fn path() -> Result<PathBuf, String> {
-    if let Some(list) = std::env::var_os("KUBECONFIG") {
-        if let Some(first) = std::env::split_paths(&list).find(|p| !p.as_os_str().is_empty()) {
+    if let Some(list) = std::env::var_os("KUBECONFIG")
+        && let Some(first) = std::env::split_paths(&list).find(|p| !p.as_os_str().is_empty()) {
             return Ok(first);
         }
-    }
     let home = std::env::var_os("HOME").ok_or("cannot find your home directory: set HOME or KUBECONFIG")?;
     Ok(PathBuf::from(home).join(".kube").join("config"))
 }

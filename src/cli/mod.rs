@@ -223,11 +223,10 @@ async fn web_login(server: &str, trust: &Trust, host: &str) -> Result<String, St
         }
         if let Some(key) = key {
             // the poll won the race against the redirect: answer the tab that is on its way
-            if !was_redirected && listener.is_some() {
-                if let Some(stream) = tokio::time::timeout(std::time::Duration::from_secs(2), accept(listener.as_ref())).await.ok().flatten() {
+            if !was_redirected && listener.is_some()
+                && let Some(stream) = tokio::time::timeout(std::time::Duration::from_secs(2), accept(listener.as_ref())).await.ok().flatten() {
                     loopback_answer(stream, LOGGED_IN_PAGE).await;
                 }
-            }
             return Ok(key);
         }
         answer?;
@@ -315,7 +314,7 @@ pub async fn list(args: ListArgs) -> Result<(), String> {
                 println!("You cannot reach any cluster yet: ask an admin for a grant.");
                 return Ok(());
             }
-            println!("{:<32} {:<14} {:<20} {}", "CLUSTER[.NAMESPACE]", "ROLE", "VIA", "CONTEXT");
+            println!("{:<32} {:<14} {:<20} CONTEXT", "CLUSTER[.NAMESPACE]", "ROLE", "VIA");
             for e in entries {
                 println!("{:<32} {:<14} {:<20} infra:{}", e.resource, e.role, e.via, e.resource);
             }

@@ -50,7 +50,7 @@ pub async fn facts(client: &Client) -> Result<Facts, kube::Error> {
         .await?
         .items
         .into_iter()
-        .filter(|r| is_offered(r))
+        .filter(is_offered)
         .filter_map(|r| r.metadata.name)
         .collect();
     roles.sort();

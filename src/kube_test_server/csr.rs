@@ -40,14 +40,13 @@ pub fn prepare_create(obj: &mut Value, user: &Identity) -> Result<(), ApiError> 
     if obj.pointer("/spec/signerName").and_then(Value::as_str).is_none_or(str::is_empty) {
         return Err(invalid("spec.signerName", "Required value"));
     }
-    if let Some(seconds) = obj.pointer("/spec/expirationSeconds").and_then(Value::as_i64) {
-        if seconds < MIN_SECONDS {
+    if let Some(seconds) = obj.pointer("/spec/expirationSeconds").and_then(Value::as_i64)
+        && seconds < MIN_SECONDS {
             return Err(invalid(
                 "spec.expirationSeconds",
                 &format!("Invalid value: {seconds}: may not specify a duration less than 600 seconds (10 minutes)"),
             ));
         }
-    }
     let spec = obj["spec"].as_object_mut().ok_or_else(|| invalid("spec", "Required value"))?;
     spec.insert("username".into(), user.user.clone().into());
     spec.insert("groups".into(), json!(user.groups));

@@ -262,7 +262,7 @@ pub fn rule_allows(rule: &PolicyRule, attrs: &RequestInfo) -> bool {
     let names_ok = match &rule.resource_names {
         None => true,
         Some(names) if names.is_empty() => true,
-        Some(names) => names.iter().any(|n| *n == r.name),
+        Some(names) => names.contains(&r.name),
     };
     has(&rule.api_groups, &r.group) && resource_ok && names_ok
 }

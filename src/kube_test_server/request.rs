@@ -81,14 +81,13 @@ pub fn parse(method: &Method, path: &str, query: &Query) -> RequestInfo {
         verb = "watch".into();
         rest = &rest[1..];
     }
-    if rest.first() == Some(&"namespaces") {
-        if let Some(ns) = rest.get(1) {
+    if rest.first() == Some(&"namespaces")
+        && let Some(ns) = rest.get(1) {
             attrs.namespace = ns.to_string();
             if rest.len() > 2 && !NAMESPACE_SUBRESOURCES.contains(&rest[2]) {
                 rest = &rest[2..];
             }
         }
-    }
     if rest.is_empty() {
         return non_resource();
     }
@@ -100,11 +99,10 @@ pub fn parse(method: &Method, path: &str, query: &Query) -> RequestInfo {
         verb = if query.flag("watch") { "watch" } else { "list" }.into();
     }
     // A list or watch of one object by field selector is authorized against that name (resourceNames).
-    if matches!(verb.as_str(), "list" | "watch") && attrs.name.is_empty() {
-        if let Some(name) = query.get("fieldSelector").and_then(single_name) {
+    if matches!(verb.as_str(), "list" | "watch") && attrs.name.is_empty()
+        && let Some(name) = query.get("fieldSelector").and_then(single_name) {
             attrs.name = name;
         }
-    }
     if attrs.name.is_empty() && verb == "delete" {
         verb = "deletecollection".into();
     }

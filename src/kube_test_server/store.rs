@@ -98,6 +98,10 @@ impl Default for Store {
     }
 }
 
+/// A watch asked to start from a resourceVersion the history no longer holds (410 Gone).
+#[derive(Debug)]
+pub struct TooOld;
+
 impl Store {
     fn read(&self) -> RwLockReadGuard<'_, Inner> {
         self.inner.read().unwrap_or_else(|e| e.into_inner())
@@ -215,8 +219,8 @@ impl Store {
     }
 
     /// Starts a watch: from `since` (events after that resourceVersion), or with synthetic ADDED events
-    /// for every current object when `since` is None. Err(()) when `since` is older than the history.
-    pub fn watch(&self, rid: usize, since: Option<u64>) -> Result<WatchStart, ()> {
+    /// for every current object when `since` is None. [`TooOld`] when `since` is older than the history.
+    pub fn watch(&self, rid: usize, since: Option<u64>) -> Result<WatchStart, TooOld> {
         // Subscribing under the lock that publishing also takes means no event is missed or sent twice.
         let inner = self.read();
         let live = self.events.subscribe();
@@ -231,7 +235,7 @@ impl Store {
             Some(since) => {
                 let oldest = inner.history.front().map(|e| e.rv).unwrap_or(inner.rv + 1);
                 if since.saturating_add(1) < oldest && since < inner.rv {
-                    return Err(());
+                    return Err(TooOld);
                 }
                 inner.history.iter().filter(|e| e.rid == rid && e.rv > since).cloned().collect()
             }

@@ -14,7 +14,7 @@ pub fn DevicePage() -> impl IntoView {
     let code = query_param("code");
     let approved = query_param("approved");
     let error = query_param("error");
-    let pending = Resource::new(move || code(), |code| async move {
+    let pending = Resource::new(code, |code| async move {
         if code.is_empty() { Ok(None) } else { device_pending(code).await }
     });
     view! {

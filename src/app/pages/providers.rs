@@ -21,11 +21,10 @@ pub fn ProvidersPage() -> impl IntoView {
     // once added, the form is empty again (it held a secret)
     let add_form = NodeRef::<leptos::html::Form>::new();
     Effect::new(move |_| {
-        if matches!(create.value().get(), Some(Ok(_))) {
-            if let Some(form) = add_form.get() {
+        if matches!(create.value().get(), Some(Ok(_)))
+            && let Some(form) = add_form.get() {
                 form.reset();
             }
-        }
     });
     Effect::new(move |_| {
         if matches!(update.value().get(), Some(Ok(_))) {

@@ -129,12 +129,11 @@ impl Verifier {
     pub async fn verify(&self, token: &str) -> Result<Arc<Identity>, Refusal> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = crate::server::now() / 1000;
-        if let Some(hit) = self.verified.lock().ok().and_then(|c| c.get(&digest).cloned()) {
-            if hit.expires > now {
+        if let Some(hit) = self.verified.lock().ok().and_then(|c| c.get(&digest).cloned())
+            && hit.expires > now {
                 self.check_revoked(&hit)?;
                 return Ok(hit);
             }
-        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| Refusal::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(Refusal::Algorithm);

@@ -97,11 +97,10 @@ pub async fn add(ctx: Ctx<'_>, new: &NewGrant) -> AppResult<(Grant, bool)> {
     let role = new.role.trim().to_string();
     validate_role(ctx.db, &role, &resource).await?;
     let now = crate::server::now();
-    if let Some(expires_at) = new.expires_at {
-        if expires_at <= now {
+    if let Some(expires_at) = new.expires_at
+        && expires_at <= now {
             return Err(AppError::field("expires_at", "must be in the future"));
         }
-    }
     let existing = find(ctx.db, &subject, &role, &resource).await?;
     if let Some(existing) = existing {
         return Ok((get_by_id(ctx.db, existing.id).await?, false));

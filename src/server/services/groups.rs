@@ -155,11 +155,10 @@ pub async fn rename(ctx: Ctx<'_>, id: i64, new_name: &str) -> AppResult<Group> {
     let new_name = validate_name(new_name)?;
     let existing = get_model(ctx.db, id).await?;
     ensure_local(&existing)?;
-    if let Some(other) = find_local(ctx.db, &new_name).await? {
-        if other.id != id {
+    if let Some(other) = find_local(ctx.db, &new_name).await?
+        && other.id != id {
             return Err(AppError::field("name", "a group with this name already exists"));
         }
-    }
     let txn = crate::server::db::begin_write(ctx.db).await?;
     let old_name = existing.name.clone();
     let mut active: group::ActiveModel = existing.into();

@@ -40,14 +40,13 @@ fn validate(new: &NewAccessKey) -> AppResult<(String, i64, Option<i64>)> {
     if ttl <= 0 || ttl > MAX_TTL_SECS {
         return Err(AppError::field("ttl_secs", format!("must be between 1 second and {} days", MAX_TTL_SECS / 86400)));
     }
-    if let Some(t) = new.inactivity_timeout_secs {
-        if t < MIN_INACTIVITY_SECS || t > ttl {
+    if let Some(t) = new.inactivity_timeout_secs
+        && (t < MIN_INACTIVITY_SECS || t > ttl) {
             return Err(AppError::field(
                 "inactivity_timeout_secs",
                 format!("must be at least {MIN_INACTIVITY_SECS} seconds and at most the key's lifetime"),
             ));
         }
-    }
     Ok((name.to_string(), ttl, new.inactivity_timeout_secs))
 }
 

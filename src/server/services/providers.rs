@@ -285,7 +285,7 @@ pub async fn create(ctx: Ctx<'_>, master: &MasterKey, new: &NewProvider) -> AppR
         crate::server::directory::ServiceAccount::parse(json).map_err(|e| AppError::field("service_account_json", e))?;
     }
     let directory_admin = new.directory_admin.as_deref().map(str::trim).unwrap_or("").to_lowercase();
-    if service_account.is_some() != !directory_admin.is_empty() {
+    if service_account.is_some() == directory_admin.is_empty() {
         return Err(AppError::field("directory_admin", "give both the service account key and the admin it acts as, or neither"));
     }
     if service_account.is_some() && kind != "google" {
