@@ -26,7 +26,7 @@ use infra::model::NewAccessKey;
 use infra::server::auth::actor_for_user;
 use infra::server::config::ServerConfig;
 use infra::server::db;
-use infra::server::services::{keys, search, users, Actor, Ctx};
+use infra::server::services::{Actor, Ctx, keys, search, users};
 use infra::server::state::AppState;
 use infra::server::web;
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait, Value};
@@ -156,28 +156,103 @@ impl Rng {
 }
 
 const FIRST_NAMES: &[&str] = &[
-    "Aaron", "Abigail", "Adam", "Aisha", "Alice", "Amelia", "Ben", "Bella", "Bruno", "Carlos", "Chloe", "Chen",
-    "Daniel", "Diana", "Dmitri", "Elena", "Ethan", "Emma", "Fatima", "Felix", "Freya", "George", "Grace",
-    "Gabriel", "Hannah", "Henry", "Hiro", "Isaac", "Isabel", "Ivan", "Jack", "Julia", "Jamal", "Kai", "Karen",
-    "Kofi", "Liam", "Lucy", "Leila", "Mateo", "Mia", "Mohammed", "Noah", "Nora", "Nadia", "Oliver", "Olivia",
-    "Omar", "Pablo", "Priya", "Peter", "Quentin", "Quinn", "Rafael", "Rosa", "Ravi", "Samuel", "Sofia", "Sven",
-    "Thomas", "Tara", "Tomasz", "Uma", "Umar", "Ursula", "Victor", "Vera", "Vikram", "William", "Wen", "Wanda",
-    "Xavier", "Xin", "Yusuf", "Yara", "Yuki", "Zoe", "Zane", "Zeynep",
+    "Aaron", "Abigail", "Adam", "Aisha", "Alice", "Amelia", "Ben", "Bella", "Bruno", "Carlos", "Chloe", "Chen", "Daniel", "Diana", "Dmitri", "Elena", "Ethan",
+    "Emma", "Fatima", "Felix", "Freya", "George", "Grace", "Gabriel", "Hannah", "Henry", "Hiro", "Isaac", "Isabel", "Ivan", "Jack", "Julia", "Jamal", "Kai",
+    "Karen", "Kofi", "Liam", "Lucy", "Leila", "Mateo", "Mia", "Mohammed", "Noah", "Nora", "Nadia", "Oliver", "Olivia", "Omar", "Pablo", "Priya", "Peter",
+    "Quentin", "Quinn", "Rafael", "Rosa", "Ravi", "Samuel", "Sofia", "Sven", "Thomas", "Tara", "Tomasz", "Uma", "Umar", "Ursula", "Victor", "Vera", "Vikram",
+    "William", "Wen", "Wanda", "Xavier", "Xin", "Yusuf", "Yara", "Yuki", "Zoe", "Zane", "Zeynep",
 ];
 
 const LAST_NAMES: &[&str] = &[
-    "Anderson", "Abe", "Brown", "Becker", "Chen", "Costa", "Davis", "Dubois", "Evans", "Eriksen", "Fischer",
-    "Fernandez", "Garcia", "Gupta", "Hughes", "Hansen", "Ito", "Ivanova", "Jones", "Jensen", "Kim", "Kowalski",
-    "Lopez", "Larsen", "Martin", "Muller", "Nguyen", "Novak", "Okafor", "Olsen", "Patel", "Petrov", "Quinn",
-    "Rossi", "Rodriguez", "Smith", "Silva", "Tanaka", "Taylor", "Usman", "Ulrich", "Vargas", "Volkov", "Walker",
-    "Wang", "Xu", "Young", "Yilmaz", "Zhang", "Zimmermann",
+    "Anderson",
+    "Abe",
+    "Brown",
+    "Becker",
+    "Chen",
+    "Costa",
+    "Davis",
+    "Dubois",
+    "Evans",
+    "Eriksen",
+    "Fischer",
+    "Fernandez",
+    "Garcia",
+    "Gupta",
+    "Hughes",
+    "Hansen",
+    "Ito",
+    "Ivanova",
+    "Jones",
+    "Jensen",
+    "Kim",
+    "Kowalski",
+    "Lopez",
+    "Larsen",
+    "Martin",
+    "Muller",
+    "Nguyen",
+    "Novak",
+    "Okafor",
+    "Olsen",
+    "Patel",
+    "Petrov",
+    "Quinn",
+    "Rossi",
+    "Rodriguez",
+    "Smith",
+    "Silva",
+    "Tanaka",
+    "Taylor",
+    "Usman",
+    "Ulrich",
+    "Vargas",
+    "Volkov",
+    "Walker",
+    "Wang",
+    "Xu",
+    "Young",
+    "Yilmaz",
+    "Zhang",
+    "Zimmermann",
 ];
 
 const GROUP_AREAS: &[&str] = &[
-    "Platform", "Payments", "Data Science", "Security", "Mobile", "Growth", "Infrastructure", "Billing",
-    "Support", "Research", "Operations", "Analytics", "Frontend", "Backend", "Quality", "Kernel", "Networking",
-    "Web", "Identity", "Jobs", "Ledger", "Email", "Video", "Search", "Checkout", "Logistics", "Marketing",
-    "Compliance", "Observability", "Storage", "Ads", "Yield", "Zephyr", "Umbrella", "Xenon", "Design",
+    "Platform",
+    "Payments",
+    "Data Science",
+    "Security",
+    "Mobile",
+    "Growth",
+    "Infrastructure",
+    "Billing",
+    "Support",
+    "Research",
+    "Operations",
+    "Analytics",
+    "Frontend",
+    "Backend",
+    "Quality",
+    "Kernel",
+    "Networking",
+    "Web",
+    "Identity",
+    "Jobs",
+    "Ledger",
+    "Email",
+    "Video",
+    "Search",
+    "Checkout",
+    "Logistics",
+    "Marketing",
+    "Compliance",
+    "Observability",
+    "Storage",
+    "Ads",
+    "Yield",
+    "Zephyr",
+    "Umbrella",
+    "Xenon",
+    "Design",
 ];
 
 const GROUP_KINDS: &[&str] = &["team", "oncall", "admins", "readers", "devs", "sre", "leads", "contractors"];
@@ -186,9 +261,36 @@ const ENVIRONMENTS: &[&str] = &["prod", "staging", "dev", "qa", "sandbox"];
 const REGIONS: &[&str] = &["eu-west", "us-east", "us-west", "ap-south", "sa-east", "eu-north", "ap-east"];
 
 const NAMESPACES: &[&str] = &[
-    "default", "kube-system", "payments", "checkout", "search", "billing", "identity", "ledger", "monitoring",
-    "logging", "ingress", "cert-manager", "data", "ml", "batch", "web", "api", "mobile-api", "email", "video",
-    "ads", "growth", "support", "analytics", "storage", "security", "ci", "platform", "jobs", "frontend",
+    "default",
+    "kube-system",
+    "payments",
+    "checkout",
+    "search",
+    "billing",
+    "identity",
+    "ledger",
+    "monitoring",
+    "logging",
+    "ingress",
+    "cert-manager",
+    "data",
+    "ml",
+    "batch",
+    "web",
+    "api",
+    "mobile-api",
+    "email",
+    "video",
+    "ads",
+    "growth",
+    "support",
+    "analytics",
+    "storage",
+    "security",
+    "ci",
+    "platform",
+    "jobs",
+    "frontend",
 ];
 
 const CLUSTER_ROLES: &[&str] = &["cluster-admin", "admin", "edit", "view"];
@@ -223,12 +325,7 @@ fn progress(message: &str) {
 }
 
 /// Inserts rows with multi-row VALUES, `ROWS_PER_STATEMENT` at a time, inside the given transaction.
-async fn bulk_insert(
-    txn: &impl ConnectionTrait,
-    table: &str,
-    columns: &[&str],
-    rows: impl IntoIterator<Item = Vec<Value>>,
-) -> Result<u64, String> {
+async fn bulk_insert(txn: &impl ConnectionTrait, table: &str, columns: &[&str], rows: impl IntoIterator<Item = Vec<Value>>) -> Result<u64, String> {
     let one_row = format!("({})", vec!["?"; columns.len()].join(","));
     let head = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
     let mut batch: Vec<Value> = Vec::with_capacity(columns.len() * ROWS_PER_STATEMENT);
@@ -319,12 +416,7 @@ async fn seed(db: &DatabaseConnection, o: &Options, admin_id: i64) -> Result<See
         .map(|i| {
             let name = format!("{} {} {}", rng.pick(GROUP_AREAS), rng.pick(GROUP_KINDS), i);
             group_names.push(name.clone());
-            vec![
-                name.to_lowercase().into(),
-                name.into(),
-                Value::from("local"),
-                (now - rng.below(365) as i64 * day).into(),
-            ]
+            vec![name.to_lowercase().into(), name.into(), Value::from("local"), (now - rng.below(365) as i64 * day).into()]
         })
         .collect();
     let txn = db.begin().await.map_err(err)?;
@@ -437,13 +529,8 @@ async fn seed(db: &DatabaseConnection, o: &Options, admin_id: i64) -> Result<See
             break;
         }
         done += chunk.len();
-        bulk_insert(
-            &txn,
-            "grants",
-            &["subject_kind", "subject_id", "role", "destination", "namespace", "created_by", "created_at", "expires_at"],
-            chunk,
-        )
-        .await?;
+        bulk_insert(&txn, "grants", &["subject_kind", "subject_id", "role", "destination", "namespace", "created_by", "created_at", "expires_at"], chunk)
+            .await?;
         if done < total_grants {
             progress(&format!(" {done}"));
         }
@@ -465,14 +552,11 @@ async fn seed(db: &DatabaseConnection, o: &Options, admin_id: i64) -> Result<See
     }
     println!(" done in {:.1} s", t.elapsed().as_secs_f64());
 
-    let busiest = db::query_one(
-        db,
-        "SELECT destination, COUNT(*) FROM grants WHERE destination <> 'infra' GROUP BY destination ORDER BY 2 DESC, 1 LIMIT 1",
-        [],
-    )
-    .await
-    .map_err(err)?
-    .ok_or("no grants on any cluster")?;
+    let busiest =
+        db::query_one(db, "SELECT destination, COUNT(*) FROM grants WHERE destination <> 'infra' GROUP BY destination ORDER BY 2 DESC, 1 LIMIT 1", [])
+            .await
+            .map_err(err)?
+            .ok_or("no grants on any cluster")?;
     let busiest_cluster: String = busiest.try_get_by_index(0).map_err(err)?;
     let busiest_cluster_grants: i64 = busiest.try_get_by_index(1).map_err(err)?;
 
@@ -520,7 +604,13 @@ fn ms(d: Duration) -> f64 {
 
 fn fmt_ms(d: Duration) -> String {
     let m = ms(d);
-    if m < 10.0 { format!("{m:.2} ms") } else if m < 100.0 { format!("{m:.1} ms") } else { format!("{m:.0} ms") }
+    if m < 10.0 {
+        format!("{m:.2} ms")
+    } else if m < 100.0 {
+        format!("{m:.1} ms")
+    } else {
+        format!("{m:.0} ms")
+    }
 }
 
 fn fmt_bytes(n: usize) -> String {
@@ -554,15 +644,7 @@ impl Report {
         );
         println!("  {:<44} {:>6} {:>10} {:>10} {:>10}   {}", "measurement", "n", "p50", "p99", "max", "");
         for l in &self.lines {
-            println!(
-                "  {:<44} {:>6} {:>10} {:>10} {:>10}   {}",
-                l.label,
-                l.stats.n,
-                fmt_ms(l.stats.p50),
-                fmt_ms(l.stats.p99),
-                fmt_ms(l.stats.max),
-                l.note
-            );
+            println!("  {:<44} {:>6} {:>10} {:>10} {:>10}   {}", l.label, l.stats.n, fmt_ms(l.stats.p50), fmt_ms(l.stats.p99), fmt_ms(l.stats.max), l.note);
         }
         println!("  against the targets (p99):");
         for l in &self.lines {
@@ -625,18 +707,10 @@ fn parse_response(ttfb: Duration, total: Duration, data: Vec<u8>) -> Result<Http
     let head = String::from_utf8_lossy(&data[..end]).into_owned();
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap_or_default();
-    let status: u16 = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
-        .collect();
+    let status: u16 = status_line.split(' ').nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| format!("bad status line {status_line:?}"))?;
+    let headers: Vec<(String, String)> = lines.filter_map(|l| l.split_once(':').map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))).collect();
     let raw = data[end + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked"));
+    let chunked = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked"));
     let body = if chunked { dechunk(&raw)? } else { raw };
     Ok(HttpResponse { ttfb, total, status, headers, body })
 }
@@ -646,8 +720,7 @@ fn dechunk(mut raw: &[u8]) -> Result<Vec<u8>, String> {
     loop {
         let line_end = raw.windows(2).position(|w| w == b"\r\n").ok_or("truncated chunked body")?;
         let size_text = String::from_utf8_lossy(&raw[..line_end]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| format!("bad chunk size {size_text:?}"))?;
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16).map_err(|_| format!("bad chunk size {size_text:?}"))?;
         raw = &raw[line_end + 2..];
         if size == 0 {
             return Ok(out);
@@ -679,7 +752,6 @@ fn typeahead_request(addr: SocketAddr, q: &str, key: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-
 // ---------------------------------------------------------------------------------------------------
 // one backend
 
@@ -706,11 +778,7 @@ async fn start(url: &str, data_dir: PathBuf) -> Result<(AppState, Actor, String)
         session_max_age_hours: 168,
         verify_grace_period_secs: 86_400,
     };
-    let leptos_options = leptos::config::LeptosOptions::builder()
-        .output_name("infra")
-        .site_root("target/site")
-        .env(leptos::config::Env::PROD)
-        .build();
+    let leptos_options = leptos::config::LeptosOptions::builder().output_name("infra").site_root("target/site").env(leptos::config::Env::PROD).build();
     let (state, one_time) = web::prepare(config, leptos_options).await?;
     let one_time = one_time.ok_or("the database was not empty: no first admin was created")?;
     // the first admin must change the one-time password before anything else works; do it as they would
@@ -722,19 +790,14 @@ async fn start(url: &str, data_dir: PathBuf) -> Result<(AppState, Actor, String)
     if !actor.is_admin() || actor.must_change_password {
         return Err("the first admin is not a usable admin".into());
     }
-    let key = keys::create(
-        Ctx::new(&state.db, &actor),
-        &NewAccessKey { name: "console-bench".into(), ttl_secs: None, inactivity_timeout_secs: None },
-    )
-    .await
-    .map_err(|e| format!("creating an access key: {e}"))?;
+    let key = keys::create(Ctx::new(&state.db, &actor), &NewAccessKey { name: "console-bench".into(), ttl_secs: None, inactivity_timeout_secs: None })
+        .await
+        .map_err(|e| format!("creating an access key: {e}"))?;
     Ok((state, actor, key.access_key))
 }
 
 fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "unknown".into())
+    std::fs::read_to_string("/proc/loadavg").map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_else(|_| "unknown".into())
 }
 
 async fn run_backend(backend: &'static str, url: &str, data_dir: PathBuf, o: &Options) -> Result<Report, String> {
@@ -824,12 +887,7 @@ async fn run_backend(backend: &'static str, url: &str, data_dir: PathBuf, o: &Op
     let pages: [(&str, &str, &str, String); 3] = [
         ("Users", "/users", "data-testid=\"users\"", "first page of 25".to_string()),
         ("Access", "/access", "data-testid=\"grants\"", "first page of 50".to_string()),
-        (
-            "Cluster",
-            cluster_path.as_str(),
-            "data-testid=\"cluster-access\"",
-            format!("busiest cluster, {} grants", seeded.busiest_cluster_grants),
-        ),
+        ("Cluster", cluster_path.as_str(), "data-testid=\"cluster-access\"", format!("busiest cluster, {} grants", seeded.busiest_cluster_grants)),
     ];
     for (title, path, marker, what) in pages {
         progress(&format!("  page {path}: {} requests ...", o.page_runs));

@@ -24,7 +24,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::{eventually, free_port, kube_client, test_api_server, Infra};
+use harness::{Infra, eventually, free_port, kube_client, test_api_server};
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::Api;
 use serde_json::json;
@@ -432,9 +432,7 @@ async fn bench(args: Args, placement: Option<Placement>) {
     // propagation: add and remove a grant of view on prod.db for bob, watching the RoleBinding
     let (_bob, _) = infra.user("bob@example.com").await;
     let bindings = Api::<RoleBinding>::namespaced(kube_client(&k8s.admin_kubeconfig()).await, "db");
-    let has_bob = |b: Option<RoleBinding>| {
-        b.and_then(|b| b.subjects).is_some_and(|s| s.iter().any(|s| s.name == "bob@example.com"))
-    };
+    let has_bob = |b: Option<RoleBinding>| b.and_then(|b| b.subjects).is_some_and(|s| s.iter().any(|s| s.name == "bob@example.com"));
     let mut latencies = Vec::with_capacity(args.changes);
     let mut grant_id = None;
     let started = Instant::now();

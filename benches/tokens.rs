@@ -15,7 +15,7 @@ mod harness;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use harness::{connected_prod, eventually, key_for, test_api_server, Infra};
+use harness::{Infra, connected_prod, eventually, key_for, test_api_server};
 use serde_json::json;
 
 fn arg(name: &str, default: u64) -> u64 {
@@ -39,10 +39,8 @@ async fn main() {
     let (_connector, _, prod) = connected_prod(&infra, &k8s, dir.path()).await;
     let (alice_id, alice_key) = infra.user("alice@example.com").await;
     infra.post("/api/grants", &infra.admin, json!({"subject": "user:alice@example.com", "role": "edit", "resource": "prod.web"})).await;
-    let proxy = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(prod["ca"].as_str().unwrap().as_bytes()).unwrap())
-        .build()
-        .unwrap();
+    let proxy =
+        reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(prod["ca"].as_str().unwrap().as_bytes()).unwrap()).build().unwrap();
     let pods = format!("{}/api/v1/namespaces/web/pods", prod["endpoint"].as_str().unwrap());
 
     // 1. issuance
@@ -79,12 +77,7 @@ async fn main() {
     let cli_dir = dir.path().join("cli");
     let infra_bin = env!("CARGO_BIN_EXE_infra");
     let run = |args: &[&str]| {
-        Command::new(infra_bin)
-            .args(args)
-            .env("INFRA_CONFIG_DIR", &cli_dir)
-            .env("KUBECONFIG", cli_dir.join("kubeconfig"))
-            .output()
-            .expect("infra runs")
+        Command::new(infra_bin).args(args).env("INFRA_CONFIG_DIR", &cli_dir).env("KUBECONFIG", cli_dir.join("kubeconfig")).output().expect("infra runs")
     };
     assert!(run(&["login", &infra.url, "--key", &alice_key, "--tls-trusted-fingerprint", &infra.fingerprint]).status.success());
     assert!(run(&["tokens", "--cluster", "prod"]).status.success());

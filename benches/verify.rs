@@ -18,7 +18,7 @@ use harness::Infra;
 use idp::Idp;
 use infra::server::oidc::Identity;
 use infra::server::services::providers;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use sha2::Digest;
 
 fn arg(name: &str, default: u64) -> u64 {

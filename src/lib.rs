@@ -7,7 +7,6 @@
 //! - [`kube_test_server`]: a Kubernetes API test double (not Kubernetes) for tests and local runs
 
 pub mod app;
-pub mod model;
 #[cfg(feature = "ssr")]
 pub mod cli;
 #[cfg(feature = "ssr")]
@@ -16,6 +15,7 @@ pub mod connector;
 pub mod files;
 #[cfg(feature = "ssr")]
 pub mod kube_test_server;
+pub mod model;
 #[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]

@@ -30,9 +30,7 @@ enum Command {
     /// The kubectl credential plugin: print an ExecCredential with a short-lived token for a cluster.
     Tokens(infra::cli::TokensArgs),
     /// Print a shell completion script: infra completion bash|zsh|fish
-    Completion {
-        shell: clap_complete::Shell,
-    },
+    Completion { shell: clap_complete::Shell },
     /// Print the version.
     Version,
 }
@@ -41,8 +39,7 @@ enum Command {
 async fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
         )
         .with_writer(std::io::stderr)
         .init();

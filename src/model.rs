@@ -500,10 +500,7 @@ impl KubeconfigOptions {
     /// The lifetimes to offer, in seconds, none above the maximum (which is offered itself); the
     /// shortest is the 10 minutes Kubernetes requires of a certificate.
     pub fn lifetimes(&self) -> Vec<i64> {
-        let mut list: Vec<i64> = [600, 3600, 8 * 3600, 86_400, 7 * 86_400, 30 * 86_400]
-            .into_iter()
-            .filter(|s| *s <= self.max_lifetime_secs)
-            .collect();
+        let mut list: Vec<i64> = [600, 3600, 8 * 3600, 86_400, 7 * 86_400, 30 * 86_400].into_iter().filter(|s| *s <= self.max_lifetime_secs).collect();
         if !list.contains(&self.max_lifetime_secs) && self.max_lifetime_secs >= 60 {
             list.push(self.max_lifetime_secs);
         }

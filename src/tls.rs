@@ -82,11 +82,7 @@ impl Ca {
 
 /// SHA-256 of the first certificate in a PEM (or of the bytes when they are not PEM), hex.
 pub fn fingerprint(pem_or_der: &[u8]) -> String {
-    let der = rustls_pemfile::certs(&mut &pem_or_der[..])
-        .next()
-        .and_then(|c| c.ok())
-        .map(|c| c.to_vec())
-        .unwrap_or_else(|| pem_or_der.to_vec());
+    let der = rustls_pemfile::certs(&mut &pem_or_der[..]).next().and_then(|c| c.ok()).map(|c| c.to_vec()).unwrap_or_else(|| pem_or_der.to_vec());
     Sha256::digest(&der).iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -96,13 +92,9 @@ pub fn server_config(cert: &ServerCert) -> Result<Arc<rustls::ServerConfig>, Str
     let certs = rustls_pemfile::certs(&mut cert.cert_pem.as_bytes())
         .collect::<Result<Vec<CertificateDer<'static>>, _>>()
         .map_err(|e| format!("bad certificate: {e}"))?;
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut cert.key_pem.as_bytes())
-        .map_err(|e| format!("bad key: {e}"))?
-        .ok_or("no private key in the PEM")?;
-    let mut config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("bad certificate or key: {e}"))?;
+    let key: PrivateKeyDer<'static> =
+        rustls_pemfile::private_key(&mut cert.key_pem.as_bytes()).map_err(|e| format!("bad key: {e}"))?.ok_or("no private key in the PEM")?;
+    let mut config = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(certs, key).map_err(|e| format!("bad certificate or key: {e}"))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -124,10 +116,7 @@ pub async fn serve_https<F, S>(
     per_connection: F,
 ) where
     F: Fn(&rustls::ServerConnection, std::net::SocketAddr) -> S + Clone + Send + 'static,
-    S: tower::Service<http::Request<hyper::body::Incoming>, Response = axum::response::Response, Error = std::convert::Infallible>
-        + Clone
-        + Send
-        + 'static,
+    S: tower::Service<http::Request<hyper::body::Incoming>, Response = axum::response::Response, Error = std::convert::Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
     use hyper_util::rt::{TokioExecutor, TokioIo};

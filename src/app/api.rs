@@ -6,7 +6,10 @@ use leptos::prelude::*;
 use crate::model::*;
 
 #[cfg(feature = "ssr")]
-use crate::server::{services::{self, Ctx, Paging}, web::{fn_actor, fn_actor_pending_password}};
+use crate::server::{
+    services::{self, Ctx, Paging},
+    web::{fn_actor, fn_actor_pending_password},
+};
 
 /// Who is signed in, or None.
 #[server(prefix = "/_fn", endpoint = "me")]

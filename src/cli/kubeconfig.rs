@@ -9,15 +9,16 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use crate::server::services::is_dns_label;
-use crate::server::services::kubeconfig::{exec_user, PREFIX};
+use crate::server::services::kubeconfig::{PREFIX, exec_user};
 
 const SECTIONS: [&str; 3] = ["clusters", "users", "contexts"];
 
 pub fn path() -> Result<PathBuf, String> {
     if let Some(list) = std::env::var_os("KUBECONFIG")
-        && let Some(first) = std::env::split_paths(&list).find(|p| !p.as_os_str().is_empty()) {
-            return Ok(first);
-        }
+        && let Some(first) = std::env::split_paths(&list).find(|p| !p.as_os_str().is_empty())
+    {
+        return Ok(first);
+    }
     let home = std::env::var_os("HOME").ok_or("cannot find your home directory: set HOME or KUBECONFIG")?;
     Ok(PathBuf::from(home).join(".kube").join("config"))
 }

@@ -8,7 +8,7 @@ pub mod trust;
 
 use std::io::{BufRead, Write};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use self::config::{CachedToken, CliConfig};
 use self::trust::Trust;
@@ -153,9 +153,16 @@ pub async fn login(args: LoginArgs) -> Result<(), String> {
             } else {
                 prompt("")?
             };
-            let created = call(&server, &trust, None, reqwest::Method::POST, "/api/login", Some(json!({
-                "email": email, "password": password, "name": format!("infra CLI on {host}"),
-            })))
+            let created = call(
+                &server,
+                &trust,
+                None,
+                reqwest::Method::POST,
+                "/api/login",
+                Some(json!({
+                    "email": email, "password": password, "name": format!("infra CLI on {host}"),
+                })),
+            )
             .await?;
             created["access_key"].as_str().ok_or("the server did not return a key")?.to_string()
         }
@@ -223,10 +230,12 @@ async fn web_login(server: &str, trust: &Trust, host: &str) -> Result<String, St
         }
         if let Some(key) = key {
             // the poll won the race against the redirect: answer the tab that is on its way
-            if !was_redirected && listener.is_some()
-                && let Some(stream) = tokio::time::timeout(std::time::Duration::from_secs(2), accept(listener.as_ref())).await.ok().flatten() {
-                    loopback_answer(stream, LOGGED_IN_PAGE).await;
-                }
+            if !was_redirected
+                && listener.is_some()
+                && let Some(stream) = tokio::time::timeout(std::time::Duration::from_secs(2), accept(listener.as_ref())).await.ok().flatten()
+            {
+                loopback_answer(stream, LOGGED_IN_PAGE).await;
+            }
             return Ok(key);
         }
         answer?;
@@ -365,7 +374,9 @@ pub async fn tokens(args: TokensArgs) -> Result<(), String> {
     let token = match cache.get(&cache_key).filter(|t| t.expires_at - now > TOKEN_MARGIN_MS) {
         Some(t) => t.clone(),
         None => {
-            let body = call(&config.server, &config.trust, Some(&config.access_key), reqwest::Method::POST, "/api/tokens", Some(json!({"destination": args.cluster}))).await?;
+            let body =
+                call(&config.server, &config.trust, Some(&config.access_key), reqwest::Method::POST, "/api/tokens", Some(json!({"destination": args.cluster})))
+                    .await?;
             let issued: IssuedToken = serde_json::from_value(body).map_err(|e| format!("unexpected answer from the server: {e}"))?;
             let t = CachedToken { token: issued.token, expires_at: issued.expires_at };
             cache.retain(|_, t| t.expires_at > now);

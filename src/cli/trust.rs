@@ -30,7 +30,8 @@ impl Trust {
     pub fn client(&self) -> Result<reqwest::Client, String> {
         let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(30));
         if let Some(pem) = &self.server_ca {
-            let cert = reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| format!("the stored server certificate is damaged ({e}): run infra login again"))?;
+            let cert =
+                reqwest::Certificate::from_pem(pem.as_bytes()).map_err(|e| format!("the stored server certificate is damaged ({e}): run infra login again"))?;
             builder = builder.add_root_certificate(cert);
         }
         if self.skip_tls_verify {
@@ -73,9 +74,10 @@ pub async fn establish(server: &str, previous: Trust, asked: Asked<'_>) -> Resul
     let chosen = match asked.fingerprint {
         Some(given) => {
             let given = normalize_fingerprint(given);
-            chain.iter().find(|c| normalize_fingerprint(&display_fingerprint(c)) == given).ok_or_else(|| {
-                format!("the certificate of {server} does not match --tls-trusted-fingerprint: it presents {shown}. Nothing was saved.")
-            })?
+            chain
+                .iter()
+                .find(|c| normalize_fingerprint(&display_fingerprint(c)) == given)
+                .ok_or_else(|| format!("the certificate of {server} does not match --tls-trusted-fingerprint: it presents {shown}. Nothing was saved."))?
         }
         None => {
             if !std::io::stdin().is_terminal() {
@@ -141,7 +143,14 @@ async fn presented_chain(server: &str) -> Result<Vec<CertificateDer<'static>>, S
 struct ReadOnly(Arc<rustls::crypto::CryptoProvider>);
 
 impl ServerCertVerifier for ReadOnly {
-    fn verify_server_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
         Ok(ServerCertVerified::assertion())
     }
     fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {

@@ -12,14 +12,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::certificates::v1::{CertificateSigningRequest, CertificateSigningRequestSpec};
 use k8s_openapi::ByteString;
-use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use k8s_openapi::api::certificates::v1::{CertificateSigningRequest, CertificateSigningRequestSpec};
 use kube::Api;
+use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 use super::server_api::ServerApi;
-use crate::model::{is_kubernetes_system_name, CertificateRequest, IssuedCertificate};
+use crate::model::{CertificateRequest, IssuedCertificate, is_kubernetes_system_name};
 
 const SIGNER: &str = "kubernetes.io/kube-apiserver-client";
 
@@ -42,7 +42,14 @@ impl DirectAccess {
 
 /// Has the cluster sign `request` and posts the answer (the certificate, or why not) to the server.
 /// `members` are the current members of each group with a grant on the cluster.
-pub async fn answer(client: kube::Client, api: ServerApi, cluster: String, direct: DirectAccess, request: CertificateRequest, members: BTreeMap<String, Vec<String>>) {
+pub async fn answer(
+    client: kube::Client,
+    api: ServerApi,
+    cluster: String,
+    direct: DirectAccess,
+    request: CertificateRequest,
+    members: BTreeMap<String, Vec<String>>,
+) {
     let signed = match check(&request, &members) {
         Ok(()) => sign(&client, &cluster, &request).await,
         Err(refused) => Err(refused),
@@ -76,11 +83,8 @@ pub fn check(request: &CertificateRequest, members: &BTreeMap<String, Vec<String
     let mut said = request.groups.clone();
     said.sort();
     // the groups the cluster binds for this user: O may name no other (BTreeMap: in order)
-    let granted: Vec<String> = members
-        .iter()
-        .filter(|(group, emails)| !is_kubernetes_system_name(group) && emails.contains(&request.user))
-        .map(|(group, _)| group.clone())
-        .collect();
+    let granted: Vec<String> =
+        members.iter().filter(|(group, emails)| !is_kubernetes_system_name(group) && emails.contains(&request.user)).map(|(group, _)| group.clone()).collect();
     let system = is_kubernetes_system_name(&cn) || o.iter().any(|g| is_kubernetes_system_name(g));
     if request.user.is_empty() || system || cn != request.user || o != said || said != granted {
         return Err(format!(

@@ -37,13 +37,8 @@ pub async fn kubernetes_version(client: &Client) -> Result<String, kube::Error> 
 }
 
 pub async fn facts(client: &Client) -> Result<Facts, kube::Error> {
-    let mut namespaces: Vec<String> = Api::<Namespace>::all(client.clone())
-        .list(&ListParams::default())
-        .await?
-        .items
-        .into_iter()
-        .filter_map(|n| n.metadata.name)
-        .collect();
+    let mut namespaces: Vec<String> =
+        Api::<Namespace>::all(client.clone()).list(&ListParams::default()).await?.items.into_iter().filter_map(|n| n.metadata.name).collect();
     namespaces.sort();
     let mut roles: Vec<String> = Api::<ClusterRole>::all(client.clone())
         .list(&ListParams::default())
@@ -77,12 +72,7 @@ fn product_role(name: &str, subresource: &str) -> ClusterRole {
     };
     // reading logs is a `get`; exec and port-forward open a stream with `create` (and `get` for old clients)
     let verbs = if subresource == "pods/log" { vec!["get".into()] } else { vec!["create".into(), "get".into()] };
-    let sub = PolicyRule {
-        api_groups: Some(vec![String::new()]),
-        resources: Some(vec![subresource.into()]),
-        verbs,
-        ..Default::default()
-    };
+    let sub = PolicyRule { api_groups: Some(vec![String::new()]), resources: Some(vec![subresource.into()]), verbs, ..Default::default() };
     ClusterRole {
         metadata: ObjectMeta { name: Some(name.into()), labels: Some(managed_labels()), ..Default::default() },
         rules: Some(vec![read_pods, sub]),

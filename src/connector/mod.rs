@@ -98,9 +98,7 @@ pub async fn run(config: ConnectorConfig) -> Result<(), String> {
     let kube_config = match &config.kubeconfig {
         Some(path) => {
             let file = Kubeconfig::read_from(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
-                .await
-                .map_err(|e| format!("cannot use {}: {e}", path.display()))?
+            kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default()).await.map_err(|e| format!("cannot use {}: {e}", path.display()))?
         }
         None => kube::Config::infer().await.map_err(|e| format!("no cluster configuration found: {e}"))?,
     };
@@ -131,12 +129,7 @@ pub async fn run(config: ConnectorConfig) -> Result<(), String> {
     }
     let version = retry("read the Kubernetes version", || cluster::kubernetes_version(&client)).await;
     let facts = retry("list namespaces and roles", || cluster::facts(&client)).await;
-    let shared = Arc::new(Shared {
-        facts: Mutex::new(facts),
-        problems: Mutex::new(Vec::new()),
-        report_now: Notify::new(),
-        reconcile_now: Notify::new(),
-    });
+    let shared = Arc::new(Shared { facts: Mutex::new(facts), problems: Mutex::new(Vec::new()), report_now: Notify::new(), reconcile_now: Notify::new() });
     let registration = |shared: &Shared| DestinationRegistration {
         name: name.clone(),
         unique_id: cluster_id.clone(),
@@ -236,7 +229,8 @@ async fn bindings_loop(
                             // break-glass certificate requests, each answered once
                             answered.retain(|id| desired.certificates.iter().any(|r| r.id == *id));
                             for request in desired.certificates.iter().filter(|r| answered.insert(r.id)) {
-                                let task = certificates::answer(client.clone(), api.clone(), name.clone(), direct.clone(), request.clone(), desired.members.clone());
+                                let task =
+                                    certificates::answer(client.clone(), api.clone(), name.clone(), direct.clone(), request.clone(), desired.members.clone());
                                 tokio::spawn(task);
                             }
                             version = desired.version.clone();
@@ -278,11 +272,7 @@ async fn bindings_loop(
                     proxy.recheck_streams().await;
                     (rechecked_version, rechecked_at) = (Some(desired.version.clone()), tokio::time::Instant::now());
                 }
-                let changed = shared
-                    .problems
-                    .lock()
-                    .map(|mut p| std::mem::replace(&mut *p, report.problems.clone()) != report.problems)
-                    .unwrap_or(false);
+                let changed = shared.problems.lock().map(|mut p| std::mem::replace(&mut *p, report.problems.clone()) != report.problems).unwrap_or(false);
                 if changed {
                     shared.report_now.notify_one();
                 }

@@ -36,10 +36,7 @@ pub fn binding_name(role: &str) -> String {
 }
 
 fn subjects(desired: &[BindingSubject]) -> Vec<Subject> {
-    desired
-        .iter()
-        .map(|s| Subject { kind: s.kind.clone(), name: s.name.clone(), api_group: Some(RBAC_GROUP.into()), namespace: None })
-        .collect()
+    desired.iter().map(|s| Subject { kind: s.kind.clone(), name: s.name.clone(), api_group: Some(RBAC_GROUP.into()), namespace: None }).collect()
 }
 
 /// The subjects of an existing binding in the form the server sends, for comparison.
@@ -75,14 +72,8 @@ pub async fn reconcile(client: &Client, cluster_name: &str, desired: &[DesiredBi
     let mut report = Report::default();
     let selector = ListParams::default().labels(&cluster::managed_selector());
     let crb_api = Api::<ClusterRoleBinding>::all(client.clone());
-    let mut owned_crbs: BTreeMap<String, ClusterRoleBinding> = crb_api
-        .list(&selector)
-        .await?
-        .items
-        .into_iter()
-        .filter(|b| is_managed(&b.metadata))
-        .filter_map(|b| Some((b.metadata.name.clone()?, b)))
-        .collect();
+    let mut owned_crbs: BTreeMap<String, ClusterRoleBinding> =
+        crb_api.list(&selector).await?.items.into_iter().filter(|b| is_managed(&b.metadata)).filter_map(|b| Some((b.metadata.name.clone()?, b))).collect();
     let mut owned_rbs: BTreeMap<(String, String), RoleBinding> = Api::<RoleBinding>::all(client.clone())
         .list(&selector)
         .await?
@@ -94,21 +85,11 @@ pub async fn reconcile(client: &Client, cluster_name: &str, desired: &[DesiredBi
 
     for want in desired {
         if !facts.roles.iter().any(|r| r == &want.role) {
-            report.problems.push(format!(
-                "{} on {}: the cluster has no role {}",
-                want.role,
-                scope(cluster_name, &want.namespace),
-                want.role
-            ));
+            report.problems.push(format!("{} on {}: the cluster has no role {}", want.role, scope(cluster_name, &want.namespace), want.role));
             continue;
         }
         if !want.namespace.is_empty() && !facts.namespaces.iter().any(|n| n == &want.namespace) {
-            report.problems.push(format!(
-                "{} on {}: namespace {} does not exist",
-                want.role,
-                scope(cluster_name, &want.namespace),
-                want.namespace
-            ));
+            report.problems.push(format!("{} on {}: namespace {} does not exist", want.role, scope(cluster_name, &want.namespace), want.namespace));
             continue;
         }
         let name = binding_name(&want.role);
@@ -212,10 +193,7 @@ where
         }
         Err(kube::Error::Api(e)) if e.code == 409 => {
             let namespace = object.meta().namespace.clone().unwrap_or_default();
-            report.problems.push(format!(
-                "{}: a binding named {name} exists that infra does not manage; rename or remove it",
-                scope(cluster_name, &namespace)
-            ));
+            report.problems.push(format!("{}: a binding named {name} exists that infra does not manage; rename or remove it", scope(cluster_name, &namespace)));
             Ok(())
         }
         Err(e) => Err(e),

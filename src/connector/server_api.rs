@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::model::{ApiError, DesiredBindings, Destination, DestinationRegistration, ProxiedRequest};
 

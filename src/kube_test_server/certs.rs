@@ -5,10 +5,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    SigningKey,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SigningKey};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateSigningRequestDer, PrivateKeyDer};
 use time::OffsetDateTime;
@@ -45,8 +42,7 @@ impl Ca {
             let mut params = CertificateParams::default();
             params.distinguished_name.push(DnType::CommonName, "kube-test-apiserver-ca");
             params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            params.key_usages =
-                vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
             let now = OffsetDateTime::now_utc();
             params.not_before = now - time::Duration::hours(1);
             params.not_after = now + time::Duration::days(3650);
@@ -55,14 +51,8 @@ impl Ca {
             write_private(&key, &key_pair.serialize_pem())?;
             (cert_pem, key_pair)
         };
-        let cert_der = CertificateDer::from_pem_slice(cert_pem.as_bytes())
-            .map_err(|e| Error::Pem(format!("{}: {e}", crt.display())))?;
-        let subject_der = X509Certificate::from_der(&cert_der)
-            .map_err(|e| Error::Pem(format!("{}: {e}", crt.display())))?
-            .1
-            .subject()
-            .as_raw()
-            .to_vec();
+        let cert_der = CertificateDer::from_pem_slice(cert_pem.as_bytes()).map_err(|e| Error::Pem(format!("{}: {e}", crt.display())))?;
+        let subject_der = X509Certificate::from_der(&cert_der).map_err(|e| Error::Pem(format!("{}: {e}", crt.display())))?.1.subject().as_raw().to_vec();
         let issuer = Issuer::from_ca_cert_pem(&cert_pem, key_pair)?;
         Ok(Ca { cert_pem, cert_der, subject_der, issuer })
     }
@@ -112,16 +102,9 @@ impl Ca {
                 w.next().write_tagged(Tag::context(3), |w| {
                     w.write_sequence(|w| {
                         // keyUsage (critical): digitalSignature, keyEncipherment
-                        extension(
-                            w.next(),
-                            &[2, 5, 29, 15],
-                            true,
-                            &yasna::construct_der(|w| w.write_bitvec_bytes(&[0xa0], 3)),
-                        );
+                        extension(w.next(), &[2, 5, 29, 15], true, &yasna::construct_der(|w| w.write_bitvec_bytes(&[0xa0], 3)));
                         // extKeyUsage: clientAuth
-                        let eku = yasna::construct_der(|w| {
-                            w.write_sequence(|w| w.next().write_oid(&oid(&[1, 3, 6, 1, 5, 5, 7, 3, 2])))
-                        });
+                        let eku = yasna::construct_der(|w| w.write_sequence(|w| w.next().write_oid(&oid(&[1, 3, 6, 1, 5, 5, 7, 3, 2]))));
                         extension(w.next(), &[2, 5, 29, 37], false, &eku);
                         // basicConstraints (critical): not a CA
                         extension(w.next(), &[2, 5, 29, 19], true, &yasna::construct_der(|w| w.write_sequence(|_| ())));
@@ -231,12 +214,6 @@ pub fn pem(label: &str, der: &[u8]) -> String {
 pub fn write_private(path: &Path, contents: &str) -> Result<(), Error> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io_err(path))?;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(io_err(path))?;
     file.write_all(contents.as_bytes()).map_err(io_err(path))
 }

@@ -50,11 +50,7 @@ impl Ctx {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         // The continue token is the last key returned; keys are unique and sorted, so paging is stable.
         if let Some(token) = self.query.get("continue").filter(|t| !t.is_empty()) {
-            let key = b64
-                .decode(token)
-                .ok()
-                .and_then(|k| String::from_utf8(k).ok())
-                .ok_or_else(|| ApiError::bad_request("invalid continue token"))?;
+            let key = b64.decode(token).ok().and_then(|k| String::from_utf8(k).ok()).ok_or_else(|| ApiError::bad_request("invalid continue token"))?;
             items.retain(|o| format!("{}/{}", meta_str(o, "namespace"), meta_str(o, "name")) > key);
         }
         let mut metadata = json!({ "resourceVersion": rv.to_string() });
@@ -62,10 +58,7 @@ impl Ctx {
         if limit > 0 && items.len() > limit {
             let remaining = items.len() - limit;
             items.truncate(limit);
-            let last = items
-                .last()
-                .map(|o| format!("{}/{}", meta_str(o, "namespace"), meta_str(o, "name")))
-                .unwrap_or_default();
+            let last = items.last().map(|o| format!("{}/{}", meta_str(o, "namespace"), meta_str(o, "name"))).unwrap_or_default();
             metadata["continue"] = b64.encode(last).into();
             metadata["remainingItemCount"] = remaining.into();
         }
@@ -91,16 +84,9 @@ impl Ctx {
         if name.is_empty() {
             let prefix = meta_str(obj, "generateName");
             if prefix.is_empty() {
-                return Err(ApiError::invalid(
-                    self.def.group,
-                    self.def.kind,
-                    "",
-                    "metadata.name",
-                    "Required value: name or generateName is required",
-                ));
+                return Err(ApiError::invalid(self.def.group, self.def.kind, "", "metadata.name", "Required value: name or generateName is required"));
             }
-            let suffix: String =
-                (0..5).map(|_| char::from(b"bcdfghjklmnpqrstvwxz2456789"[rand::random_range(0..27)])).collect();
+            let suffix: String = (0..5).map(|_| char::from(b"bcdfghjklmnpqrstvwxz2456789"[rand::random_range(0..27)])).collect();
             name = format!("{prefix}{suffix}");
         }
         if !meta_str(obj, "resourceVersion").is_empty() {
@@ -149,9 +135,7 @@ impl Ctx {
         // The namespace in the body, if any, must be the one in the URL.
         let body_ns = meta_str(obj, "namespace");
         if self.def.namespaced && !body_ns.is_empty() && body_ns != self.ns {
-            return Err(ApiError::bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request",
-            ));
+            return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
         }
         Ok(())
     }
@@ -183,13 +167,7 @@ impl Ctx {
             ));
         }
         if self.def.is_rbac() && self.def.kind.ends_with("Binding") && next.get("roleRef") != cur.get("roleRef") {
-            return Err(ApiError::invalid(
-                self.def.group,
-                self.def.kind,
-                &name,
-                "roleRef",
-                "Invalid value: cannot change roleRef",
-            ));
+            return Err(ApiError::invalid(self.def.group, self.def.kind, &name, "roleRef", "Invalid value: cannot change roleRef"));
         }
         validate::object(self.rid, next, &name)
     }
@@ -210,10 +188,7 @@ impl Ctx {
         self.check_type(&mut obj)?;
         let body_name = meta_str(&obj, "name");
         if !body_name.is_empty() && body_name != self.name() {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({body_name}) does not match the name on the URL ({})",
-                self.name()
-            )));
+            return Err(ApiError::bad_request(format!("the name of the object ({body_name}) does not match the name on the URL ({})", self.name())));
         }
         // A missing object is created only where Kubernetes allows it; prepare that outside the lock.
         let mut fresh = if self.def.create_on_update && self.app.store.get(self.rid, &self.ns, self.name()).is_none() {
@@ -248,19 +223,13 @@ impl Ctx {
         }
         if !matches!(
             kind.as_str(),
-            "application/merge-patch+json"
-                | "application/strategic-merge-patch+json"
-                | "application/json-patch+json"
-                | "application/apply-patch+yaml"
+            "application/merge-patch+json" | "application/strategic-merge-patch+json" | "application/json-patch+json" | "application/apply-patch+yaml"
         ) {
             return Err(ApiError::unsupported_media_type(&kind));
         }
         let body = read_body(req).await?;
-        let patch: Value = serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(format!(
-                "the patch is not JSON (this test double reads apply patches as JSON only): {e}"
-            ))
-        })?;
+        let patch: Value = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("the patch is not JSON (this test double reads apply patches as JSON only): {e}")))?;
         // Server-side apply of a missing object creates it.
         let mut fresh = if apply && self.app.store.get(self.rid, &self.ns, self.name()).is_none() {
             let mut new = patch.clone();
@@ -297,9 +266,7 @@ impl Ctx {
         let kind = content_type(&req);
         let body = read_body(req).await?;
         let options = if body.is_empty() { json!({}) } else { decode_body(&kind, &body)? };
-        let precondition = |field: &str| {
-            options.pointer(&format!("/preconditions/{field}")).and_then(Value::as_str).map(str::to_string)
-        };
+        let precondition = |field: &str| options.pointer(&format!("/preconditions/{field}")).and_then(Value::as_str).map(str::to_string);
         let (want_uid, want_rv) = (precondition("uid"), precondition("resourceVersion"));
         let outcome = self.app.store.mutate(self.rid, &self.ns, self.name(), |cur| {
             let cur = cur.ok_or_else(|| self.not_found())?;
@@ -321,11 +288,7 @@ impl Ctx {
             let (items, _) = self.app.store.list(rid, Some(self.name()));
             for o in items {
                 let _ = self.app.store.mutate(rid, self.name(), meta_str(&o, "name"), |_| Ok(Change::Delete));
-                tracing::debug!(
-                    resource = def.plural,
-                    name = meta_str(&o, "name"),
-                    "kube-test-apiserver: deleted with its namespace"
-                );
+                tracing::debug!(resource = def.plural, name = meta_str(&o, "name"), "kube-test-apiserver: deleted with its namespace");
             }
         }
     }

@@ -31,9 +31,7 @@ fn b64() -> base64::engine::GeneralPurpose {
 /// Checks the request and records who asked (whatever the client put in spec.username and friends).
 pub fn prepare_create(obj: &mut Value, user: &Identity) -> Result<(), ApiError> {
     let name = object::meta_str(obj, "name").to_string();
-    let invalid = |field: &str, message: &str| {
-        ApiError::invalid(CERTIFICATES, "CertificateSigningRequest", &name, field, message)
-    };
+    let invalid = |field: &str, message: &str| ApiError::invalid(CERTIFICATES, "CertificateSigningRequest", &name, field, message);
     let request = obj.pointer("/spec/request").and_then(Value::as_str).unwrap_or("");
     let pem = b64().decode(request).map_err(|_| invalid("spec.request", "Invalid value: not base64 PEM"))?;
     certs::parse_csr(&pem).map_err(|e| invalid("spec.request", &format!("Invalid value: {e}")))?;
@@ -41,12 +39,10 @@ pub fn prepare_create(obj: &mut Value, user: &Identity) -> Result<(), ApiError> 
         return Err(invalid("spec.signerName", "Required value"));
     }
     if let Some(seconds) = obj.pointer("/spec/expirationSeconds").and_then(Value::as_i64)
-        && seconds < MIN_SECONDS {
-            return Err(invalid(
-                "spec.expirationSeconds",
-                &format!("Invalid value: {seconds}: may not specify a duration less than 600 seconds (10 minutes)"),
-            ));
-        }
+        && seconds < MIN_SECONDS
+    {
+        return Err(invalid("spec.expirationSeconds", &format!("Invalid value: {seconds}: may not specify a duration less than 600 seconds (10 minutes)")));
+    }
     let spec = obj["spec"].as_object_mut().ok_or_else(|| invalid("spec", "Required value"))?;
     spec.insert("username".into(), user.user.clone().into());
     spec.insert("groups".into(), json!(user.groups));
@@ -78,9 +74,7 @@ pub async fn update_subresource(ctx: &Ctx, req: Request) -> Result<Response, Api
         let wanted = if ctx.verb == "patch" {
             let mut next = (**cur).clone();
             match kind.as_str() {
-                "application/json-patch+json" => {
-                    super::patch::json_patch(&mut next, &body).map_err(|e| ApiError::new(422, "Invalid", e))?
-                }
+                "application/json-patch+json" => super::patch::json_patch(&mut next, &body).map_err(|e| ApiError::new(422, "Invalid", e))?,
                 _ => super::patch::merge(&mut next, &body),
             }
             next
@@ -113,24 +107,14 @@ fn may_approve(ctx: &Ctx, signer: &str) -> Result<(), ApiError> {
     let attrs = |name: String| RequestInfo {
         verb: "approve".into(),
         path: String::new(),
-        resource: Some(ResourceAttrs {
-            group: CERTIFICATES.into(),
-            resource: "signers".into(),
-            name,
-            ..Default::default()
-        }),
+        resource: Some(ResourceAttrs { group: CERTIFICATES.into(), resource: "signers".into(), name, ..Default::default() }),
     };
     let wildcard = signer.split_once('/').map(|(domain, _)| format!("{domain}/*"));
-    let allowed = std::iter::once(signer.to_string())
-        .chain(wildcard)
-        .any(|n| ctx.app.authz.authorize(&ctx.user, &attrs(n)).allowed);
+    let allowed = std::iter::once(signer.to_string()).chain(wildcard).any(|n| ctx.app.authz.authorize(&ctx.user, &attrs(n)).allowed);
     if allowed {
         return Ok(());
     }
-    let message = format!(
-        "user not permitted to approve requests with signerName {signer:?} ({})",
-        forbidden_message(&ctx.user, &attrs(signer.to_string()))
-    );
+    let message = format!("user not permitted to approve requests with signerName {signer:?} ({})", forbidden_message(&ctx.user, &attrs(signer.to_string())));
     Err(ApiError::forbidden(CERTIFICATES, ctx.def.plural, ctx.name(), &message))
 }
 
@@ -161,31 +145,17 @@ fn stamp_conditions(mut conditions: Value, name: &str) -> Result<Value, ApiError
 
 /// The kube-apiserver-client signer: signs approved requests that only ask for client usages.
 fn sign_if_approved(ctx: &Ctx, csr: &mut Value) {
-    let is = |t: &str| {
-        csr.pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .is_some_and(|l| l.iter().any(|c| c["type"] == t && c["status"] == "True"))
-    };
+    let is = |t: &str| csr.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|l| l.iter().any(|c| c["type"] == t && c["status"] == "True"));
     let signed = csr.pointer("/status/certificate").and_then(Value::as_str).is_some_and(|c| !c.is_empty());
-    if !is("Approved")
-        || is("Denied")
-        || is("Failed")
-        || signed
-        || csr.pointer("/spec/signerName").and_then(Value::as_str) != Some(CLIENT_SIGNER)
-    {
+    if !is("Approved") || is("Denied") || is("Failed") || signed || csr.pointer("/spec/signerName").and_then(Value::as_str) != Some(CLIENT_SIGNER) {
         return;
     }
-    let usages: Vec<&str> =
-        csr.pointer("/spec/usages").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+    let usages: Vec<&str> = csr.pointer("/spec/usages").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
     let allowed = ["client auth", "digital signature", "key encipherment"];
     let result = if !usages.contains(&"client auth") || usages.iter().any(|u| !allowed.contains(u)) {
         Err(format!("invalid usage for client certificate: {usages:?}"))
     } else {
-        let seconds = csr
-            .pointer("/spec/expirationSeconds")
-            .and_then(Value::as_i64)
-            .unwrap_or(MAX_SECONDS)
-            .clamp(MIN_SECONDS, MAX_SECONDS);
+        let seconds = csr.pointer("/spec/expirationSeconds").and_then(Value::as_i64).unwrap_or(MAX_SECONDS).clamp(MIN_SECONDS, MAX_SECONDS);
         let pem = b64().decode(csr.pointer("/spec/request").and_then(Value::as_str).unwrap_or("")).unwrap_or_default();
         ctx.app.ca.sign_client_csr(&pem, Duration::from_secs(seconds as u64))
     };

@@ -80,10 +80,7 @@ impl Discovery {
                 }
             }
             let path = if group.is_empty() { format!("/api/{version}") } else { format!("/apis/{gv}") };
-            put(
-                path.clone(),
-                json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources }),
-            );
+            put(path.clone(), json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources }));
             put(format!("/openapi/v3{path}"), openapi_v3(group, version, &path));
         }
         let roots: serde_json::Map<String, Value> = group_versions()
@@ -107,9 +104,7 @@ impl Discovery {
             return Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], doc.clone()).into_response());
         }
         match path {
-            "/healthz" | "/livez" | "/readyz" => {
-                Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "ok").into_response())
-            }
+            "/healthz" | "/livez" | "/readyz" => Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "ok").into_response()),
             // No OpenAPI v2: kubectl uses v3 (below) and copes without v2.
             _ => Err(ApiError::path_not_found()),
         }
@@ -122,11 +117,7 @@ impl Discovery {
 fn openapi_v3(group: &str, version: &str, prefix: &str) -> Value {
     let mut paths = serde_json::Map::new();
     for r in RESOURCES.iter().filter(|r| r.group == group && r.version == version && r.stored) {
-        let path = if r.namespaced {
-            format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", r.plural)
-        } else {
-            format!("{prefix}/{}/{{name}}", r.plural)
-        };
+        let path = if r.namespaced { format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", r.plural) } else { format!("{prefix}/{}/{{name}}", r.plural) };
         let patch = json!({
             "operationId": format!("patch{}", r.kind),
             "parameters": [{ "name": "fieldValidation", "in": "query", "schema": { "type": "string", "uniqueItems": true } }],

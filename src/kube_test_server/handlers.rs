@@ -58,8 +58,7 @@ async fn serve(app: Arc<App>, mut req: Request) -> Result<Response, ApiError> {
     }
     // Since Kubernetes 1.30, a websocket GET on exec/attach/portforward also needs `create`, the verb of
     // the POST it replaces (so that read-only roles cannot run commands).
-    let streaming =
-        info.resource.as_ref().is_some_and(|r| matches!(r.subresource.as_str(), "exec" | "attach" | "portforward"));
+    let streaming = info.resource.as_ref().is_some_and(|r| matches!(r.subresource.as_str(), "exec" | "attach" | "portforward"));
     if streaming && info.verb == "get" {
         let create = RequestInfo { verb: "create".into(), ..info.clone() };
         if !app.authz.authorize(&user, &create).allowed {
@@ -73,9 +72,7 @@ async fn serve(app: Arc<App>, mut req: Request) -> Result<Response, ApiError> {
     let def = &RESOURCES[rid];
     // Only `namespaces/NAME` may carry a namespace for a cluster-scoped type; a namespaced type needs one
     // to address an object by name.
-    if (!def.namespaced && !attrs.namespace.is_empty() && rid != NAMESPACES)
-        || (def.namespaced && attrs.namespace.is_empty() && !attrs.name.is_empty())
-    {
+    if (!def.namespaced && !attrs.namespace.is_empty() && rid != NAMESPACES) || (def.namespaced && attrs.namespace.is_empty() && !attrs.name.is_empty()) {
         return Err(ApiError::path_not_found());
     }
     let ns = if def.namespaced { attrs.namespace.clone() } else { String::new() };
@@ -128,13 +125,8 @@ pub fn forbidden_message(user: &Identity, info: &RequestInfo) -> String {
     let Some(r) = &info.resource else {
         return format!("User {:?} cannot {} path {:?}", user.user, info.verb, info.path);
     };
-    let resource =
-        if r.subresource.is_empty() { r.resource.clone() } else { format!("{}/{}", r.resource, r.subresource) };
-    let scope = if r.namespace.is_empty() {
-        "at the cluster scope".to_string()
-    } else {
-        format!("in the namespace {:?}", r.namespace)
-    };
+    let resource = if r.subresource.is_empty() { r.resource.clone() } else { format!("{}/{}", r.resource, r.subresource) };
+    let scope = if r.namespace.is_empty() { "at the cluster scope".to_string() } else { format!("in the namespace {:?}", r.namespace) };
     format!("User {:?} cannot {} resource {resource:?} in API group {:?} {scope}", user.user, info.verb, r.group)
 }
 
@@ -147,9 +139,7 @@ pub fn forbidden(user: &Identity, info: &RequestInfo) -> ApiError {
 }
 
 pub async fn read_body(req: Request) -> Result<axum::body::Bytes, ApiError> {
-    axum::body::to_bytes(req.into_body(), MAX_BODY)
-        .await
-        .map_err(|e| ApiError::new(413, "RequestEntityTooLarge", format!("cannot read the request body: {e}")))
+    axum::body::to_bytes(req.into_body(), MAX_BODY).await.map_err(|e| ApiError::new(413, "RequestEntityTooLarge", format!("cannot read the request body: {e}")))
 }
 
 /// An object body as JSON: JSON as sent, or protobuf (kubectl's typed clients) decoded.
@@ -213,10 +203,8 @@ impl Ctx {
     }
 
     pub fn selectors(&self) -> Result<(LabelSelector, FieldSelector), ApiError> {
-        let labels =
-            LabelSelector::parse(self.query.get("labelSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
-        let fields =
-            FieldSelector::parse(self.query.get("fieldSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
+        let labels = LabelSelector::parse(self.query.get("labelSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
+        let fields = FieldSelector::parse(self.query.get("fieldSelector").unwrap_or("")).map_err(ApiError::bad_request)?;
         Ok((labels, fields))
     }
 

@@ -63,9 +63,7 @@ impl Authenticator {
             .and_then(|v| v.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim());
-        token
-            .and_then(|t| self.tokens.read().unwrap_or_else(|e| e.into_inner()).get(t).cloned())
-            .ok_or_else(ApiError::unauthorized)
+        token.and_then(|t| self.tokens.read().unwrap_or_else(|e| e.into_inner()).get(t).cloned()).ok_or_else(ApiError::unauthorized)
     }
 }
 
@@ -79,19 +77,13 @@ pub fn impersonate(authz: &Authorizer, requester: Identity, headers: &HeaderMap)
     let user = values("impersonate-user").into_iter().next();
     let groups = values("impersonate-group");
     let uid = values("impersonate-uid");
-    let extras: Vec<(String, String)> = headers
-        .iter()
-        .filter_map(|(k, v)| {
-            Some((k.as_str().strip_prefix("impersonate-extra-")?.to_string(), text(v)))
-        })
-        .collect();
+    let extras: Vec<(String, String)> =
+        headers.iter().filter_map(|(k, v)| Some((k.as_str().strip_prefix("impersonate-extra-")?.to_string(), text(v)))).collect();
     let Some(user) = user else {
         if groups.is_empty() && uid.is_empty() && extras.is_empty() {
             return Ok(requester);
         }
-        return Err(ApiError::bad_request(
-            "requested impersonation of groups, extras or a uid without impersonating a user",
-        ));
+        return Err(ApiError::bad_request("requested impersonation of groups, extras or a uid without impersonating a user"));
     };
 
     let check = |group: &str, resource: &str, namespace: &str, name: &str| -> Result<(), ApiError> {

@@ -113,9 +113,7 @@ impl TestApiServer {
         let dir = opts.dir;
         std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
         let ca = Ca::load_or_create(&dir)?;
-        let listener = tokio::net::TcpListener::bind(opts.listen)
-            .await
-            .map_err(|source| Error::Bind { addr: opts.listen, source })?;
+        let listener = tokio::net::TcpListener::bind(opts.listen).await.map_err(|source| Error::Bind { addr: opts.listen, source })?;
         let addr = listener.local_addr().map_err(|source| Error::Bind { addr: opts.listen, source })?;
         let config = tls::server_config(&ca, addr.ip())?;
         let url = match addr {
@@ -129,23 +127,13 @@ impl TestApiServer {
         seed::seed(&store);
         let (connector_token, admin_token) = (random_token(), random_token());
         let authn = Authenticator::default();
-        authn.add_token(
-            connector_token.clone(),
-            Identity::service_account(seed::CONNECTOR_NAMESPACE, seed::CONNECTOR_ACCOUNT),
-        );
+        authn.add_token(connector_token.clone(), Identity::service_account(seed::CONNECTOR_NAMESPACE, seed::CONNECTOR_ACCOUNT));
         authn.add_token(admin_token.clone(), Identity::new(ADMIN_USER, [rbac::MASTERS]));
         let server_address = url.trim_start_matches("https://").to_string();
         let ca_pem = ca.cert_pem.clone();
-        let app = Arc::new(App {
-            authz: Authorizer::new(store.clone()),
-            store,
-            authn,
-            discovery: discovery::Discovery::new(&server_address),
-            ca,
-        });
-        let write = |file: &str, user: &str, token: &str| {
-            certs::write_private(&dir.join(file), &kubeconfig::render(&url, &ca_pem, user, Credentials::Token(token)))
-        };
+        let app = Arc::new(App { authz: Authorizer::new(store.clone()), store, authn, discovery: discovery::Discovery::new(&server_address), ca });
+        let write =
+            |file: &str, user: &str, token: &str| certs::write_private(&dir.join(file), &kubeconfig::render(&url, &ca_pem, user, Credentials::Token(token)));
         write("connector.kubeconfig", "infra-connector", &connector_token)?;
         write("admin.kubeconfig", ADMIN_USER, &admin_token)?;
 

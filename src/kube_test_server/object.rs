@@ -27,15 +27,7 @@ pub fn meta_mut(obj: &mut Value) -> Option<&mut Map<String, Value>> {
 /// Seconds precision and a `Z`, as Kubernetes writes `metav1.Time`.
 pub fn timestamp(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second())
 }
 
 pub fn now() -> String {

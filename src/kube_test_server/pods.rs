@@ -23,23 +23,14 @@ const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 /// The container a request addresses: `container=` or the pod's only (or default) container.
 fn container(ctx: &Ctx) -> Result<String, ApiError> {
     let pod = ctx.app.store.get(PODS, &ctx.ns, ctx.name()).ok_or_else(|| ctx.not_found())?;
-    let names: Vec<String> = pod
-        .pointer("/spec/containers")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["name"].as_str().map(str::to_string))
-        .collect();
+    let names: Vec<String> =
+        pod.pointer("/spec/containers").and_then(Value::as_array).into_iter().flatten().filter_map(|c| c["name"].as_str().map(str::to_string)).collect();
     let default = pod.pointer("/metadata/annotations/kubectl.kubernetes.io~1default-container").and_then(Value::as_str);
     match ctx.query.get("container").filter(|c| !c.is_empty()).or(default) {
         Some(c) if names.iter().any(|n| n == c) => Ok(c.to_string()),
         Some(c) => Err(ApiError::bad_request(format!("container {c} is not valid for pod {}", ctx.name()))),
         None if names.len() == 1 => Ok(names[0].clone()),
-        None => Err(ApiError::bad_request(format!(
-            "a container name must be specified for pod {}, choose one of: [{}]",
-            ctx.name(),
-            names.join(" ")
-        ))),
+        None => Err(ApiError::bad_request(format!("a container name must be specified for pod {}, choose one of: [{}]", ctx.name(), names.join(" ")))),
     }
 }
 

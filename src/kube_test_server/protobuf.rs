@@ -54,20 +54,12 @@ static POLICY_RULE: &[Field] = &[
     list(4, "resourceNames", Ty::Str),
     list(5, "nonResourceURLs", Ty::Str),
 ];
-static SUBJECT: &[Field] =
-    &[f(1, "kind", Ty::Str), f(2, "apiGroup", Ty::Str), f(3, "name", Ty::Str), f(4, "namespace", Ty::Str)];
+static SUBJECT: &[Field] = &[f(1, "kind", Ty::Str), f(2, "apiGroup", Ty::Str), f(3, "name", Ty::Str), f(4, "namespace", Ty::Str)];
 static ROLE_REF: &[Field] = &[f(1, "apiGroup", Ty::Str), f(2, "kind", Ty::Str), f(3, "name", Ty::Str)];
-static BINDING: &[Field] = &[
-    f(1, "metadata", Ty::Msg(OBJECT_META)),
-    list(2, "subjects", Ty::Msg(SUBJECT)),
-    f(3, "roleRef", Ty::Msg(ROLE_REF)),
-];
+static BINDING: &[Field] = &[f(1, "metadata", Ty::Msg(OBJECT_META)), list(2, "subjects", Ty::Msg(SUBJECT)), f(3, "roleRef", Ty::Msg(ROLE_REF))];
 static ROLE: &[Field] = &[f(1, "metadata", Ty::Msg(OBJECT_META)), list(2, "rules", Ty::Msg(POLICY_RULE))];
-static NAMESPACE: &[Field] = &[
-    f(1, "metadata", Ty::Msg(OBJECT_META)),
-    f(2, "spec", Ty::Msg(&[list(1, "finalizers", Ty::Str)])),
-    f(3, "status", Ty::Msg(&[f(1, "phase", Ty::Str)])),
-];
+static NAMESPACE: &[Field] =
+    &[f(1, "metadata", Ty::Msg(OBJECT_META)), f(2, "spec", Ty::Msg(&[list(1, "finalizers", Ty::Str)])), f(3, "status", Ty::Msg(&[f(1, "phase", Ty::Str)]))];
 static RESOURCE_ATTRIBUTES: &[Field] = &[
     f(1, "namespace", Ty::Str),
     f(2, "verb", Ty::Str),
@@ -87,8 +79,7 @@ static ACCESS_SPEC: &[Field] = &[
     f(6, "uid", Ty::Str),
 ];
 static ACCESS_REVIEW: &[Field] = &[f(1, "metadata", Ty::Msg(OBJECT_META)), f(2, "spec", Ty::Msg(ACCESS_SPEC))];
-static RULES_REVIEW: &[Field] =
-    &[f(1, "metadata", Ty::Msg(OBJECT_META)), f(2, "spec", Ty::Msg(&[f(1, "namespace", Ty::Str)]))];
+static RULES_REVIEW: &[Field] = &[f(1, "metadata", Ty::Msg(OBJECT_META)), f(2, "spec", Ty::Msg(&[f(1, "namespace", Ty::Str)]))];
 static SELF_REVIEW: &[Field] = &[f(1, "metadata", Ty::Msg(OBJECT_META))];
 static CSR_CONDITION: &[Field] = &[
     f(1, "type", Ty::Str),
@@ -126,8 +117,7 @@ static DELETE_OPTIONS: &[Field] = &[
 static TIME: &[Field] = &[f(1, "seconds", Ty::Int)];
 static STR_ENTRY: &[Field] = &[f(1, "key", Ty::Str), f(2, "value", Ty::Str)];
 static EXTRA_ENTRY: &[Field] = &[f(1, "key", Ty::Str), f(2, "value", Ty::Msg(&[list(1, "items", Ty::Str)]))];
-static UNKNOWN: &[Field] =
-    &[f(1, "typeMeta", Ty::Msg(&[f(1, "apiVersion", Ty::Str), f(2, "kind", Ty::Str)])), f(2, "raw", Ty::Bytes)];
+static UNKNOWN: &[Field] = &[f(1, "typeMeta", Ty::Msg(&[f(1, "apiVersion", Ty::Str), f(2, "kind", Ty::Str)])), f(2, "raw", Ty::Bytes)];
 
 fn schema(kind: &str) -> Option<&'static [Field]> {
     Some(match kind {
@@ -148,8 +138,7 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
     let envelope = body.strip_prefix(MAGIC).ok_or("a protobuf body must start with the k8s magic number")?;
     let unknown = message(envelope, UNKNOWN)?;
     let kind = unknown.pointer("/typeMeta/kind").and_then(Value::as_str).unwrap_or("").to_string();
-    let schema =
-        schema(&kind).ok_or_else(|| format!("this test double cannot read {kind:?} in protobuf; send JSON"))?;
+    let schema = schema(&kind).ok_or_else(|| format!("this test double cannot read {kind:?} in protobuf; send JSON"))?;
     let raw = unknown.get("raw").and_then(Value::as_str).unwrap_or("");
     let raw = base64::engine::general_purpose::STANDARD.decode(raw).map_err(|e| e.to_string())?;
     let mut obj = message(&raw, schema)?;
@@ -213,9 +202,7 @@ fn message(bytes: &[u8], schema: &[Field]) -> Result<Value, String> {
                 let t = message(r.bytes()?, TIME)?;
                 // Go always writes the zero time, which JSON spells null.
                 match t.get("seconds").and_then(Value::as_i64) {
-                    Some(s) if s != 0 => OffsetDateTime::from_unix_timestamp(s)
-                        .map(|t| json!(object::timestamp(t)))
-                        .unwrap_or(Value::Null),
+                    Some(s) if s != 0 => OffsetDateTime::from_unix_timestamp(s).map(|t| json!(object::timestamp(t))).unwrap_or(Value::Null),
                     _ => Value::Null,
                 }
             }

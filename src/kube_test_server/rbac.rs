@@ -85,10 +85,7 @@ impl Authorizer {
                 } else {
                     ("Group", user.groups.iter().find(|g| binding.groups.contains(g)).map_or("", String::as_str))
                 };
-                let reason = format!(
-                    "RBAC: allowed by {} of {} \"{}\" to {kind} \"{name}\"",
-                    binding.describe, binding.role_kind, binding.role_name
-                );
+                let reason = format!("RBAC: allowed by {} of {} \"{}\" to {kind} \"{name}\"", binding.describe, binding.role_kind, binding.role_name);
                 return Decision { allowed: true, reason };
             }
         }
@@ -136,9 +133,7 @@ impl Authorizer {
 }
 
 fn typed<T: serde::de::DeserializeOwned>(obj: &Value) -> Option<T> {
-    serde_json::from_value::<T>(obj.clone())
-        .inspect_err(|e| tracing::warn!(error = %e, "kube-test-apiserver: ignoring an RBAC object it cannot read"))
-        .ok()
+    serde_json::from_value::<T>(obj.clone()).inspect_err(|e| tracing::warn!(error = %e, "kube-test-apiserver: ignoring an RBAC object it cannot read")).ok()
 }
 
 impl Index {
@@ -189,11 +184,7 @@ impl Index {
         for g in &groups {
             scope.groups.entry(g.clone()).or_default().insert(name.clone());
         }
-        let describe = if ns.is_empty() {
-            format!("ClusterRoleBinding \"{name}\"")
-        } else {
-            format!("RoleBinding \"{name}/{ns}\"")
-        };
+        let describe = if ns.is_empty() { format!("ClusterRoleBinding \"{name}\"") } else { format!("RoleBinding \"{name}/{ns}\"") };
         let binding = Binding { describe, role_kind: role_ref.kind, role_name: role_ref.name, users, groups };
         self.bindings.entry(ns).or_default().insert(name, binding);
     }
@@ -216,11 +207,7 @@ impl Index {
 
     /// The bindings that name the user or one of its groups (cluster-wide first, then in the namespace),
     /// with their roles' rules.
-    fn applicable<'a>(
-        &'a self,
-        user: &'a Identity,
-        namespace: &'a str,
-    ) -> impl Iterator<Item = (&'a Binding, &'a [PolicyRule])> + 'a {
+    fn applicable<'a>(&'a self, user: &'a Identity, namespace: &'a str) -> impl Iterator<Item = (&'a Binding, &'a [PolicyRule])> + 'a {
         let scopes = std::iter::once("").chain((!namespace.is_empty()).then_some(namespace));
         scopes.flat_map(move |ns| {
             let scope = self.scopes.get(ns);
@@ -248,17 +235,15 @@ pub fn rule_allows(rule: &PolicyRule, attrs: &RequestInfo) -> bool {
         return false;
     }
     let Some(r) = &attrs.resource else {
-        return rule.non_resource_urls.iter().flatten().any(|u| {
-            u == "*" || *u == attrs.path || u.strip_suffix('*').is_some_and(|prefix| attrs.path.starts_with(prefix))
-        });
+        return rule
+            .non_resource_urls
+            .iter()
+            .flatten()
+            .any(|u| u == "*" || *u == attrs.path || u.strip_suffix('*').is_some_and(|prefix| attrs.path.starts_with(prefix)));
     };
-    let combined =
-        if r.subresource.is_empty() { r.resource.clone() } else { format!("{}/{}", r.resource, r.subresource) };
-    let resource_ok = rule
-        .resources
-        .iter()
-        .flatten()
-        .any(|x| x == "*" || *x == combined || (!r.subresource.is_empty() && *x == format!("*/{}", r.subresource)));
+    let combined = if r.subresource.is_empty() { r.resource.clone() } else { format!("{}/{}", r.resource, r.subresource) };
+    let resource_ok =
+        rule.resources.iter().flatten().any(|x| x == "*" || *x == combined || (!r.subresource.is_empty() && *x == format!("*/{}", r.subresource)));
     let names_ok = match &rule.resource_names {
         None => true,
         Some(names) if names.is_empty() => true,

@@ -48,8 +48,7 @@ pub struct RequestInfo {
 const NAMESPACE_SUBRESOURCES: &[&str] = &["status", "finalize"];
 
 pub fn parse(method: &Method, path: &str, query: &Query) -> RequestInfo {
-    let non_resource =
-        || RequestInfo { verb: method.as_str().to_ascii_lowercase(), path: path.to_string(), resource: None };
+    let non_resource = || RequestInfo { verb: method.as_str().to_ascii_lowercase(), path: path.to_string(), resource: None };
     let decoded: Vec<String> = path.trim_matches('/').split('/').map(percent_decode).collect();
     let parts: Vec<&str> = decoded.iter().map(String::as_str).collect();
     if parts.len() < 3 || !(parts[0] == "api" || parts[0] == "apis") {
@@ -82,12 +81,13 @@ pub fn parse(method: &Method, path: &str, query: &Query) -> RequestInfo {
         rest = &rest[1..];
     }
     if rest.first() == Some(&"namespaces")
-        && let Some(ns) = rest.get(1) {
-            attrs.namespace = ns.to_string();
-            if rest.len() > 2 && !NAMESPACE_SUBRESOURCES.contains(&rest[2]) {
-                rest = &rest[2..];
-            }
+        && let Some(ns) = rest.get(1)
+    {
+        attrs.namespace = ns.to_string();
+        if rest.len() > 2 && !NAMESPACE_SUBRESOURCES.contains(&rest[2]) {
+            rest = &rest[2..];
         }
+    }
     if rest.is_empty() {
         return non_resource();
     }
@@ -99,10 +99,12 @@ pub fn parse(method: &Method, path: &str, query: &Query) -> RequestInfo {
         verb = if query.flag("watch") { "watch" } else { "list" }.into();
     }
     // A list or watch of one object by field selector is authorized against that name (resourceNames).
-    if matches!(verb.as_str(), "list" | "watch") && attrs.name.is_empty()
-        && let Some(name) = query.get("fieldSelector").and_then(single_name) {
-            attrs.name = name;
-        }
+    if matches!(verb.as_str(), "list" | "watch")
+        && attrs.name.is_empty()
+        && let Some(name) = query.get("fieldSelector").and_then(single_name)
+    {
+        attrs.name = name;
+    }
     if attrs.name.is_empty() && verb == "delete" {
         verb = "deletecollection".into();
     }

@@ -38,13 +38,7 @@ pub const CERTIFICATES: &str = "certificates.k8s.io";
 const ALL: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 const CREATE: &[&str] = &["create"];
 
-const fn def(
-    group: &'static str,
-    plural: &'static str,
-    singular: &'static str,
-    kind: &'static str,
-    namespaced: bool,
-) -> ResourceDef {
+const fn def(group: &'static str, plural: &'static str, singular: &'static str, kind: &'static str, namespaced: bool) -> ResourceDef {
     ResourceDef {
         group,
         version: "v1",
@@ -98,13 +92,7 @@ pub static RESOURCES: &[ResourceDef] = &[
             Sub { name: "approval", kind: "CertificateSigningRequest", verbs: &["get", "patch", "update"] },
             Sub { name: "status", kind: "CertificateSigningRequest", verbs: &["get", "patch", "update"] },
         ],
-        ..def(
-            CERTIFICATES,
-            "certificatesigningrequests",
-            "certificatesigningrequest",
-            "CertificateSigningRequest",
-            false,
-        )
+        ..def(CERTIFICATES, "certificatesigningrequests", "certificatesigningrequest", "CertificateSigningRequest", false)
     },
 ];
 

@@ -26,13 +26,8 @@ pub async fn create(ctx: &Ctx, req: Request) -> Result<Response, ApiError> {
         "selfsubjectaccessreviews" => access(ctx, &ctx.user, &spec)?,
         "subjectaccessreviews" => {
             let user = spec.get("user").and_then(Value::as_str).unwrap_or("").to_string();
-            let groups: Vec<String> = spec
-                .get("groups")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|g| g.as_str().map(str::to_string))
-                .collect();
+            let groups: Vec<String> =
+                spec.get("groups").and_then(Value::as_array).into_iter().flatten().filter_map(|g| g.as_str().map(str::to_string)).collect();
             // The groups are taken as given: a SubjectAccessReview states the whole identity.
             access(ctx, &Identity { user, groups }, &spec)?
         }

@@ -126,11 +126,7 @@ fn admin_rules() -> Vec<Value> {
     let mut rules = edit_rules();
     rules.extend([
         rule(&["authorization.k8s.io"], &["localsubjectaccessreviews"], &["create"]),
-        rule(
-            &[RBAC],
-            &["rolebindings", "roles"],
-            &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
-        ),
+        rule(&[RBAC], &["rolebindings", "roles"], &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]),
     ]);
     rules
 }
@@ -234,23 +230,13 @@ pub fn seed(store: &Store) {
 
     put(CLUSTER_ROLE_BINDINGS, binding("cluster-admin", "cluster-admin", json!([group(super::rbac::MASTERS)])));
     put(CLUSTER_ROLE_BINDINGS, binding("system:discovery", "system:discovery", json!([group("system:authenticated")])));
+    put(CLUSTER_ROLE_BINDINGS, binding("system:basic-user", "system:basic-user", json!([group("system:authenticated")])));
     put(
         CLUSTER_ROLE_BINDINGS,
-        binding("system:basic-user", "system:basic-user", json!([group("system:authenticated")])),
+        binding("system:public-info-viewer", "system:public-info-viewer", json!([group("system:authenticated"), group("system:unauthenticated")])),
     );
-    put(
-        CLUSTER_ROLE_BINDINGS,
-        binding(
-            "system:public-info-viewer",
-            "system:public-info-viewer",
-            json!([group("system:authenticated"), group("system:unauthenticated")]),
-        ),
-    );
-    let mut connector = binding(
-        CONNECTOR_ACCOUNT,
-        "cluster-admin",
-        json!([{ "kind": "ServiceAccount", "name": CONNECTOR_ACCOUNT, "namespace": CONNECTOR_NAMESPACE }]),
-    );
+    let mut connector =
+        binding(CONNECTOR_ACCOUNT, "cluster-admin", json!([{ "kind": "ServiceAccount", "name": CONNECTOR_ACCOUNT, "namespace": CONNECTOR_NAMESPACE }]));
     connector["metadata"]["labels"] = json!({ "app.kubernetes.io/name": CONNECTOR_ACCOUNT });
     put(CLUSTER_ROLE_BINDINGS, connector);
 }

@@ -50,13 +50,11 @@ impl ApiError {
     }
 
     pub fn not_found(group: &str, resource: &str, name: &str) -> Self {
-        Self::new(404, "NotFound", format!("{} \"{name}\" not found", qualified(group, resource)))
-            .with_details(details(group, resource, name))
+        Self::new(404, "NotFound", format!("{} \"{name}\" not found", qualified(group, resource))).with_details(details(group, resource, name))
     }
 
     pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
-        Self::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", qualified(group, resource)))
-            .with_details(details(group, resource, name))
+        Self::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", qualified(group, resource))).with_details(details(group, resource, name))
     }
 
     pub fn conflict(group: &str, resource: &str, name: &str) -> Self {

@@ -87,11 +87,7 @@ pub struct WatchStart {
 impl Default for Store {
     fn default() -> Self {
         Store {
-            inner: RwLock::new(Inner {
-                rv: 1,
-                tables: RESOURCES.iter().map(|_| BTreeMap::new()).collect(),
-                history: VecDeque::new(),
-            }),
+            inner: RwLock::new(Inner { rv: 1, tables: RESOURCES.iter().map(|_| BTreeMap::new()).collect(), history: VecDeque::new() }),
             events: broadcast::channel(1024).0,
             rbac_rv: AtomicU64::new(0),
         }
@@ -130,10 +126,8 @@ impl Store {
     /// Every RBAC object, and the RBAC resourceVersion of this snapshot.
     pub fn rbac_snapshot(&self) -> (Vec<(usize, Obj)>, u64) {
         let inner = self.read();
-        let objects = (0..RESOURCES.len())
-            .filter(|rid| RESOURCES[*rid].is_rbac())
-            .flat_map(|rid| inner.tables[rid].values().map(move |o| (rid, o.clone())))
-            .collect();
+        let objects =
+            (0..RESOURCES.len()).filter(|rid| RESOURCES[*rid].is_rbac()).flat_map(|rid| inner.tables[rid].values().map(move |o| (rid, o.clone()))).collect();
         (objects, self.rbac_rv())
     }
 
@@ -150,11 +144,7 @@ impl Store {
         let inner = self.read();
         let table = &inner.tables[rid];
         let items = match namespace {
-            Some(ns) => table
-                .range((ns.to_string(), String::new())..)
-                .take_while(|((n, _), _)| n == ns)
-                .map(|(_, v)| v.clone())
-                .collect(),
+            Some(ns) => table.range((ns.to_string(), String::new())..).take_while(|((n, _), _)| n == ns).map(|(_, v)| v.clone()).collect(),
             None => table.values().cloned().collect(),
         };
         (items, inner.rv)
@@ -173,8 +163,7 @@ impl Store {
             (Change::Keep, Some(cur)) => return Ok(Outcome::Unchanged(cur)),
             (Change::Keep | Change::Delete, None) => return Ok(Outcome::Missing),
             (Change::Put(mut next), cur) => {
-                let meta =
-                    meta_mut(&mut next).ok_or_else(|| ApiError::bad_request("the object is not a JSON object"))?;
+                let meta = meta_mut(&mut next).ok_or_else(|| ApiError::bad_request("the object is not a JSON object"))?;
                 if let Some(cur) = &cur {
                     // A no-op update keeps the resourceVersion and sends no event, as in Kubernetes.
                     meta.insert("resourceVersion".into(), meta_str(cur, "resourceVersion").into());
@@ -203,11 +192,7 @@ impl Store {
                     meta.insert("resourceVersion".into(), rv.to_string().into());
                 }
                 let last = Arc::new(last);
-                publish(
-                    &mut inner,
-                    &self.events,
-                    Event { rid, kind: EventType::Deleted, object: last.clone(), prev: Some(cur), rv },
-                );
+                publish(&mut inner, &self.events, Event { rid, kind: EventType::Deleted, object: last.clone(), prev: Some(cur), rv });
                 Outcome::Deleted(last)
             }
         };

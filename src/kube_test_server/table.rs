@@ -23,11 +23,7 @@ fn column(name: &str, kind: &str, description: &str) -> Value {
 
 fn columns(def: &ResourceDef) -> Vec<Value> {
     let name = column("Name", "string", "Name must be unique within a namespace.");
-    let age = column(
-        "Age",
-        "string",
-        "CreationTimestamp is a timestamp representing the server time when this object was created.",
-    );
+    let age = column("Age", "string", "CreationTimestamp is a timestamp representing the server time when this object was created.");
     match def.plural {
         "pods" => vec![
             name,
@@ -51,29 +47,18 @@ fn columns(def: &ResourceDef) -> Vec<Value> {
 
 fn cells(def: &ResourceDef, obj: &Value) -> Vec<Value> {
     let name = meta_str(obj, "name");
-    let s =
-        |path: &[&str]| path.iter().try_fold(obj, |v, k| v.get(k)).and_then(Value::as_str).unwrap_or("").to_string();
+    let s = |path: &[&str]| path.iter().try_fold(obj, |v, k| v.get(k)).and_then(Value::as_str).unwrap_or("").to_string();
     match def.plural {
         "pods" => {
             let statuses = obj.pointer("/status/containerStatuses").and_then(Value::as_array);
             let total = obj.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
             let ready = statuses.into_iter().flatten().filter(|c| c["ready"] == true).count();
             let restarts: i64 = statuses.into_iter().flatten().filter_map(|c| c["restartCount"].as_i64()).sum();
-            vec![
-                name.into(),
-                format!("{ready}/{total}").into(),
-                s(&["status", "phase"]).into(),
-                restarts.to_string().into(),
-                age(obj).into(),
-            ]
+            vec![name.into(), format!("{ready}/{total}").into(), s(&["status", "phase"]).into(), restarts.to_string().into(), age(obj).into()]
         }
         "namespaces" => vec![name.into(), s(&["status", "phase"]).into(), age(obj).into()],
         "clusterrolebindings" | "rolebindings" => {
-            vec![
-                name.into(),
-                format!("{}/{}", s(&["roleRef", "kind"]), s(&["roleRef", "name"])).into(),
-                age(obj).into(),
-            ]
+            vec![name.into(), format!("{}/{}", s(&["roleRef", "kind"]), s(&["roleRef", "name"])).into(), age(obj).into()]
         }
         "certificatesigningrequests" => {
             let conditions: Vec<String> = obj
@@ -87,13 +72,7 @@ fn cells(def: &ResourceDef, obj: &Value) -> Vec<Value> {
             if obj.pointer("/status/certificate").is_some_and(|c| c.as_str().is_some_and(|c| !c.is_empty())) {
                 condition.push_str(",Issued");
             }
-            vec![
-                name.into(),
-                age(obj).into(),
-                s(&["spec", "signerName"]).into(),
-                s(&["spec", "username"]).into(),
-                condition.into(),
-            ]
+            vec![name.into(), age(obj).into(), s(&["spec", "signerName"]).into(), s(&["spec", "username"]).into(), condition.into()]
         }
         _ => vec![name.into(), age(obj).into()],
     }

@@ -23,19 +23,13 @@ pub fn server_config(ca: &Ca, listen_ip: std::net::IpAddr) -> Result<Arc<rustls:
     // Clients without a certificate are welcome (they use tokens); those with one must chain to the CA.
     let verifier = WebPkiClientVerifier::builder(Arc::new(roots)).allow_unauthenticated().build()?;
     let (cert, key) = ca.serving_cert(listen_ip)?;
-    let mut config =
-        rustls::ServerConfig::builder().with_client_cert_verifier(verifier).with_single_cert(vec![cert], key)?;
+    let mut config = rustls::ServerConfig::builder().with_client_cert_verifier(verifier).with_single_cert(vec![cert], key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
 /// Accepts connections until `shutdown` fires; then every open connection (watches, log follows) is dropped.
-pub async fn serve(
-    listener: TcpListener,
-    config: Arc<rustls::ServerConfig>,
-    router: Router,
-    shutdown: oneshot::Receiver<()>,
-) {
+pub async fn serve(listener: TcpListener, config: Arc<rustls::ServerConfig>, router: Router, shutdown: oneshot::Receiver<()>) {
     let shutdown = async move {
         let _ = shutdown.await;
     };

@@ -7,9 +7,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::resources::{
-    CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, CSRS, NAMESPACES, PODS, RBAC, RESOURCES, ROLE_BINDINGS, ROLES,
-};
+use super::resources::{CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, CSRS, NAMESPACES, PODS, RBAC, RESOURCES, ROLE_BINDINGS, ROLES};
 use super::status::ApiError;
 
 pub fn object(rid: usize, obj: &Value, name: &str) -> Result<(), ApiError> {
@@ -25,10 +23,7 @@ pub fn object(rid: usize, obj: &Value, name: &str) -> Result<(), ApiError> {
     let decode = |e: String| ApiError::bad_request(format!("cannot read the {}: {e}", def.kind));
     let bindings = |subjects: Option<Vec<Subject>>, kind: &str, role_group: &str, cluster: bool| {
         if role_group != RBAC {
-            return Err(invalid(
-                "roleRef.apiGroup",
-                &format!("Unsupported value: {role_group:?}: supported values: {RBAC:?}"),
-            ));
+            return Err(invalid("roleRef.apiGroup", &format!("Unsupported value: {role_group:?}: supported values: {RBAC:?}")));
         }
         let kinds: &[&str] = if cluster { &["ClusterRole"] } else { &["ClusterRole", "Role"] };
         if !kinds.contains(&kind) {
@@ -47,10 +42,7 @@ pub fn object(rid: usize, obj: &Value, name: &str) -> Result<(), ApiError> {
     let rules_ok = |rules: &[k8s_openapi::api::rbac::v1::PolicyRule]| {
         for (i, r) in rules.iter().enumerate() {
             if r.verbs.is_empty() {
-                return Err(invalid(
-                    &format!("rules[{i}].verbs"),
-                    "Required value: verbs must contain at least one value",
-                ));
+                return Err(invalid(&format!("rules[{i}].verbs"), "Required value: verbs must contain at least one value"));
             }
         }
         Ok(())
@@ -75,11 +67,7 @@ pub fn object(rid: usize, obj: &Value, name: &str) -> Result<(), ApiError> {
 
 /// RFC 1123 label: what namespace names must be.
 fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
+    !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && !s.starts_with('-') && !s.ends_with('-')
 }
 
 /// What RBAC and CSR names must be: usable as one URL path segment.

@@ -87,21 +87,12 @@ pub fn serve(ctx: &Ctx) -> Result<Response, ApiError> {
         Some(v) => Some(v.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {v:?}")))?),
         None => None,
     };
-    let timeout = ctx
-        .query
-        .get("timeoutSeconds")
-        .and_then(|t| t.parse().ok())
-        .map(Duration::from_secs)
-        .unwrap_or(DEFAULT_TIMEOUT);
+    let timeout = ctx.query.get("timeoutSeconds").and_then(|t| t.parse().ok()).map(Duration::from_secs).unwrap_or(DEFAULT_TIMEOUT);
     let content_type = if ctx.table { table::CONTENT_TYPE } else { "application/json" };
 
     let Ok(start) = ctx.app.store.watch(ctx.rid, since) else {
         // Like etcd after compaction: the client must list again.
-        let status = ApiError::gone(format!(
-            "too old resource version: {} ({})",
-            since.unwrap_or(0),
-            ctx.app.store.resource_version()
-        ));
+        let status = ApiError::gone(format!("too old resource version: {} ({})", since.unwrap_or(0), ctx.app.store.resource_version()));
         let line = json!({ "type": "ERROR", "object": status.status_json() }).to_string() + "\n";
         return Ok(stream_response(content_type, Body::from(line)));
     };

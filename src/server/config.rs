@@ -77,9 +77,7 @@ fn default_data_dir() -> PathBuf {
 
 impl ServerConfig {
     pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("infra.db").display()))
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("infra.db").display()))
     }
 
     pub fn secure_cookies(&self) -> bool {

@@ -132,7 +132,13 @@ fn pkcs1_of(pem: &str) -> Result<Vec<u8>, String> {
 
 /// Groups from the Google Admin SDK Directory API: the service account, with domain-wide delegation,
 /// acts as `admin` (an administrator of the Workspace) and lists the groups of `user_email`.
-pub async fn google_groups(http: &reqwest::Client, base: &str, sa: &ServiceAccount, admin: &str, user_email: &str) -> Result<Vec<ProviderGroup>, DirectoryError> {
+pub async fn google_groups(
+    http: &reqwest::Client,
+    base: &str,
+    sa: &ServiceAccount,
+    admin: &str,
+    user_email: &str,
+) -> Result<Vec<ProviderGroup>, DirectoryError> {
     let now = crate::server::now() / 1000;
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     if !sa.private_key_id.is_empty() {

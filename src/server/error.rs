@@ -36,10 +36,7 @@ impl AppError {
     /// A bad request with one field error.
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
-        AppError::Invalid(
-            format!("{field}: {message}"),
-            vec![FieldError { field: field.to_string(), message }],
-        )
+        AppError::Invalid(format!("{field}: {message}"), vec![FieldError { field: field.to_string(), message }])
     }
 
     pub fn forbidden() -> Self {

@@ -4,9 +4,9 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod directory;
 pub mod error;
 pub mod https;
-pub mod directory;
 pub mod oidc;
 pub mod services;
 pub mod state;
@@ -14,8 +14,5 @@ pub mod web;
 
 /// Milliseconds since the Unix epoch, the product's one clock.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

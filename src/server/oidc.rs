@@ -9,16 +9,15 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use openidconnect::core::{
-    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClientAuthMethod,
-    CoreErrorResponseType, CoreGenderClaim, CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
-    CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreRevocableToken,
-    CoreRevocationErrorResponse, CoreSubjectIdentifierType, CoreTokenIntrospectionResponse, CoreTokenType,
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreErrorResponseType, CoreGenderClaim,
+    CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode,
+    CoreResponseType, CoreRevocableToken, CoreRevocationErrorResponse, CoreSubjectIdentifierType, CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
-    AdditionalClaims, AuthType, AuthorizationCode, Client, ClientId, ClientSecret, ClaimsVerificationError, CsrfToken,
-    EmptyAdditionalProviderMetadata, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpClientError,
-    IdTokenFields, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl,
-    RefreshToken, RequestTokenError, Scope, SignatureVerificationError, StandardErrorResponse, StandardTokenResponse, TokenResponse,
+    AdditionalClaims, AuthType, AuthorizationCode, ClaimsVerificationError, Client, ClientId, ClientSecret, CsrfToken, EmptyAdditionalProviderMetadata,
+    EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpClientError, IdTokenFields, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, RefreshToken, RequestTokenError, Scope, SignatureVerificationError,
+    StandardErrorResponse, StandardTokenResponse, TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 
@@ -116,9 +115,9 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 pub fn client(meta: Metadata, client_id: &str, client_secret: &str, redirect_url: &str) -> Result<OidcClient, OidcError> {
-    let post_only = meta.token_endpoint_auth_methods_supported().is_some_and(|m| {
-        !m.contains(&CoreClientAuthMethod::ClientSecretBasic) && m.contains(&CoreClientAuthMethod::ClientSecretPost)
-    });
+    let post_only = meta
+        .token_endpoint_auth_methods_supported()
+        .is_some_and(|m| !m.contains(&CoreClientAuthMethod::ClientSecretBasic) && m.contains(&CoreClientAuthMethod::ClientSecretPost));
     let redirect = RedirectUrl::new(redirect_url.to_string()).map_err(|e| OidcError::Discovery(e.to_string()))?;
     let client = OidcClient::from_provider_metadata(meta, ClientId::new(client_id.to_string()), Some(ClientSecret::new(client_secret.to_string())))
         .set_redirect_uri(redirect);
@@ -146,12 +145,8 @@ pub fn authorization_url(client: &OidcClient, provider: &str, scopes: &[String],
         request = request.add_extra_param(*name, *value);
     }
     let (url, state, nonce) = request.url();
-    let pending = PendingLogin {
-        provider: provider.to_string(),
-        state: state.secret().clone(),
-        nonce: nonce.secret().clone(),
-        pkce_verifier: verifier.secret().clone(),
-    };
+    let pending =
+        PendingLogin { provider: provider.to_string(), state: state.secret().clone(), nonce: nonce.secret().clone(), pkce_verifier: verifier.secret().clone() };
     (url.to_string(), pending)
 }
 
@@ -189,11 +184,7 @@ pub struct Identity {
 /// expiry and nonce. The state was compared by the caller.
 pub async fn finish(client: &OidcClient, http: &reqwest::Client, pending: &PendingLogin, code: &str, groups_claim: &str) -> Result<Identity, OidcError> {
     let request = client.exchange_code(AuthorizationCode::new(code.to_string())).map_err(|e| OidcError::Discovery(e.to_string()))?;
-    let tokens = request
-        .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
-        .request_async(http)
-        .await
-        .map_err(token_error)?;
+    let tokens = request.set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone())).request_async(http).await.map_err(token_error)?;
     let (who, complete) = identity(client, &tokens, Some(&Nonce::new(pending.nonce.clone())), groups_claim)?;
     if complete {
         return Ok(who);
@@ -222,7 +213,7 @@ pub async fn refresh(client: &OidcClient, http: &reqwest::Client, refresh_token:
         Ok(tokens) => tokens,
         Err(RequestTokenError::ServerResponse(err)) if *err.error() == CoreErrorResponseType::InvalidGrant => return Refresh::Denied(err.to_string()),
         Err(RequestTokenError::ServerResponse(err)) if *err.error() == CoreErrorResponseType::InvalidClient => {
-            return Refresh::Unavailable(format!("the identity provider refused this server's client credentials: {err}"))
+            return Refresh::Unavailable(format!("the identity provider refused this server's client credentials: {err}"));
         }
         // server_error, temporarily_unavailable (a 5xx with an OAuth body), and the rest
         Err(RequestTokenError::ServerResponse(err)) => return Refresh::Unavailable(format!("the identity provider answered: {err}")),
@@ -317,7 +308,9 @@ fn claims_error(e: &ClaimsVerificationError) -> &'static str {
         ClaimsVerificationError::InvalidNonce(_) => "the sign-in token does not belong to this sign-in (nonce mismatch); start again",
         ClaimsVerificationError::SignatureVerification(S::NoSignature) => "the identity provider sent an unsigned token, which is refused",
         ClaimsVerificationError::SignatureVerification(S::NoMatchingKey) => "the sign-in token is signed with a key the identity provider does not publish",
-        ClaimsVerificationError::SignatureVerification(S::DisallowedAlg(_) | S::UnsupportedAlg(_)) => "the sign-in token is signed with an algorithm that is not accepted",
+        ClaimsVerificationError::SignatureVerification(S::DisallowedAlg(_) | S::UnsupportedAlg(_)) => {
+            "the sign-in token is signed with an algorithm that is not accepted"
+        }
         ClaimsVerificationError::SignatureVerification(_) => "the sign-in token's signature is not valid",
         _ => "the sign-in token was refused",
     }
@@ -327,5 +320,10 @@ fn claims_error(e: &ClaimsVerificationError) -> &'static str {
 pub fn describe(meta: &Metadata) -> String {
     let keys = meta.jwks().keys().len();
     let token = meta.token_endpoint().map(|u| u.as_str().to_string()).unwrap_or_else(|| "none".into());
-    format!("issuer {}; authorization {}; token {token}; {keys} signing key{}", meta.issuer().as_str(), meta.authorization_endpoint().as_str(), if keys == 1 { "" } else { "s" })
+    format!(
+        "issuer {}; authorization {}; token {token}; {keys} signing key{}",
+        meta.issuer().as_str(),
+        meta.authorization_endpoint().as_str(),
+        if keys == 1 { "" } else { "s" }
+    )
 }

@@ -3,25 +3,28 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequestParts, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::extract::rejection::FormRejection;
-use axum::{middleware, Form, Router};
+use axum::{Form, Router, middleware};
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{LeptosRoutes, generate_route_list};
 use serde::Deserialize;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
-use crate::app::{shell, App};
+use crate::app::{App, shell};
+use crate::model::{CredentialStyle, KubeconfigRequest};
 use crate::server::api::{self, client_ip, resolve_actor};
 use crate::server::auth::signing::{MasterKey, Signer};
-use crate::server::auth::{self, origin, session_store::{self, DbSessionStore}, LoginLimiter};
+use crate::server::auth::{
+    self, LoginLimiter, origin,
+    session_store::{self, DbSessionStore},
+};
 use crate::server::config::ServerConfig;
 use crate::server::error::AppError;
-use crate::model::{CredentialStyle, KubeconfigRequest};
-use crate::server::services::{users, Actor, Ctx};
+use crate::server::services::{Actor, Ctx, users};
 use crate::server::state::AppState;
 
 pub const SESSION_COOKIE: &str = "infra_session";
@@ -60,15 +63,23 @@ pub fn router(state: AppState) -> Router {
 /// Connects, migrates, creates the first admin if needed; returns the state and that admin's one-time
 /// password when one was just created.
 pub async fn prepare(config: ServerConfig, leptos_options: LeptosOptions) -> StartResult<(AppState, Option<String>)> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| format!("cannot create the data directory {}: {e}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| format!("cannot create the data directory {}: {e}", config.data_dir.display()))?;
     let url = config.database_url();
     let db = crate::server::db::connect(&url).await.map_err(|e| format!("cannot open the database: {e}"))?;
     crate::server::db::migrate(&db).await.map_err(|e| format!("cannot migrate the database: {e}"))?;
     let one_time = auth::bootstrap_first_admin(&db, &config.admin_email).await.map_err(|e| e.to_string())?;
     let master = MasterKey::load_or_create(&config.master_key_file())?;
     let signer = Signer::start(&db, master.clone()).await?;
-    let state = AppState { db, config: Arc::new(config), limiter: Arc::new(LoginLimiter::default()), unauthenticated: Arc::default(), signer, master, oidc_http: crate::server::oidc::http_client(), leptos_options };
+    let state = AppState {
+        db,
+        config: Arc::new(config),
+        limiter: Arc::new(LoginLimiter::default()),
+        unauthenticated: Arc::default(),
+        signer,
+        master,
+        oidc_http: crate::server::oidc::http_client(),
+        leptos_options,
+    };
     Ok((state, one_time))
 }
 
@@ -140,7 +151,9 @@ pub fn spawn_verification(state: AppState) {
             let redirect = oidc_redirect_url(&state.config);
             let options = crate::server::services::providers::VerifyOptions::from_config(&state.config);
             match crate::server::services::providers::verify_pass(&state.db, &state.master, &state.oidc_http, &redirect, &options).await {
-                Ok(r) if r.checked > 0 => tracing::info!(checked = r.checked, updated = r.updated, disabled = r.disabled, unavailable = r.unavailable, "verified provider users"),
+                Ok(r) if r.checked > 0 => {
+                    tracing::info!(checked = r.checked, updated = r.updated, disabled = r.disabled, unavailable = r.unavailable, "verified provider users")
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "continuous verification failed"),
             }
@@ -160,12 +173,7 @@ struct LoginForm {
 }
 
 /// The sign-in form posts here; it works with or without JavaScript.
-async fn login_form(
-    State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
-    session: Session,
-    form: Result<Form<LoginForm>, FormRejection>,
-) -> Response {
+async fn login_form(State(state): State<AppState>, ClientIp(ip): ClientIp, session: Session, form: Result<Form<LoginForm>, FormRejection>) -> Response {
     let Ok(Form(form)) = form else {
         return with_error("/login", "enter your email and password").into_response();
     };
@@ -193,7 +201,12 @@ async fn oidc_start(State(state): State<AppState>, session: Session, axum::extra
     let started = async {
         let provider = crate::server::services::providers::config(&state.db, &state.master, &name).await.map_err(|e| e.to_string())?;
         let client = provider.client(&state.oidc_http, &oidc_redirect_url(&state.config)).await.map_err(|e| e.to_string())?;
-        let (url, pending) = crate::server::oidc::authorization_url(&client, &provider.name, &provider.scopes, crate::server::services::providers::authorization_params(&provider.kind));
+        let (url, pending) = crate::server::oidc::authorization_url(
+            &client,
+            &provider.name,
+            &provider.scopes,
+            crate::server::services::providers::authorization_params(&provider.kind),
+        );
         session.insert(OIDC_PENDING, pending).await.map_err(|_| "could not start a session".to_string())?;
         Ok::<_, String>(url)
     };
@@ -308,7 +321,15 @@ async fn device_approve(State(state): State<AppState>, session: Session, actor: 
     if actor.key_id.is_none() && !device_code_typed(&session, &form.code).await {
         let source = actor.source.clone();
         tracing::info!(%source, "device approval without the typed code refused");
-        let _ = crate::server::services::audit::record(&state.db, &actor, "auth.device.approve", &form.code, crate::server::services::audit::Outcome::Denied, "code not typed on the approval page").await;
+        let _ = crate::server::services::audit::record(
+            &state.db,
+            &actor,
+            "auth.device.approve",
+            &form.code,
+            crate::server::services::audit::Outcome::Denied,
+            "code not typed on the approval page",
+        )
+        .await;
         return with_error("/device", "type the code your terminal shows, then approve").into_response();
     }
     let _ = session.remove::<String>(DEVICE_TYPED).await;
@@ -395,7 +416,8 @@ async fn kubeconfig_download(
     let lifetime_secs = form.get("lifetime_secs").and_then(|v| v.parse().ok());
     let request = KubeconfigRequest { clusters, style, lifetime_secs, command: None };
     let server_url = state.config.url.clone().unwrap_or_default();
-    let file = match crate::server::services::kubeconfig::build(Ctx::new(&state.db, &actor), &state.signer, &state.config.issuer(), &server_url, &request).await {
+    let file = match crate::server::services::kubeconfig::build(Ctx::new(&state.db, &actor), &state.signer, &state.config.issuer(), &server_url, &request).await
+    {
         Ok(file) => file,
         Err(e) => {
             let body = e.body();

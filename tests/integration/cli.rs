@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use harness::{connected_prod, eventually, test_api_server, Infra};
-use serde_json::{json, Value};
+use harness::{Infra, connected_prod, eventually, test_api_server};
+use serde_json::{Value, json};
 
 struct Cli {
     home: PathBuf,
@@ -184,7 +184,8 @@ async fn login_kubeconfig_tokens_and_logout() {
     let r = with_file(&["get", "pods", "-o", "name"]);
     assert!(r.ok && r.stdout.contains("web-0"), "{}", r.stderr);
     let (_, keys) = infra.get("/api/keys", &alice_key).await;
-    let row = keys.as_array().unwrap().iter().find(|k| k["name"].as_str().unwrap_or("").starts_with("kubeconfig token for prod")).expect("a key names the download");
+    let row =
+        keys.as_array().unwrap().iter().find(|k| k["name"].as_str().unwrap_or("").starts_with("kubeconfig token for prod")).expect("a key names the download");
     let (status, _) = infra.call(reqwest::Method::DELETE, &format!("/api/keys/{}", row["id"]), &alice_key, None).await;
     assert_eq!(status, 204);
     eventually("the downloaded token is refused after its key is revoked", Duration::from_secs(5), || async {
@@ -224,10 +225,7 @@ async fn login_kubeconfig_tokens_and_logout() {
     assert!(r.ok, "login again to the remembered server: {} {}", r.stdout, r.stderr);
     let r = cli.run(&["use", "prod"], None);
     assert!(r.ok, "{}", r.stderr);
-    eventually("kubectl works with the exec plugin", Duration::from_secs(10), || async {
-        cli.kubectl(&["get", "pods", "-n", "web"]).ok.then_some(())
-    })
-    .await;
+    eventually("kubectl works with the exec plugin", Duration::from_secs(10), || async { cli.kubectl(&["get", "pods", "-n", "web"]).ok.then_some(()) }).await;
     let stored: Value = serde_json::from_str(&std::fs::read_to_string(cli.config_dir().join("config.json")).unwrap()).unwrap();
     let key = stored["access_key"].as_str().unwrap().to_string();
     let (_, keys) = infra.get("/api/keys", &key).await;
@@ -371,10 +369,8 @@ async fn every_revocation_refuses_both_credential_styles_within_seconds() {
         std::fs::write(&downloaded, file["kubeconfig"].to_string()).unwrap();
         let exec_style = || cli.kubectl(&["get", "pods", "-n", "web"]);
         let token_style = || cli.kubectl(&["--kubeconfig", downloaded.to_str().unwrap(), "--context", "infra:prod.web", "get", "pods"]);
-        eventually(&format!("{cause}: both styles work first"), Duration::from_secs(10), || async {
-            (exec_style().ok && token_style().ok).then_some(())
-        })
-        .await;
+        eventually(&format!("{cause}: both styles work first"), Duration::from_secs(10), || async { (exec_style().ok && token_style().ok).then_some(()) })
+            .await;
 
         match cause {
             "grant removed" => {
@@ -469,9 +465,7 @@ async fn a_malicious_server_cannot_plant_entries_or_commands_in_the_kubeconfig()
     let r = cli.run(&["login", &server, "--key", "some.key"], None);
     assert!(r.ok, "{} {}", r.stdout, r.stderr);
     let written: Value = serde_saphyr::from_str(&cli.kubeconfig_yaml()).unwrap();
-    let names = |section: &str| -> Vec<String> {
-        written[section].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_string()).collect()
-    };
+    let names = |section: &str| -> Vec<String> { written[section].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_string()).collect() };
     // the user's own entries are as they were, once each; of the server's, only infra: ones that
     // point at infra: entries
     assert_eq!(names("clusters"), ["other", "infra:prod"], "{written}");

@@ -9,14 +9,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use harness::{eventually, free_port, kube_client, kubeconfig, start_connector, test_api_server, Infra};
+use harness::{Infra, eventually, free_port, kube_client, kubeconfig, start_connector, test_api_server};
 use infra::connector::cluster::Facts;
 use infra::connector::reconcile::{self, binding_name};
 use infra::model::{BindingSubject, ClusterClaims, DesiredBinding};
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding, RoleRef, Subject};
-use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::Api;
-use serde_json::{json, Value};
+use kube::api::{DeleteParams, ObjectMeta, PostParams};
+use serde_json::{Value, json};
 
 fn facts(namespaces: &[&str], roles: &[&str]) -> Facts {
     Facts { namespaces: namespaces.iter().map(|s| s.to_string()).collect(), roles: roles.iter().map(|s| s.to_string()).collect() }
@@ -118,11 +118,7 @@ fn kubectl(kubeconfig: &Path, args: &[&str]) -> Kubectl {
         .args(args)
         .output()
         .expect("kubectl runs");
-    Kubectl {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    }
+    Kubectl { ok: out.status.success(), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
 }
 
 fn tamper(token: &str) -> String {
@@ -377,10 +373,7 @@ async fn revoked_keys_and_users_are_refused_within_seconds() {
     let (status, _) = infra.call(reqwest::Method::PATCH, &format!("/api/users/{alice_id}"), &infra.admin, Some(json!({"disabled": false}))).await;
     assert_eq!(status, 200);
     let again = kubeconfig(dir.path(), "alice3", &endpoint, &ca, &infra.token(&alice_key2, "prod").await);
-    eventually("an enabled user's new token works", Duration::from_secs(5), || async {
-        kubectl(&again, &["get", "pods", "-n", "web"]).ok.then_some(())
-    })
-    .await;
+    eventually("an enabled user's new token works", Duration::from_secs(5), || async { kubectl(&again, &["get", "pods", "-n", "web"]).ok.then_some(()) }).await;
 
     // removed from the granting group: forbidden, though his token still names the group (the proxy
     // impersonates the groups the server reports now)
@@ -497,10 +490,18 @@ fn subject_of(pem: &[u8]) -> (String, Vec<String>) {
 async fn provider_group(infra: &Infra, name: &str, user_id: i64) -> i64 {
     let db = &infra.state.db;
     let now = infra::server::now();
-    infra::server::db::execute(db, "INSERT INTO groups (name, name_lc, source, external_id, created_at) VALUES (?, ?, 'corp', ?, ?)", [name.into(), name.to_lowercase().into(), name.into(), now.into()]).await.unwrap();
+    infra::server::db::execute(
+        db,
+        "INSERT INTO groups (name, name_lc, source, external_id, created_at) VALUES (?, ?, 'corp', ?, ?)",
+        [name.into(), name.to_lowercase().into(), name.into(), now.into()],
+    )
+    .await
+    .unwrap();
     let row = infra::server::db::query_one(db, "SELECT id FROM groups WHERE source = 'corp' AND external_id = ?", [name.into()]).await.unwrap().unwrap();
     let id: i64 = row.try_get_by_index(0).unwrap();
-    infra::server::db::execute(db, "INSERT INTO group_members (group_id, user_id, created_at) VALUES (?, ?, ?)", [id.into(), user_id.into(), now.into()]).await.unwrap();
+    infra::server::db::execute(db, "INSERT INTO group_members (group_id, user_id, created_at) VALUES (?, ?, ?)", [id.into(), user_id.into(), now.into()])
+        .await
+        .unwrap();
     id
 }
 
@@ -577,7 +578,10 @@ async fn the_connector_refuses_certificate_requests_unlike_what_they_say() {
             .unwrap();
             infra::server::services::changes::notify();
             eventually("the connector answers the request", Duration::from_secs(20), || async {
-                let row = infra::server::db::query_one(&db, "SELECT certificate, error FROM certificate_requests WHERE csr = ?", [csr.clone().into()]).await.unwrap().unwrap();
+                let row = infra::server::db::query_one(&db, "SELECT certificate, error FROM certificate_requests WHERE csr = ?", [csr.clone().into()])
+                    .await
+                    .unwrap()
+                    .unwrap();
                 let (certificate, error): (String, String) = (row.try_get_by_index(0).unwrap(), row.try_get_by_index(1).unwrap());
                 (!certificate.is_empty() || !error.is_empty()).then_some((certificate, error))
             })
@@ -697,7 +701,13 @@ async fn names_beyond_ascii_reach_the_cluster() {
         let (status, created) = infra.post("/api/groups", &infra.admin, json!({"name": group})).await;
         assert_eq!(status, 201, "{created}");
         infra.post(&format!("/api/groups/{}/members", created["id"]), &infra.admin, json!({"user": user_id.to_string()})).await;
-        let (status, grant) = infra.post("/api/grants", &infra.admin, json!({"subject": format!("group:{group}"), "role": if resource == "prod.web" { "edit" } else { "view" }, "resource": resource})).await;
+        let (status, grant) = infra
+            .post(
+                "/api/grants",
+                &infra.admin,
+                json!({"subject": format!("group:{group}"), "role": if resource == "prod.web" { "edit" } else { "view" }, "resource": resource}),
+            )
+            .await;
         assert_eq!(status, 201, "{grant}");
     }
     let config = kubeconfig(dir.path(), "jurgen", &endpoint, &ca, &infra.token(&key, "prod").await);

@@ -36,8 +36,7 @@ async fn start() -> Fixture {
 impl Fixture {
     async fn client(&self, kubeconfig: &Path) -> kube::Client {
         let kubeconfig = Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
-        let config =
-            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("config");
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("config");
         kube::Client::try_from(config).expect("client")
     }
 
@@ -123,16 +122,11 @@ async fn kube_rs_manages_cluster_role_bindings() {
     let f = start().await;
     let api = Api::<ClusterRoleBinding>::all(f.connector().await);
     let pp = PostParams::default();
-    let make = |name: &str, labels: Value| {
-        serde_json::from_value::<ClusterRoleBinding>(binding(name, labels, "view", "alice")).expect("binding")
-    };
+    let make = |name: &str, labels: Value| serde_json::from_value::<ClusterRoleBinding>(binding(name, labels, "view", "alice")).expect("binding");
     api.create(&pp, &make("a", json!({ "managed-by": "infra", "tier": "gold" }))).await.expect("create a");
     api.create(&pp, &make("b", json!({ "managed-by": "infra", "tier": "silver" }))).await.expect("create b");
     api.create(&pp, &make("c", json!({ "managed-by": "other" }))).await.expect("create c");
-    assert_eq!(
-        api_code(api.create(&pp, &make("a", json!({}))).await.expect_err("duplicate")),
-        (409, "AlreadyExists".into())
-    );
+    assert_eq!(api_code(api.create(&pp, &make("a", json!({}))).await.expect_err("duplicate")), (409, "AlreadyExists".into()));
 
     let select = |selector: &str| {
         let api = api.clone();
@@ -161,16 +155,10 @@ async fn kube_rs_manages_cluster_role_bindings() {
 
     // Merge, strategic-merge (as merge), JSON patch, and server-side apply (create or merge).
     let p = PatchParams::default();
-    let merged = api
-        .patch("a", &p, &Patch::Merge(json!({ "metadata": { "labels": { "tier": null, "extra": "1" } } })))
-        .await
-        .expect("merge");
+    let merged = api.patch("a", &p, &Patch::Merge(json!({ "metadata": { "labels": { "tier": null, "extra": "1" } } }))).await.expect("merge");
     let labels = merged.metadata.labels.clone().unwrap_or_default();
     assert_eq!((labels.get("tier"), labels.get("extra").map(String::as_str)), (None, Some("1")));
-    let strategic = api
-        .patch("a", &p, &Patch::Strategic(json!({ "metadata": { "annotations": { "note": "x" } } })))
-        .await
-        .expect("strategic");
+    let strategic = api.patch("a", &p, &Patch::Strategic(json!({ "metadata": { "annotations": { "note": "x" } } }))).await.expect("strategic");
     assert_eq!(strategic.metadata.annotations.unwrap_or_default().get("note").map(String::as_str), Some("x"));
     // JSON patch (kube-rs needs an extra feature for it; plain HTTPS will do).
     let res = f
@@ -184,21 +172,12 @@ async fn kube_rs_manages_cluster_role_bindings() {
         .expect("json patch");
     assert_eq!(res.status().as_u16(), 200);
     assert_eq!(api.get("a").await.expect("get").subjects.expect("subjects")[0].name, "carol");
-    let roleref = api
-        .patch("a", &p, &Patch::Merge(json!({ "roleRef": { "name": "edit" } })))
-        .await
-        .expect_err("roleRef is immutable");
+    let roleref = api.patch("a", &p, &Patch::Merge(json!({ "roleRef": { "name": "edit" } }))).await.expect_err("roleRef is immutable");
     assert_eq!(api_code(roleref).0, 422);
     let apply = PatchParams::apply("infra-test");
-    let applied = api
-        .patch("d", &apply, &Patch::Apply(binding("d", json!({ "managed-by": "infra" }), "edit", "dave")))
-        .await
-        .expect("apply creates");
+    let applied = api.patch("d", &apply, &Patch::Apply(binding("d", json!({ "managed-by": "infra" }), "edit", "dave"))).await.expect("apply creates");
     assert_eq!(applied.role_ref.name, "edit");
-    let reapplied = api
-        .patch("d", &apply, &Patch::Apply(json!({ "metadata": { "name": "d", "labels": { "x": "y" } } })))
-        .await
-        .expect("apply merges");
+    let reapplied = api.patch("d", &apply, &Patch::Apply(json!({ "metadata": { "name": "d", "labels": { "x": "y" } } }))).await.expect("apply merges");
     assert_eq!(reapplied.metadata.labels.unwrap_or_default().len(), 2);
 
     api.delete("a", &DeleteParams::default()).await.expect("delete");
@@ -211,14 +190,10 @@ async fn kube_rs_manages_role_bindings_in_a_namespace() {
     let f = start().await;
     let client = f.connector().await;
     let web = Api::<RoleBinding>::namespaced(client.clone(), "web");
-    let rb: RoleBinding =
-        serde_json::from_value(binding("alice-edit", json!({ "managed-by": "infra" }), "edit", "alice")).expect("rb");
+    let rb: RoleBinding = serde_json::from_value(binding("alice-edit", json!({ "managed-by": "infra" }), "edit", "alice")).expect("rb");
     let created = web.create(&PostParams::default(), &rb).await.expect("create");
     assert_eq!(created.metadata.namespace.as_deref(), Some("web"));
-    assert_eq!(
-        names(&web.list(&ListParams::default().labels("managed-by=infra")).await.expect("list").items),
-        ["alice-edit"]
-    );
+    assert_eq!(names(&web.list(&ListParams::default().labels("managed-by=infra")).await.expect("list").items), ["alice-edit"]);
     let db = Api::<RoleBinding>::namespaced(client.clone(), "db");
     assert!(db.list(&ListParams::default()).await.expect("list db").items.is_empty());
     let all = Api::<RoleBinding>::all(client.clone()).list(&ListParams::default()).await.expect("list all");
@@ -235,34 +210,21 @@ async fn kube_rs_watches_from_a_resource_version() {
     let api = Api::<ClusterRoleBinding>::all(f.connector().await);
     let list = api.list(&ListParams::default()).await.expect("list");
     let rv = list.metadata.resource_version.expect("rv");
-    let mut events =
-        api.watch(&WatchParams::default().labels("team=blue").timeout(30), &rv).await.expect("watch").boxed();
+    let mut events = api.watch(&WatchParams::default().labels("team=blue").timeout(30), &rv).await.expect("watch").boxed();
     let pp = PostParams::default();
-    let rb: ClusterRoleBinding =
-        serde_json::from_value(binding("w", json!({ "team": "blue" }), "view", "alice")).expect("rb");
+    let rb: ClusterRoleBinding = serde_json::from_value(binding("w", json!({ "team": "blue" }), "view", "alice")).expect("rb");
     api.create(&pp, &rb).await.expect("create");
-    api.patch("w", &PatchParams::default(), &Patch::Merge(json!({ "metadata": { "annotations": { "a": "b" } } })))
-        .await
-        .expect("patch");
+    api.patch("w", &PatchParams::default(), &Patch::Merge(json!({ "metadata": { "annotations": { "a": "b" } } }))).await.expect("patch");
     // Leaving the selection reads as DELETED for this watcher.
-    api.patch("w", &PatchParams::default(), &Patch::Merge(json!({ "metadata": { "labels": { "team": "red" } } })))
-        .await
-        .expect("relabel");
-    let other: ClusterRoleBinding =
-        serde_json::from_value(binding("x", json!({ "team": "red" }), "view", "bob")).expect("rb");
+    api.patch("w", &PatchParams::default(), &Patch::Merge(json!({ "metadata": { "labels": { "team": "red" } } }))).await.expect("relabel");
+    let other: ClusterRoleBinding = serde_json::from_value(binding("x", json!({ "team": "red" }), "view", "bob")).expect("rb");
     api.create(&pp, &other).await.expect("create other");
-    api.patch("x", &PatchParams::default(), &Patch::Merge(json!({ "metadata": { "labels": { "team": "blue" } } })))
-        .await
-        .expect("relabel x");
+    api.patch("x", &PatchParams::default(), &Patch::Merge(json!({ "metadata": { "labels": { "team": "blue" } } }))).await.expect("relabel x");
     api.delete("x", &DeleteParams::default()).await.expect("delete");
 
     let mut seen = Vec::new();
     while seen.len() < 5 {
-        let event = tokio::time::timeout(Duration::from_secs(10), events.try_next())
-            .await
-            .expect("event in time")
-            .expect("ok")
-            .expect("open");
+        let event = tokio::time::timeout(Duration::from_secs(10), events.try_next()).await.expect("event in time").expect("ok").expect("open");
         seen.push(match event {
             WatchEvent::Added(o) => format!("ADDED {}", o.metadata.name.unwrap_or_default()),
             WatchEvent::Modified(o) => format!("MODIFIED {}", o.metadata.name.unwrap_or_default()),
@@ -274,11 +236,7 @@ async fn kube_rs_watches_from_a_resource_version() {
 
     // From resourceVersion 0: the current objects first.
     let mut initial = api.watch(&WatchParams::default().timeout(5), "0").await.expect("watch").boxed();
-    let first = tokio::time::timeout(Duration::from_secs(10), initial.try_next())
-        .await
-        .expect("event")
-        .expect("ok")
-        .expect("open");
+    let first = tokio::time::timeout(Duration::from_secs(10), initial.try_next()).await.expect("event").expect("ok").expect("open");
     assert!(matches!(first, WatchEvent::Added(_)), "{first:?}");
 }
 
@@ -315,41 +273,22 @@ async fn kubectl_impersonation_follows_rbac() {
     assert_eq!((out.status.code(), stdout(&out).trim()), (Some(1), "no"));
 
     // A RoleBinding to the group, made with kubectl (protobuf on the wire) through the connector.
-    assert_ok(
-        &f.connector_kubectl(&[
-            "create",
-            "rolebinding",
-            "dev-edit",
-            "-n",
-            "web",
-            "--clusterrole",
-            "edit",
-            "--group",
-            "dev",
-        ])
-        .await,
-    );
+    assert_ok(&f.connector_kubectl(&["create", "rolebinding", "dev-edit", "-n", "web", "--clusterrole", "edit", "--group", "dev"]).await);
     let out = f.connector_kubectl(&list_web).await;
     assert_ok(&out);
     assert!(stdout(&out).contains("web-0"));
     let out = f.connector_kubectl(&list_db).await;
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("forbidden") && stderr(&out).contains(r#"in the namespace "db""#),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("forbidden") && stderr(&out).contains(r#"in the namespace "db""#), "{}", stderr(&out));
 
     let out = f.connector_kubectl(&[&["auth", "can-i", "list", "pods", "-n", "web"][..], ALICE].concat()).await;
     assert_eq!((out.status.code(), stdout(&out).trim()), (Some(0), "yes"));
-    let out =
-        f.connector_kubectl(&[&["exec", "web-0", "-n", "web"][..], ALICE, &["--", "echo", "as alice"]].concat()).await;
+    let out = f.connector_kubectl(&[&["exec", "web-0", "-n", "web"][..], ALICE, &["--", "echo", "as alice"]].concat()).await;
     assert_ok(&out);
     assert_eq!(stdout(&out), "as alice\n");
     let out = f.connector_kubectl(&[&["auth", "can-i", "create", "pods/exec", "-n", "db"][..], ALICE].concat()).await;
     assert_eq!(stdout(&out).trim(), "no");
-    let out =
-        f.connector_kubectl(&[&["auth", "can-i", "delete", "rolebindings", "-n", "web"][..], ALICE].concat()).await;
+    let out = f.connector_kubectl(&[&["auth", "can-i", "delete", "rolebindings", "-n", "web"][..], ALICE].concat()).await;
     assert_eq!(stdout(&out).trim(), "no", "edit does not manage RBAC");
 
     let out = f.connector_kubectl(&[&["auth", "whoami"][..], ALICE].concat()).await;
@@ -366,7 +305,8 @@ async fn only_the_connector_may_impersonate() {
     let out = f.admin_kubectl(&["get", "pods", "-n", "web", "--as", "alice"]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains(r#"users "alice" is forbidden: User "kubernetes-admin" cannot impersonate resource "users" in API group "" at the cluster scope"#),
+        stderr(&out)
+            .contains(r#"users "alice" is forbidden: User "kubernetes-admin" cannot impersonate resource "users" in API group "" at the cluster scope"#),
         "{}",
         stderr(&out)
     );
@@ -402,8 +342,7 @@ async fn failures_are_kubernetes_status_objects() {
     assert!(stderr(&out).contains("error: You must be logged in to the server (Unauthorized)"), "{}", stderr(&out));
 
     let http = f.https();
-    let res =
-        http.get(format!("{}/api/v1/namespaces", f.server.url)).bearer_auth("wrong").send().await.expect("request");
+    let res = http.get(format!("{}/api/v1/namespaces", f.server.url)).bearer_auth("wrong").send().await.expect("request");
     assert_eq!(res.status().as_u16(), 401);
     let body: Value = res.json().await.expect("json");
     assert_eq!(
@@ -412,18 +351,10 @@ async fn failures_are_kubernetes_status_objects() {
     );
 
     f.server.add_token("alice-token", "alice", &["dev"]);
-    let res = http
-        .get(format!("{}/api/v1/namespaces/db/pods", f.server.url))
-        .bearer_auth("alice-token")
-        .send()
-        .await
-        .expect("request");
+    let res = http.get(format!("{}/api/v1/namespaces/db/pods", f.server.url)).bearer_auth("alice-token").send().await.expect("request");
     assert_eq!(res.status().as_u16(), 403);
     let body: Value = res.json().await.expect("json");
-    assert_eq!(
-        body["message"],
-        r#"pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the namespace "db""#
-    );
+    assert_eq!(body["message"], r#"pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the namespace "db""#);
     assert_eq!((&body["reason"], &body["details"]), (&json!("Forbidden"), &json!({ "kind": "pods" })));
     // Discovery is open to every authenticated user.
     let res = http.get(format!("{}/version", f.server.url)).bearer_auth("alice-token").send().await.expect("request");
@@ -449,10 +380,7 @@ async fn kubectl_logs_follow_streams_lines() {
     let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
     let mut seen = Vec::new();
     while seen.len() < 8 {
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .expect("a line in time")
-            .expect("read");
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.expect("a line in time").expect("read");
         seen.push(line.expect("stream still open"));
     }
     child.kill().await.expect("kill kubectl");
@@ -472,41 +400,11 @@ async fn kubectl_exec_runs_over_websockets() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains(r#"pods "db-0" is forbidden"#), "{}", stderr(&out));
     // `get` on pods/exec is not enough for a websocket exec: it also takes `create`.
-    assert_ok(
-        &f.connector_kubectl(&[
-            "create",
-            "role",
-            "exec-get",
-            "-n",
-            "db",
-            "--verb",
-            "get",
-            "--resource",
-            "pods,pods/exec",
-        ])
-        .await,
-    );
-    assert_ok(
-        &f.connector_kubectl(&[
-            "create",
-            "rolebinding",
-            "exec-get",
-            "-n",
-            "db",
-            "--role",
-            "exec-get",
-            "--group",
-            "dev",
-        ])
-        .await,
-    );
+    assert_ok(&f.connector_kubectl(&["create", "role", "exec-get", "-n", "db", "--verb", "get", "--resource", "pods,pods/exec"]).await);
+    assert_ok(&f.connector_kubectl(&["create", "rolebinding", "exec-get", "-n", "db", "--role", "exec-get", "--group", "dev"]).await);
     let out = f.connector_kubectl(&exec_db).await;
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains(r#"cannot create resource "pods/exec" in API group "" in the namespace "db""#),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains(r#"cannot create resource "pods/exec" in API group "" in the namespace "db""#), "{}", stderr(&out));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -547,13 +445,7 @@ async fn approved_csr_yields_a_working_client_certificate() {
 
     let kubeconfig = f.home.join("carol.kubeconfig");
     let key_pem = key.serialize_pem();
-    f.server
-        .write_kubeconfig(
-            &kubeconfig,
-            "carol",
-            Credentials::ClientCertificate { cert_pem: &cert_pem, key_pem: &key_pem },
-        )
-        .expect("kubeconfig");
+    f.server.write_kubeconfig(&kubeconfig, "carol", Credentials::ClientCertificate { cert_pem: &cert_pem, key_pem: &key_pem }).expect("kubeconfig");
     let out = f.kubectl(&kubeconfig, &["auth", "whoami"]).await;
     assert_ok(&out);
     assert!(stdout(&out).contains("carol") && stdout(&out).contains("[ops system:authenticated]"), "{}", stdout(&out));
@@ -567,13 +459,7 @@ async fn approved_csr_yields_a_working_client_certificate() {
     let self_signed = params.self_signed(&stranger).expect("cert").pem();
     let kubeconfig = f.home.join("mallory.kubeconfig");
     let stranger_key = stranger.serialize_pem();
-    f.server
-        .write_kubeconfig(
-            &kubeconfig,
-            "mallory",
-            Credentials::ClientCertificate { cert_pem: &self_signed, key_pem: &stranger_key },
-        )
-        .expect("kubeconfig");
+    f.server.write_kubeconfig(&kubeconfig, "mallory", Credentials::ClientCertificate { cert_pem: &self_signed, key_pem: &stranger_key }).expect("kubeconfig");
     let out = f.kubectl(&kubeconfig, &["auth", "whoami"]).await;
     assert!(!out.status.success(), "{}", stdout(&out));
 }

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use harness::Infra;
 use idp::Idp;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 fn users() -> Value {
     json!([
@@ -108,7 +108,13 @@ async fn sign_in_with_an_openid_provider(database_url: Option<String>) {
     // admins only; bad input refused and nothing stored
     let (status, _) = infra.post("/api/providers", &carol_key, provider.clone()).await;
     assert_eq!(status, 403);
-    for (field, bad) in [("kind", json!("ldap")), ("issuer", json!("http://idp.example.com")), ("name", json!("Corp IdP")), ("name", json!("local")), ("client_secret", json!(""))] {
+    for (field, bad) in [
+        ("kind", json!("ldap")),
+        ("issuer", json!("http://idp.example.com")),
+        ("name", json!("Corp IdP")),
+        ("name", json!("local")),
+        ("client_secret", json!("")),
+    ] {
         let mut body = provider.clone();
         body[field] = bad.clone();
         let (status, answer) = infra.post("/api/providers", &infra.admin, body).await;
@@ -161,7 +167,8 @@ async fn sign_in_with_an_openid_provider(database_url: Option<String>) {
     assert!(error_of(location(&res).trim_start_matches(&infra.url)).contains("state mismatch"));
     let res = browser(&infra).get(format!("{}/auth/oidc/callback?code=x&state=y", infra.url)).send().await.unwrap();
     assert!(error_of(location(&res).trim_start_matches(&infra.url)).contains("not started here"));
-    let (status, _) = infra.call(reqwest::Method::PATCH, &format!("/api/providers/{id}"), &infra.admin, Some(json!({"allowed_domains": ["example.com"]}))).await;
+    let (status, _) =
+        infra.call(reqwest::Method::PATCH, &format!("/api/providers/{id}"), &infra.admin, Some(json!({"allowed_domains": ["example.com"]}))).await;
     assert_eq!(status, 200);
     let landing = sign_in(&browser(&infra), &infra, "corp", "bob@other.example", "bob-pw").await;
     assert!(error_of(&landing).contains("may not sign in here"), "{landing}");
@@ -234,7 +241,7 @@ mod standin {
     use axum::routing::{get, post};
     use axum::{Json, Router};
     use base64::Engine;
-    use serde_json::{json, Value};
+    use serde_json::{Value, json};
 
     pub struct StandIn {
         pub issuer: String,
@@ -317,20 +324,27 @@ mod standin {
             let (page2, page1) = (page2.clone(), page1.lock().unwrap().clone());
             async move {
                 if headers.get("authorization").and_then(|h| h.to_str().ok()) != Some("Bearer at") {
-                    return (axum::http::StatusCode::UNAUTHORIZED, Json(json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token is empty."}})));
+                    return (
+                        axum::http::StatusCode::UNAUTHORIZED,
+                        Json(json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token is empty."}})),
+                    );
                 }
-                (axum::http::StatusCode::OK, Json(json!({
-                    "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#directoryObjects(id,displayName)",
-                    "@odata.nextLink": page2,
-                    "value": page1,
-                })))
+                (
+                    axum::http::StatusCode::OK,
+                    Json(json!({
+                        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#directoryObjects(id,displayName)",
+                        "@odata.nextLink": page2,
+                        "value": page1,
+                    })),
+                )
             }
         };
-        let page_two = || async {
-            Json(json!({"value": [{"@odata.type": "#microsoft.graph.group", "id": "g2", "displayName": "Oncall"}]}))
-        };
+        let page_two = || async { Json(json!({"value": [{"@odata.type": "#microsoft.graph.group", "id": "g2", "displayName": "Oncall"}]})) };
         let denied = || async {
-            (axum::http::StatusCode::FORBIDDEN, Json(json!({"error": {"code": "Authorization_RequestDenied", "message": "Insufficient privileges to complete the operation."}})))
+            (
+                axum::http::StatusCode::FORBIDDEN,
+                Json(json!({"error": {"code": "Authorization_RequestDenied", "message": "Insufficient privileges to complete the operation."}})),
+            )
         };
         // Google's token endpoint for a service account (the JWT bearer grant) and the Admin SDK
         // Directory API's `groups?userKey=`, as documented: the assertion must be signed with the
@@ -339,10 +353,16 @@ mod standin {
         let google_token = move |axum::Form(form): axum::Form<std::collections::HashMap<String, String>>| {
             let token_uri = token_uri.clone();
             async move {
-                let public = base64::engine::general_purpose::STANDARD.decode(super::GOOGLE_PUBLIC_KEY.lines().filter(|l| !l.starts_with("-----")).collect::<String>()).unwrap();
+                let public = base64::engine::general_purpose::STANDARD
+                    .decode(super::GOOGLE_PUBLIC_KEY.lines().filter(|l| !l.starts_with("-----")).collect::<String>())
+                    .unwrap();
                 let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
                 validation.set_audience(&[token_uri]);
-                let claims = jsonwebtoken::decode::<Value>(form.get("assertion").map(String::as_str).unwrap_or(""), &jsonwebtoken::DecodingKey::from_rsa_der(&public), &validation);
+                let claims = jsonwebtoken::decode::<Value>(
+                    form.get("assertion").map(String::as_str).unwrap_or(""),
+                    &jsonwebtoken::DecodingKey::from_rsa_der(&public),
+                    &validation,
+                );
                 let ok = form.get("grant_type").map(String::as_str) == Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
                     && claims.as_ref().is_ok_and(|c| {
                         c.claims["sub"] == "admin@example.com"
@@ -352,7 +372,12 @@ mod standin {
                 if ok {
                     (axum::http::StatusCode::OK, Json(json!({"access_token": "ga", "expires_in": 3599, "token_type": "Bearer"})))
                 } else {
-                    (axum::http::StatusCode::BAD_REQUEST, Json(json!({"error": "unauthorized_client", "error_description": "Client is unauthorized to retrieve access tokens using this method."})))
+                    (
+                        axum::http::StatusCode::BAD_REQUEST,
+                        Json(
+                            json!({"error": "unauthorized_client", "error_description": "Client is unauthorized to retrieve access tokens using this method."}),
+                        ),
+                    )
                 }
             }
         };
@@ -394,7 +419,8 @@ mod standin {
             .route(
                 "/token",
                 post(move |axum::Form(form): axum::Form<HashMap<String, String>>| {
-                    let (k, n, signed_in, refresh, refreshes, gate) = (k.clone(), n.clone(), signed_in.clone(), refresh.clone(), refreshes.clone(), gate.clone());
+                    let (k, n, signed_in, refresh, refreshes, gate) =
+                        (k.clone(), n.clone(), signed_in.clone(), refresh.clone(), refreshes.clone(), gate.clone());
                     async move {
                         let sign = |claims: &Value| {
                             let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
@@ -433,9 +459,13 @@ mod standin {
                         match answer {
                             None => tokens(Some(sign(&claims)), &sub),
                             Some(Answer::Error(status, error)) => {
-                                (axum::http::StatusCode::from_u16(status).unwrap(), Json(json!({"error": error, "error_description": "as the scenario says"}))).into_response()
+                                (axum::http::StatusCode::from_u16(status).unwrap(), Json(json!({"error": error, "error_description": "as the scenario says"})))
+                                    .into_response()
                             }
-                            Some(Answer::BadGateway) => (axum::http::StatusCode::BAD_GATEWAY, axum::response::Html("<html><body><h1>502 Bad Gateway</h1></body></html>")).into_response(),
+                            Some(Answer::BadGateway) => {
+                                (axum::http::StatusCode::BAD_GATEWAY, axum::response::Html("<html><body><h1>502 Bad Gateway</h1></body></html>"))
+                                    .into_response()
+                            }
                             Some(Answer::NoIdToken) => tokens(None, &sub),
                             Some(Answer::Hang) => std::future::pending().await,
                             Some(Answer::OtherSubject) => {
@@ -458,7 +488,14 @@ mod standin {
 /// A sign-in through the stand-in: the console sends the browser off (its trip to the provider is
 /// skipped), the stand-in's token endpoint will answer with an ID token for `email` and this sign-in's
 /// nonce, changed by `tamper`, signed or not; returns the browser and where the console sent it.
-async fn standin_sign_in(infra: &Infra, idp: &standin::StandIn, provider: &str, email: &str, tamper: impl FnOnce(&mut Value), signed: bool) -> (reqwest::Client, String) {
+async fn standin_sign_in(
+    infra: &Infra,
+    idp: &standin::StandIn,
+    provider: &str,
+    email: &str,
+    tamper: impl FnOnce(&mut Value),
+    signed: bool,
+) -> (reqwest::Client, String) {
     let b = browser(infra);
     let res = b.get(format!("{}/auth/oidc/{provider}", infra.url)).send().await.unwrap();
     let to_idp = reqwest::Url::parse(&location(&res)).unwrap();
@@ -505,7 +542,8 @@ async fn bad_id_tokens_are_refused_with_words() {
         } else {
             assert!(error_of(&landing).contains(refusal), "{what}: {landing}");
             assert_eq!(me(&b, &infra).await.0, 401, "{what}: nobody is signed in");
-            let row = infra::server::db::query_one(&infra.state.db, "SELECT COUNT(*) FROM users WHERE email = ?", [email.clone().into()]).await.unwrap().unwrap();
+            let row =
+                infra::server::db::query_one(&infra.state.db, "SELECT COUNT(*) FROM users WHERE email = ?", [email.clone().into()]).await.unwrap().unwrap();
             assert_eq!(row.try_get_by_index::<i64>(0).unwrap(), 0, "{what}: nobody is created");
         }
     }
@@ -538,8 +576,12 @@ impl WebLogin {
     fn cli(&self, args: &[&str]) -> Command {
         let home = self.home();
         let mut c = Command::new(env!("CARGO_BIN_EXE_infra"));
-        c.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).env("HOME", &home)
-            .env("INFRA_CONFIG_DIR", home.join("config")).env("KUBECONFIG", home.join("kubeconfig"));
+        c.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("INFRA_CONFIG_DIR", home.join("config"))
+            .env("KUBECONFIG", home.join("kubeconfig"));
         c
     }
 
@@ -587,10 +629,11 @@ async fn the_cli_logs_in_through_the_console_and_a_provider() {
     assert_eq!(landing, "/device", "{}", error_of(&landing));
     let typed = type_device_code(&b, infra, &code).await;
     let page = b.get(format!("{}{typed}", infra.url)).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains(&code) && page.contains("infra CLI on") && page.contains("127.0.0.1"), "the approval page names the code, the client and its address");
-    let approve = |code: String| {
-        b.post(format!("{}/device/approve", infra.url)).header("origin", infra.url.clone()).form(&[("code", code)]).send()
-    };
+    assert!(
+        page.contains(&code) && page.contains("infra CLI on") && page.contains("127.0.0.1"),
+        "the approval page names the code, the client and its address"
+    );
+    let approve = |code: String| b.post(format!("{}/device/approve", infra.url)).header("origin", infra.url.clone()).form(&[("code", code)]).send();
     let res = approve(code.clone()).await.unwrap();
     assert!(location(&res).ends_with("&approved=1"), "{}", location(&res));
     web.assert_logged_in_as_alice(login);
@@ -703,10 +746,12 @@ async fn google_groups_come_from_the_admin_directory() {
         "client_email": "infra@project.iam.gserviceaccount.com", "token_uri": format!("{}/google/token", idp.issuer),
     })
     .to_string();
-    let provider = |name: &str, admin: &str, key: &str| json!({
-        "name": name, "kind": "google", "issuer": idp.issuer, "client_id": "infra", "client_secret": "s",
-        "directory_url": format!("{}/google/admin/directory/v1", idp.issuer), "service_account_json": key, "directory_admin": admin,
-    });
+    let provider = |name: &str, admin: &str, key: &str| {
+        json!({
+            "name": name, "kind": "google", "issuer": idp.issuer, "client_id": "infra", "client_secret": "s",
+            "directory_url": format!("{}/google/admin/directory/v1", idp.issuer), "service_account_json": key, "directory_admin": admin,
+        })
+    };
     let (status, body) = infra.post("/api/providers", &infra.admin, provider("broken", "admin@example.com", "{\"private_key\": \"no\"}")).await;
     assert_eq!(status, 400, "{body}");
     assert!(body.to_string().contains("service_account_json"), "{body}");
@@ -884,7 +929,8 @@ async fn verification_acts_only_on_a_definite_answer(database_url: Option<String
     let (_, audit) = infra.get("/api/audit?action=auth.provider.removed", &infra.admin).await;
     assert!(audit.to_string().contains("answered for another user (someone-else)"), "the impostor's refusal is recorded: {audit}");
     let impostor = infra::server::services::users::find_by_email(&infra.state.db, "impostor@example.com").await.unwrap().unwrap();
-    let subject = infra::server::db::query_one(&infra.state.db, "SELECT subject FROM provider_users WHERE user_id = ?", [impostor.id.into()]).await.unwrap().unwrap();
+    let subject =
+        infra::server::db::query_one(&infra.state.db, "SELECT subject FROM provider_users WHERE user_id = ?", [impostor.id.into()]).await.unwrap().unwrap();
     assert_eq!(subject.try_get_by_index::<String>(0).unwrap(), "impostor@example.com", "the other subject's answer changed nothing");
 
     // the providers page (and the API) say so
@@ -896,7 +942,10 @@ async fn verification_acts_only_on_a_definite_answer(database_url: Option<String
     let t0 = trouble.since.expect("since when");
     assert_eq!(trouble.users, 5, "{trouble:?}");
     assert!(!trouble.error.is_empty(), "{trouble:?}");
-    assert_eq!(trouble.summary(infra::app::components::format_time).unwrap(), format!("could not verify 5 users since {}", infra::app::components::format_time(t0)));
+    assert_eq!(
+        trouble.summary(infra::app::components::format_time).unwrap(),
+        format!("could not verify 5 users since {}", infra::app::components::format_time(t0))
+    );
 
     // backing off: right away they are not asked again
     let pass = |hours: i64| {
@@ -958,7 +1007,10 @@ async fn one_verification_pass_at_a_time(database_url: Option<String>) {
         })
     };
     let first = pass();
-    harness::eventually("the first pass is at the provider", std::time::Duration::from_secs(30), || async { (idp.refreshes_of("rotating@example.com") == 1).then_some(()) }).await;
+    harness::eventually("the first pass is at the provider", std::time::Duration::from_secs(30), || async {
+        (idp.refreshes_of("rotating@example.com") == 1).then_some(())
+    })
+    .await;
     let second = pass();
     harness::eventually("the second pass is done, or at the provider too", std::time::Duration::from_secs(30), || async {
         (second.is_finished() || idp.refreshes_of("rotating@example.com") > 1).then_some(())
@@ -1103,7 +1155,12 @@ async fn provider_groups_never_merge_by_name() {
     assert!(!is_infra_admin(&infra, "alice@example.com").await, "corp's `ops` merged into the local group `ops`");
     assert_eq!(count(&infra, "SELECT COUNT(*) FROM group_members WHERE group_id = ?", vec![ops["id"].as_i64().unwrap().into()]).await, 0);
     let (_, groups) = infra.get("/api/groups?q=", &infra.admin).await;
-    let mut listed: Vec<String> = groups["items"].as_array().unwrap().iter().map(|g| format!("{} {} {}", g["name"].as_str().unwrap(), g["source"].as_str().unwrap(), g["member_count"])).collect();
+    let mut listed: Vec<String> = groups["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| format!("{} {} {}", g["name"].as_str().unwrap(), g["source"].as_str().unwrap(), g["member_count"]))
+        .collect();
     listed.sort();
     assert_eq!(listed, ["dev corp 1", "dev corp2 1", "ops corp 1", "ops local 0"], "each provider's groups apart: {groups}");
 
@@ -1140,7 +1197,8 @@ async fn provider_emails_are_checked_like_local_ones() {
     let dir = tempfile::tempdir().unwrap();
     let infra = Infra::start(&dir.path().join("server")).await;
     let refused = ["system:kube-controller-manager", "system:masters@example.com", "nobody.example.com", "Connector"];
-    let mut users: Vec<Value> = refused.iter().enumerate().map(|(i, email)| json!({"sub": format!("u{i}"), "email": email, "name": "X", "password": "pw"})).collect();
+    let mut users: Vec<Value> =
+        refused.iter().enumerate().map(|(i, email)| json!({"sub": format!("u{i}"), "email": email, "name": "X", "password": "pw"})).collect();
     users.push(json!({"sub": "dora", "email": "Dora@Example.COM", "name": "Dora", "password": "pw"}));
     let idp = Idp::start(dir.path(), &format!("{}/auth/oidc/callback", infra.url), Value::Array(users), json!({}));
     let body = json!({"name": "corp", "kind": "oidc", "issuer": idp.issuer, "client_id": "infra", "client_secret": "infra-secret"});
@@ -1271,9 +1329,23 @@ async fn upgrading_keys_existing_provider_groups(database_url: Option<String>) {
     };
     let user = id_of("SELECT id FROM users").await;
     for (name, source) in [("ops", "local"), ("dev", "corp"), ("Infra Admins", "az"), ("Eng", "gg"), ("gone", "local")] {
-        db::execute(&conn, "INSERT INTO groups (name, name_lc, source, created_at) VALUES (?, ?, ?, 0)", [name.into(), name.to_lowercase().into(), source.into()]).await.unwrap();
-        db::execute(&conn, "INSERT INTO group_members (group_id, user_id, created_at) SELECT id, ?, 0 FROM groups WHERE name = ?", [user.into(), name.into()]).await.unwrap();
-        db::execute(&conn, "INSERT INTO grants (subject_kind, subject_id, role, destination, created_at) SELECT 'group', id, 'view', 'infra', 0 FROM groups WHERE name = ?", [name.into()]).await.unwrap();
+        db::execute(
+            &conn,
+            "INSERT INTO groups (name, name_lc, source, created_at) VALUES (?, ?, ?, 0)",
+            [name.into(), name.to_lowercase().into(), source.into()],
+        )
+        .await
+        .unwrap();
+        db::execute(&conn, "INSERT INTO group_members (group_id, user_id, created_at) SELECT id, ?, 0 FROM groups WHERE name = ?", [user.into(), name.into()])
+            .await
+            .unwrap();
+        db::execute(
+            &conn,
+            "INSERT INTO grants (subject_kind, subject_id, role, destination, created_at) SELECT 'group', id, 'view', 'infra', 0 FROM groups WHERE name = ?",
+            [name.into()],
+        )
+        .await
+        .unwrap();
     }
     let gone = id_of("SELECT id FROM groups WHERE name = 'gone'").await;
     db::execute(&conn, "DELETE FROM grants WHERE subject_id = ?", [gone.into()]).await.unwrap();
@@ -1283,10 +1355,19 @@ async fn upgrading_keys_existing_provider_groups(database_url: Option<String>) {
     let rows = db::query_all(&conn, "SELECT g.name, g.source, g.external_id, (SELECT COUNT(*) FROM group_members m WHERE m.group_id = g.id), (SELECT COUNT(*) FROM grants r WHERE r.subject_id = g.id) FROM groups g ORDER BY g.name", []).await.unwrap();
     let groups: Vec<(String, String, String, i64, i64)> = rows
         .iter()
-        .map(|r| (r.try_get_by_index(0).unwrap(), r.try_get_by_index(1).unwrap(), r.try_get_by_index(2).unwrap(), r.try_get_by_index(3).unwrap(), r.try_get_by_index(4).unwrap()))
+        .map(|r| {
+            (
+                r.try_get_by_index(0).unwrap(),
+                r.try_get_by_index(1).unwrap(),
+                r.try_get_by_index(2).unwrap(),
+                r.try_get_by_index(3).unwrap(),
+                r.try_get_by_index(4).unwrap(),
+            )
+        })
         .collect();
     let expected = [("Eng", "gg", "", 0, 1), ("Infra Admins", "az", "", 0, 1), ("dev", "corp", "dev", 1, 1), ("ops", "local", "", 1, 1)];
-    let expected: Vec<(String, String, String, i64, i64)> = expected.iter().map(|(a, b, c, d, e)| (a.to_string(), b.to_string(), c.to_string(), *d, *e)).collect();
+    let expected: Vec<(String, String, String, i64, i64)> =
+        expected.iter().map(|(a, b, c, d, e)| (a.to_string(), b.to_string(), c.to_string(), *d, *e)).collect();
     assert_eq!(groups, expected);
 
     // local names unique among local groups; a provider's group may share one; ids go on

@@ -5,18 +5,18 @@ use crate::support::pg;
 
 use std::sync::OnceLock;
 
-use axum::body::Body;
-use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use infra::model::NewAccessKey;
 use infra::server::auth::actor_for_user;
 use infra::server::config::ServerConfig;
 use infra::server::db;
-use infra::server::services::{keys, users, Ctx};
+use infra::server::services::{Ctx, keys, users};
 use infra::server::state::AppState;
 use sea_orm::DatabaseConnection;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tower::ServiceExt;
 
 static POSTGRES: OnceLock<pg::TempPostgres> = OnceLock::new();
@@ -88,10 +88,8 @@ impl Server {
         let actor = actor_for_user(&db, admin_id, "test").await.unwrap();
         users::change_own_password(Ctx::new(&db, &actor), &one_time, ADMIN_PASSWORD).await.unwrap();
         let actor = actor_for_user(&db, admin_id, "test").await.unwrap();
-        let admin = keys::create(Ctx::new(&db, &actor), &NewAccessKey { name: "test".into(), ttl_secs: None, inactivity_timeout_secs: None })
-            .await
-            .unwrap()
-            .access_key;
+        let admin =
+            keys::create(Ctx::new(&db, &actor), &NewAccessKey { name: "test".into(), ttl_secs: None, inactivity_timeout_secs: None }).await.unwrap().access_key;
         let config = (*state.config).clone();
         Server { app: infra::server::web::router(state), db, config, admin, _dir: dir }
     }
@@ -159,10 +157,7 @@ impl Server {
 
     async fn key_for(&self, user_id: i64) -> String {
         let actor = actor_for_user(&self.db, user_id, "test").await.unwrap();
-        keys::create(Ctx::new(&self.db, &actor), &NewAccessKey { name: "k".into(), ttl_secs: None, inactivity_timeout_secs: None })
-            .await
-            .unwrap()
-            .access_key
+        keys::create(Ctx::new(&self.db, &actor), &NewAccessKey { name: "k".into(), ttl_secs: None, inactivity_timeout_secs: None }).await.unwrap().access_key
     }
 
     async fn count(&self, table: &str) -> u64 {
@@ -361,8 +356,11 @@ async fn grants_rules(s: Server) {
     let future = infra::server::now() + 3_600_000;
     let r = s.post("/api/grants", &s.admin, json!({"subject": "carol@example.com", "role": "view", "resource": "prod.db", "expires_at": future})).await;
     assert_eq!(r.status, StatusCode::CREATED);
-    let access: Vec<String> = serde_json::from_value::<Vec<Value>>(s.get("/api/me/access", &carol_key).await.body).unwrap()
-        .iter().map(|e| e["resource"].as_str().unwrap().to_string()).collect();
+    let access: Vec<String> = serde_json::from_value::<Vec<Value>>(s.get("/api/me/access", &carol_key).await.body)
+        .unwrap()
+        .iter()
+        .map(|e| e["resource"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(access, vec!["prod.db", "prod.web"]);
     db::execute(&s.db, "UPDATE grants SET expires_at = ? WHERE role = 'view'", [1000i64.into()]).await.unwrap();
     assert_eq!(s.get("/api/me/access", &carol_key).await.body.as_array().unwrap().len(), 1);
@@ -511,9 +509,7 @@ async fn connector_key_stays_in_its_cluster(s: Server) {
     let key_b = s.cluster("beta", &["web"]).await;
     let (_, user_key) = s.user("ivy@example.com").await;
     let keys_before = s.count("access_keys").await;
-    let denied = || async {
-        db::count(&s.db, "SELECT COUNT(*) FROM audit_events WHERE outcome = 'denied'", []).await.unwrap()
-    };
+    let denied = || async { db::count(&s.db, "SELECT COUNT(*) FROM audit_events WHERE outcome = 'denied'", []).await.unwrap() };
     let denied_before = denied().await;
 
     // the attack of the review: A's key approves a device login, to get a key of its own
@@ -804,7 +800,12 @@ async fn access_keys_rules(s: Server) {
     assert!(!stored.contains(secret));
 
     // bad key input
-    for body in [json!({"name": ""}), json!({"name": "x", "ttl_secs": 0}), json!({"name": "x", "ttl_secs": 999_999_999}), json!({"name": "x", "inactivity_timeout_secs": 5})] {
+    for body in [
+        json!({"name": ""}),
+        json!({"name": "x", "ttl_secs": 0}),
+        json!({"name": "x", "ttl_secs": 999_999_999}),
+        json!({"name": "x", "inactivity_timeout_secs": 5}),
+    ] {
         assert_eq!(s.post("/api/keys", &frank_key, body).await.status, StatusCode::BAD_REQUEST);
     }
 
@@ -1082,8 +1083,10 @@ async fn concurrent_writes(s: Server) {
         let (app, key) = (s.app.clone(), connector.clone());
         tasks.push(tokio::spawn(async move {
             let events: Vec<Value> = (0..1000)
-                .map(|i| json!({"at": 1_700_000_000 + i, "user": "alice@example.com", "verb": "list", "resource": "pods",
-                               "namespace": "web", "name": "", "status": 200, "source": format!("10.0.{batch}.1")}))
+                .map(|i| {
+                    json!({"at": 1_700_000_000 + i, "user": "alice@example.com", "verb": "list", "resource": "pods",
+                               "namespace": "web", "name": "", "status": 200, "source": format!("10.0.{batch}.1")})
+                })
                 .collect();
             let status = status_of(app, Method::POST, "/api/destinations/prod/audit".into(), key, Some(Value::Array(events))).await;
             assert!(status.is_success(), "audit batch {batch}: {status}");

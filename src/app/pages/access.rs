@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use leptos_router::components::Form;
 
 use super::{is_admin, page_param, query_param};
-use crate::app::api::{list_grants, my_access, RemoveGrant};
+use crate::app::api::{RemoveGrant, list_grants, my_access};
 use crate::app::components::*;
 
 #[component]
@@ -60,10 +60,7 @@ pub fn AccessPage() -> impl IntoView {
     let page = page_param();
     let remove = ServerAction::<RemoveGrant>::new();
     let admin = is_admin();
-    let grants = Resource::new(
-        move || (subject(), cluster(), role(), page(), remove.version().get()),
-        |(s, c, r, p, _)| list_grants(s, c, r, p),
-    );
+    let grants = Resource::new(move || (subject(), cluster(), role(), page(), remove.version().get()), |(s, c, r, p, _)| list_grants(s, c, r, p));
     view! {
         <Title text="Access · Infra"/>
         <PageHeader title="Access" subtitle="Every grant: who has which role where. Newest first."/>

@@ -7,7 +7,7 @@ use leptos_router::components::Redirect;
 
 use super::query_param;
 use crate::app::api::get_me;
-use crate::app::components::{ErrorBox, BUTTON, INPUT, LABEL};
+use crate::app::components::{BUTTON, ErrorBox, INPUT, LABEL};
 
 #[component]
 fn AuthCard(title: &'static str, subtitle: &'static str, children: Children) -> impl IntoView {

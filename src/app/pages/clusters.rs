@@ -6,7 +6,7 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
 use super::{is_admin, page_param};
-use crate::app::api::{get_cluster, list_clusters, AddGrant, ConnectCluster, RemoveGrant};
+use crate::app::api::{AddGrant, ConnectCluster, RemoveGrant, get_cluster, list_clusters};
 use crate::app::components::*;
 
 #[component]
@@ -83,10 +83,7 @@ pub fn ClusterPage() -> impl IntoView {
     let add = ServerAction::<AddGrant>::new();
     let remove = ServerAction::<RemoveGrant>::new();
     let page = page_param();
-    let cluster = Resource::new(
-        move || (name(), page(), add.version().get(), remove.version().get()),
-        |(name, page, ..)| get_cluster(name, page),
-    );
+    let cluster = Resource::new(move || (name(), page(), add.version().get(), remove.version().get()), |(name, page, ..)| get_cluster(name, page));
     // The connector reports every few seconds: the status part of the page is refetched on its own,
     // so the grant form below is never re-rendered under the admin's fingers.
     let tick = RwSignal::new(0u64);

@@ -14,9 +14,7 @@ pub fn DevicePage() -> impl IntoView {
     let code = query_param("code");
     let approved = query_param("approved");
     let error = query_param("error");
-    let pending = Resource::new(code, |code| async move {
-        if code.is_empty() { Ok(None) } else { device_pending(code).await }
-    });
+    let pending = Resource::new(code, |code| async move { if code.is_empty() { Ok(None) } else { device_pending(code).await } });
     view! {
         <Title text="Approve a CLI login · Infra"/>
         <PageHeader title="Approve a CLI login" subtitle="infra login --web waits for you here"/>

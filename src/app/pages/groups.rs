@@ -2,11 +2,11 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::{Form, A};
+use leptos_router::components::{A, Form};
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use super::{is_admin, page_param, query_param};
-use crate::app::api::{get_group, list_groups, AddMember, CreateGroup, DeleteGroup, RemoveMember};
+use crate::app::api::{AddMember, CreateGroup, DeleteGroup, RemoveMember, get_group, list_groups};
 use crate::app::components::*;
 
 #[component]

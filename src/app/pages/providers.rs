@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::is_admin;
-use crate::app::api::{list_providers, CreateProvider, DeleteProvider, TestProvider, UpdateProvider};
+use crate::app::api::{CreateProvider, DeleteProvider, TestProvider, UpdateProvider, list_providers};
 use crate::app::components::*;
 use crate::model::Provider;
 
@@ -22,9 +22,10 @@ pub fn ProvidersPage() -> impl IntoView {
     let add_form = NodeRef::<leptos::html::Form>::new();
     Effect::new(move |_| {
         if matches!(create.value().get(), Some(Ok(_)))
-            && let Some(form) = add_form.get() {
-                form.reset();
-            }
+            && let Some(form) = add_form.get()
+        {
+            form.reset();
+        }
     });
     Effect::new(move |_| {
         if matches!(update.value().get(), Some(Ok(_))) {

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::query_param;
-use crate::app::api::{list_keys, CreateKey, RevokeKey};
+use crate::app::api::{CreateKey, RevokeKey, list_keys};
 use crate::app::components::*;
 
 #[component]

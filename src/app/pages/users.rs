@@ -5,7 +5,7 @@ use leptos_meta::Title;
 use leptos_router::components::Form;
 
 use super::{is_admin, page_param, query_param};
-use crate::app::api::{list_users, CreateUser, DeleteUser, SetUserDisabled};
+use crate::app::api::{CreateUser, DeleteUser, SetUserDisabled, list_users};
 use crate::app::components::*;
 
 #[component]
@@ -16,10 +16,8 @@ pub fn UsersPage() -> impl IntoView {
     let create = ServerAction::<CreateUser>::new();
     let toggle = ServerAction::<SetUserDisabled>::new();
     let remove = ServerAction::<DeleteUser>::new();
-    let users = Resource::new(
-        move || (q(), page(), create.version().get(), toggle.version().get(), remove.version().get()),
-        |(q, page, ..)| list_users(q, page),
-    );
+    let users =
+        Resource::new(move || (q(), page(), create.version().get(), toggle.version().get(), remove.version().get()), |(q, page, ..)| list_users(q, page));
     view! {
         <Title text="Users · Infra"/>
         <PageHeader title="Users" subtitle="People who can sign in. Grant them access directly or through groups."/>

@@ -20,8 +20,8 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use kube::client::ConfigExt;
 use tokio::net::TcpListener;
@@ -75,15 +75,8 @@ impl Upstream {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = HttpClient::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(256)
-            .build(https);
+        let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(http);
+        let client = HttpClient::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(90)).pool_max_idle_per_host(256).build(https);
         let token = config.auth_info.token.as_ref().map(|t| {
             use secrecy::ExposeSecret;
             t.expose_secret().to_string()
@@ -348,7 +341,14 @@ const UPGRADES: [&str; 2] = ["websocket", "SPDY/3.1"];
 /// an upgrade to nothing Kubernetes speaks: refused.
 fn upgrade_protocols(headers: &HeaderMap) -> Result<Option<HeaderValue>, Box<Response<Body>>> {
     let tokens = |name: header::HeaderName| -> Vec<String> {
-        headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect()
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect()
     };
     let asked = tokens(header::UPGRADE);
     if asked.is_empty() || !tokens(header::CONNECTION).iter().any(|t| t.eq_ignore_ascii_case("upgrade")) {
@@ -389,8 +389,7 @@ fn forwardable(mut headers: HeaderMap) -> HeaderMap {
     }
     headers.remove(header::AUTHORIZATION);
     headers.remove(header::HOST);
-    let impersonation: Vec<HeaderName> =
-        headers.keys().filter(|k| k.as_str().starts_with("impersonate-")).cloned().collect();
+    let impersonation: Vec<HeaderName> = headers.keys().filter(|k| k.as_str().starts_with("impersonate-")).cloned().collect();
     for name in impersonation {
         headers.remove(name);
     }

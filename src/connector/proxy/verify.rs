@@ -130,10 +130,11 @@ impl Verifier {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let now = crate::server::now() / 1000;
         if let Some(hit) = self.verified.lock().ok().and_then(|c| c.get(&digest).cloned())
-            && hit.expires > now {
-                self.check_revoked(&hit)?;
-                return Ok(hit);
-            }
+            && hit.expires > now
+        {
+            self.check_revoked(&hit)?;
+            return Ok(hit);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| Refusal::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(Refusal::Algorithm);
@@ -148,16 +149,8 @@ impl Verifier {
                 self.key(&kid).ok_or(Refusal::UnknownKey)?
             }
         };
-        let claims = jsonwebtoken::decode::<ClusterClaims>(token, &key, &self.validation)
-            .map_err(|e| Refusal::Invalid(e.to_string()))?
-            .claims;
-        let identity = Arc::new(Identity {
-            user: claims.sub,
-            groups: claims.groups,
-            expires: claims.exp,
-            user_id: claims.uid,
-            key_id: claims.sid,
-        });
+        let claims = jsonwebtoken::decode::<ClusterClaims>(token, &key, &self.validation).map_err(|e| Refusal::Invalid(e.to_string()))?.claims;
+        let identity = Arc::new(Identity { user: claims.sub, groups: claims.groups, expires: claims.exp, user_id: claims.uid, key_id: claims.sid });
         self.check_revoked(&identity)?;
         if let Ok(mut cache) = self.verified.lock() {
             if cache.len() >= CACHE_LIMIT {
@@ -200,11 +193,8 @@ impl Verifier {
     async fn fetch(&self) {
         match self.api.jwks().await {
             Ok(set) => {
-                let keys: HashMap<String, DecodingKey> = set
-                    .keys
-                    .iter()
-                    .filter_map(|jwk| Some((jwk.common.key_id.clone()?, DecodingKey::from_jwk(jwk).ok()?)))
-                    .collect();
+                let keys: HashMap<String, DecodingKey> =
+                    set.keys.iter().filter_map(|jwk| Some((jwk.common.key_id.clone()?, DecodingKey::from_jwk(jwk).ok()?))).collect();
                 tracing::debug!(keys = keys.len(), "fetched the server's signing keys");
                 if let Ok(mut current) = self.keys.write() {
                     *current = keys;

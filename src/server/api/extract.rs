@@ -8,20 +8,19 @@ use axum::http::{header, request::Parts};
 use serde::de::DeserializeOwned;
 use tower_sessions::Session;
 
-use crate::server::auth::{actor_for_user, session_store::{SIGNED_IN_AT_KEY, USER_ID_KEY}};
+use crate::server::auth::{
+    actor_for_user,
+    session_store::{SIGNED_IN_AT_KEY, USER_ID_KEY},
+};
 use crate::server::error::AppError;
-use crate::server::services::{audit, keys, Actor};
+use crate::server::services::{Actor, audit, keys};
 use crate::server::state::AppState;
 
 /// The client's address: the connection's peer, or, when the peer is a trusted proxy (`--trusted-proxy`),
 /// the right-most `X-Forwarded-For` entry that is not a trusted proxy itself (entries further left are
 /// whatever the client chose to send). Unspecified when the server runs without connection info.
 pub fn client_ip(parts: &Parts, trusted: &[ipnet::IpNet]) -> IpAddr {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_canonical())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_canonical()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return peer;
@@ -137,10 +136,7 @@ pub struct ApiJson<T>(pub T);
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = AppError;
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
-        axum::Json::<T>::from_request(req, state)
-            .await
-            .map(|axum::Json(v)| ApiJson(v))
-            .map_err(|e| AppError::Invalid(e.body_text(), Vec::new()))
+        axum::Json::<T>::from_request(req, state).await.map(|axum::Json(v)| ApiJson(v)).map_err(|e| AppError::Invalid(e.body_text(), Vec::new()))
     }
 }
 

@@ -2,7 +2,7 @@
 
 mod extract;
 
-pub use extract::{client_ip, resolve_actor, ApiActor};
+pub use extract::{ApiActor, client_ip, resolve_actor};
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -11,11 +11,11 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use extract::{ApiJson, ApiQuery, ConnectorActor};
 use crate::model::{AccessEntry, DestinationRegistration, NewAccessKey, NewGrant, ProxiedRequest, TokenRequest, User};
 use crate::server::error::{AppError, AppResult};
-use crate::server::services::{self, audit, bindings, destinations, grants, groups, keys, tokens, users, Ctx, Paging};
+use crate::server::services::{self, Ctx, Paging, audit, bindings, destinations, grants, groups, keys, tokens, users};
 use crate::server::state::AppState;
+use extract::{ApiJson, ApiQuery, ConnectorActor};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -91,11 +91,7 @@ struct CreatedUser {
 }
 
 async fn create_user(State(s): State<AppState>, ApiActor(a): ApiActor, ApiJson(body): ApiJson<CreateUser>) -> AppResult<Response> {
-    let (user, one_time_password) = users::create(
-        Ctx::new(&s.db, &a),
-        users::NewUser { email: body.email, name: body.name, password: body.password },
-    )
-    .await?;
+    let (user, one_time_password) = users::create(Ctx::new(&s.db, &a), users::NewUser { email: body.email, name: body.name, password: body.password }).await?;
     Ok((StatusCode::CREATED, Json(CreatedUser { user, one_time_password })).into_response())
 }
 
@@ -143,7 +139,12 @@ async fn get_group(State(s): State<AppState>, ApiActor(a): ApiActor, Path(id): P
     Ok(Json(groups::get(Ctx::new(&s.db, &a), id).await?))
 }
 
-async fn rename_group(State(s): State<AppState>, ApiActor(a): ApiActor, Path(id): Path<i64>, ApiJson(body): ApiJson<GroupName>) -> AppResult<impl IntoResponse> {
+async fn rename_group(
+    State(s): State<AppState>,
+    ApiActor(a): ApiActor,
+    Path(id): Path<i64>,
+    ApiJson(body): ApiJson<GroupName>,
+) -> AppResult<impl IntoResponse> {
     Ok(Json(groups::rename(Ctx::new(&s.db, &a), id, &body.name).await?))
 }
 
@@ -199,7 +200,11 @@ async fn create_destination(State(s): State<AppState>, ApiActor(a): ApiActor, Ap
     Ok((StatusCode::CREATED, Json(destinations::create_pending(Ctx::new(&s.db, &a), &body.name).await?)).into_response())
 }
 
-async fn register_destination(State(s): State<AppState>, ConnectorActor(a): ConnectorActor, ApiJson(body): ApiJson<DestinationRegistration>) -> AppResult<impl IntoResponse> {
+async fn register_destination(
+    State(s): State<AppState>,
+    ConnectorActor(a): ConnectorActor,
+    ApiJson(body): ApiJson<DestinationRegistration>,
+) -> AppResult<impl IntoResponse> {
     Ok(Json(destinations::register(Ctx::new(&s.db, &a), body).await?))
 }
 
@@ -317,7 +322,11 @@ async fn kubeconfig(State(s): State<AppState>, ApiActor(a): ApiActor, ApiJson(bo
 
 /// The CLI's password login: the same checks, lockout and audit as the console's sign-in, and an
 /// access key for the CLI in return (30 days, like any key by default).
-async fn cli_login(State(s): State<AppState>, crate::server::web::ClientIp(ip): crate::server::web::ClientIp, ApiJson(body): ApiJson<crate::model::CliLogin>) -> AppResult<Response> {
+async fn cli_login(
+    State(s): State<AppState>,
+    crate::server::web::ClientIp(ip): crate::server::web::ClientIp,
+    ApiJson(body): ApiJson<crate::model::CliLogin>,
+) -> AppResult<Response> {
     let user = crate::server::auth::login(&s.db, &s.limiter, &body.email, &body.password, ip).await?;
     let actor = crate::server::auth::actor_for_user(&s.db, user.id, &ip.to_string()).await?;
     if actor.must_change_password {
@@ -341,7 +350,11 @@ struct DeviceStartRequest {
     redirect_port: Option<u16>,
 }
 
-async fn device_start(State(s): State<AppState>, crate::server::web::ClientIp(ip): crate::server::web::ClientIp, ApiJson(body): ApiJson<DeviceStartRequest>) -> AppResult<Response> {
+async fn device_start(
+    State(s): State<AppState>,
+    crate::server::web::ClientIp(ip): crate::server::web::ClientIp,
+    ApiJson(body): ApiJson<DeviceStartRequest>,
+) -> AppResult<Response> {
     s.unauthenticated.device.attempt(ip, crate::server::now())?;
     let url = s.config.url.clone().unwrap_or_default();
     let started = services::device_login::start(&s.db, &url, body.name.as_deref().unwrap_or("infra CLI"), body.redirect_port, &ip.to_string()).await?;
@@ -392,7 +405,11 @@ async fn get_settings(State(s): State<AppState>, ApiActor(a): ApiActor) -> AppRe
     Ok(Json(crate::server::services::settings::get(Ctx::new(&s.db, &a)).await?))
 }
 
-async fn update_settings(State(s): State<AppState>, ApiActor(a): ApiActor, ApiJson(body): ApiJson<crate::model::ProductSettings>) -> AppResult<impl IntoResponse> {
+async fn update_settings(
+    State(s): State<AppState>,
+    ApiActor(a): ApiActor,
+    ApiJson(body): ApiJson<crate::model::ProductSettings>,
+) -> AppResult<impl IntoResponse> {
     Ok(Json(crate::server::services::settings::update(Ctx::new(&s.db, &a), &body).await?))
 }
 

@@ -15,7 +15,7 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait
 use crate::model::INFRA_RESOURCE;
 use crate::server::db::{self, entities::user};
 use crate::server::error::{AppError, AppResult};
-use crate::server::services::{audit, infra_roles, users, Actor};
+use crate::server::services::{Actor, audit, infra_roles, users};
 
 /// Failed sign-ins in a row before an account is locked, and for how long.
 pub const MAX_FAILED_LOGINS: i32 = 5;

@@ -5,7 +5,7 @@
 //! they carry no ambient authority, and a browser always sends `Origin` on a cross-site POST.
 
 use axum::extract::Request;
-use axum::http::{header, Method};
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -21,22 +21,15 @@ pub fn is_same_origin(req: &Request) -> bool {
     // HTTP/1.1 names the host in `Host`; HTTP/2 (browsers over TLS) in the `:authority` of the URI
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| req.uri().authority().map(|a| a.as_str()));
     let Some(host) = host else { return false };
-    let claimed = headers
-        .get(header::ORIGIN)
-        .or_else(|| headers.get(header::REFERER))
-        .and_then(|h| h.to_str().ok())
-        .and_then(host_of);
+    let claimed = headers.get(header::ORIGIN).or_else(|| headers.get(header::REFERER)).and_then(|h| h.to_str().ok()).and_then(host_of);
     claimed.is_some_and(|c| c.eq_ignore_ascii_case(host))
 }
 
 pub async fn check_origin(req: Request, next: Next) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let headers = req.headers();
-    let bearer_only = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|h| h.starts_with("Bearer "))
-        && !headers.contains_key(header::COOKIE);
+    let bearer_only =
+        headers.get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()).is_some_and(|h| h.starts_with("Bearer ")) && !headers.contains_key(header::COOKIE);
     let not_a_browser = !headers.contains_key(header::COOKIE) && !headers.contains_key(header::ORIGIN);
     if safe || bearer_only || not_a_browser || is_same_origin(&req) {
         return next.run(req).await;

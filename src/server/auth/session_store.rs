@@ -2,7 +2,7 @@
 //! tower-sessions 0.15 and sqlx 0.9). The cookie carries the session id; only its SHA-256 is stored, so a
 //! copy of the database does not hold live session ids. Any server replica can serve any session.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, sea_query::OnConflict, Set};
+use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Set, sea_query::OnConflict};
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 
@@ -59,12 +59,7 @@ impl SessionStore for DbSessionStore {
         let data = serde_json::to_string(&record.data).map_err(|e| session_store::Error::Encode(e.to_string()))?;
         let user_id = record.data.get(USER_ID_KEY).and_then(|v| v.as_i64());
         let expires_at = record.expiry_date.unix_timestamp() * 1000;
-        let row = session::ActiveModel {
-            id_hash: Set(id_hash(&record.id)),
-            user_id: Set(user_id),
-            data: Set(data),
-            expires_at: Set(expires_at),
-        };
+        let row = session::ActiveModel { id_hash: Set(id_hash(&record.id)), user_id: Set(user_id), data: Set(data), expires_at: Set(expires_at) };
         session::Entity::insert(row)
             .on_conflict(
                 OnConflict::column(session::Column::IdHash)

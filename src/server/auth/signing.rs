@@ -9,8 +9,8 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use ed25519_dalek::pkcs8::EncodePrivateKey;
@@ -41,8 +41,7 @@ impl MasterKey {
     pub fn load_or_create(path: &Path) -> Result<MasterKey, String> {
         let text = match std::env::var("INFRA_MASTER_KEY") {
             Ok(v) if !v.trim().is_empty() => v,
-            _ if path.exists() => std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read the master key {}: {e}", path.display()))?,
+            _ if path.exists() => std::fs::read_to_string(path).map_err(|e| format!("cannot read the master key {}: {e}", path.display()))?,
             _ => {
                 let mut key = [0u8; 32];
                 rand::rng().fill_bytes(&mut key);
@@ -168,13 +167,7 @@ async fn create_key(db: &impl ConnectionTrait, master: &MasterKey) -> AppResult<
     db::execute(
         db,
         "INSERT INTO signing_keys (kid, algorithm, private_key, public_key, created_at) VALUES (?, ?, ?, ?, ?)",
-        [
-            kid.clone().into(),
-            ALGORITHM.into(),
-            master.encrypt(der.as_bytes(), &kid)?.into(),
-            public.into(),
-            now.into(),
-        ],
+        [kid.clone().into(), ALGORITHM.into(), master.encrypt(der.as_bytes(), &kid)?.into(), public.into(), now.into()],
     )
     .await?;
     tracing::info!(kid, "new token signing key");
@@ -184,12 +177,7 @@ async fn create_key(db: &impl ConnectionTrait, master: &MasterKey) -> AppResult<
 async fn load(db: &DatabaseConnection, master: &MasterKey) -> Result<KeySet, String> {
     let now = crate::server::now();
     let active = |db| async move {
-        db::query_one(
-            db,
-            "SELECT kid, private_key, created_at FROM signing_keys WHERE retired_at IS NULL ORDER BY id DESC LIMIT 1",
-            [],
-        )
-        .await
+        db::query_one(db, "SELECT kid, private_key, created_at FROM signing_keys WHERE retired_at IS NULL ORDER BY id DESC LIMIT 1", []).await
     };
     let mut row = active(db).await.map_err(|e| e.to_string())?;
     let stale = match &row {
@@ -204,25 +192,12 @@ async fn load(db: &DatabaseConnection, master: &MasterKey) -> Result<KeySet, Str
     let kid: String = row.try_get_by_index(0).map_err(|e| e.to_string())?;
     let sealed: String = row.try_get_by_index(1).map_err(|e| e.to_string())?;
     let der = master.decrypt(&sealed, &kid)?;
-    let published = db::query_all(
-        db,
-        "SELECT kid, public_key FROM signing_keys WHERE expires_at IS NULL OR expires_at > ? ORDER BY id DESC",
-        [now.into()],
-    )
-    .await
-    .map_err(|e| e.to_string())?
-    .into_iter()
-    .map(|r| {
-        Ok(PublicJwk {
-            kty: "OKP",
-            crv: "Ed25519",
-            alg: ALGORITHM,
-            use_: "sig",
-            kid: r.try_get_by_index(0)?,
-            x: r.try_get_by_index(1)?,
-        })
-    })
-    .collect::<Result<Vec<_>, sea_orm::DbErr>>()
-    .map_err(|e| e.to_string())?;
+    let published = db::query_all(db, "SELECT kid, public_key FROM signing_keys WHERE expires_at IS NULL OR expires_at > ? ORDER BY id DESC", [now.into()])
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|r| Ok(PublicJwk { kty: "OKP", crv: "Ed25519", alg: ALGORITHM, use_: "sig", kid: r.try_get_by_index(0)?, x: r.try_get_by_index(1)? }))
+        .collect::<Result<Vec<_>, sea_orm::DbErr>>()
+        .map_err(|e| e.to_string())?;
     Ok(KeySet { kid, encoding: EncodingKey::from_ed_der(&der), published: Jwks { keys: published }, loaded: Instant::now() })
 }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, QueryResult,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, QueryResult, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait, Value,
 };
 
 /// The migrations, in order. Each runs once, inside a transaction, and is recorded in `schema_migrations`.
@@ -86,21 +86,14 @@ fn make_private(path: &Path, create: bool) {
 /// first and writes later fails at once with "database is locked" when another connection wrote in
 /// between, so every service that writes starts here. On PostgreSQL this is a plain `BEGIN`.
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-        ..Default::default()
-    })
-    .await
+    db.begin_with_options(TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() }).await
 }
 
 /// Applies the migrations that have not run yet. Safe for several servers starting at once on PostgreSQL:
 /// an advisory lock serialises them.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
-    db.execute_unprepared(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)",
-    )
-    .await?;
+    db.execute_unprepared("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)").await?;
     let txn = begin_write(db).await?;
     if backend == DbBackend::Postgres {
         txn.execute_unprepared("SELECT pg_advisory_xact_lock(7243001)").await?;
@@ -112,12 +105,7 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
         }
         tracing::info!(migration = name, "applying migration");
         txn.execute_unprepared(&render_migration(sql, backend)).await?;
-        execute(
-            &txn,
-            "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
-            [(*name).into(), crate::server::now().into()],
-        )
-        .await?;
+        execute(&txn, "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", [(*name).into(), crate::server::now().into()]).await?;
     }
     txn.commit().await
 }
@@ -166,19 +154,11 @@ pub fn statement(backend: DbBackend, sql: &str, values: impl IntoIterator<Item =
     Statement::from_sql_and_values(backend, sql, values)
 }
 
-pub async fn query_all(
-    db: &impl ConnectionTrait,
-    sql: &str,
-    values: impl IntoIterator<Item = Value>,
-) -> Result<Vec<QueryResult>, DbErr> {
+pub async fn query_all(db: &impl ConnectionTrait, sql: &str, values: impl IntoIterator<Item = Value>) -> Result<Vec<QueryResult>, DbErr> {
     db.query_all_raw(statement(db.get_database_backend(), sql, values)).await
 }
 
-pub async fn query_one(
-    db: &impl ConnectionTrait,
-    sql: &str,
-    values: impl IntoIterator<Item = Value>,
-) -> Result<Option<QueryResult>, DbErr> {
+pub async fn query_one(db: &impl ConnectionTrait, sql: &str, values: impl IntoIterator<Item = Value>) -> Result<Option<QueryResult>, DbErr> {
     db.query_one_raw(statement(db.get_database_backend(), sql, values)).await
 }
 

@@ -22,27 +22,12 @@ impl Outcome {
     }
 }
 
-pub async fn record(
-    db: &impl ConnectionTrait,
-    actor: &Actor,
-    action: &str,
-    target: &str,
-    outcome: Outcome,
-    detail: &str,
-) -> AppResult<()> {
+pub async fn record(db: &impl ConnectionTrait, actor: &Actor, action: &str, target: &str, outcome: Outcome, detail: &str) -> AppResult<()> {
     record_as(db, &actor.email, &actor.source, action, target, outcome, detail).await
 }
 
 /// For events without a signed-in actor (a failed sign-in, the first start).
-pub async fn record_as(
-    db: &impl ConnectionTrait,
-    actor: &str,
-    source: &str,
-    action: &str,
-    target: &str,
-    outcome: Outcome,
-    detail: &str,
-) -> AppResult<()> {
+pub async fn record_as(db: &impl ConnectionTrait, actor: &str, source: &str, action: &str, target: &str, outcome: Outcome, detail: &str) -> AppResult<()> {
     audit_event::ActiveModel {
         at: Set(crate::server::now()),
         actor: Set(actor.to_string()),
@@ -80,24 +65,10 @@ pub async fn list(ctx: Ctx<'_>, filter: &AuditFilter, paging: Paging) -> AppResu
         query = query.filter(audit_event::Column::Outcome.eq(outcome));
     }
     let total = query.clone().count(ctx.db).await?;
-    let rows = query
-        .order_by_desc(audit_event::Column::Id)
-        .offset(paging.offset())
-        .limit(paging.limit)
-        .all(ctx.db)
-        .await?;
+    let rows = query.order_by_desc(audit_event::Column::Id).offset(paging.offset()).limit(paging.limit).all(ctx.db).await?;
     let items = rows
         .into_iter()
-        .map(|e| AuditEvent {
-            id: e.id,
-            at: e.at,
-            actor: e.actor,
-            action: e.action,
-            target: e.target,
-            outcome: e.outcome,
-            source: e.source,
-            detail: e.detail,
-        })
+        .map(|e| AuditEvent { id: e.id, at: e.at, actor: e.actor, action: e.action, target: e.target, outcome: e.outcome, source: e.source, detail: e.detail })
         .collect();
     Ok(paging.wrap(items, total))
 }

@@ -10,7 +10,7 @@ use sea_orm::ConnectionTrait;
 use sha2::{Digest, Sha256};
 
 use super::groups::{CLUSTER_NAME, KEYED};
-use super::{changes, destinations, Ctx};
+use super::{Ctx, changes, destinations};
 use crate::model::{BindingSubject, DesiredBinding, DesiredBindings, INFRA_RESOURCE};
 use crate::server::db;
 use crate::server::error::{AppError, AppResult};
@@ -29,13 +29,7 @@ pub async fn desired(db: &impl ConnectionTrait, destination: &str) -> AppResult<
              SELECT g.role, g.namespace, 'Group', {CLUSTER_NAME} FROM grants g JOIN groups gr ON gr.id = g.subject_id \
                WHERE g.subject_kind = 'group' AND g.destination = ? AND {KEYED} AND (g.expires_at IS NULL OR g.expires_at > ?)"
         ),
-        [
-            destination.into(),
-            false.into(),
-            crate::server::now().into(),
-            destination.into(),
-            crate::server::now().into(),
-        ],
+        [destination.into(), false.into(), crate::server::now().into(), destination.into(), crate::server::now().into()],
     )
     .await?;
     let mut grouped: BTreeMap<(String, String), Vec<BindingSubject>> = BTreeMap::new();

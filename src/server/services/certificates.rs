@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
 
-use super::{audit, changes, Ctx};
-use crate::model::{is_kubernetes_system_name, CertificateRequest, IssuedCertificate};
+use super::{Ctx, audit, changes};
+use crate::model::{CertificateRequest, IssuedCertificate, is_kubernetes_system_name};
 use crate::server::db;
 use crate::server::error::{AppError, AppResult};
 
@@ -54,12 +54,7 @@ pub async fn issue(ctx: Ctx<'_>, cluster: &str, lifetime: Duration) -> AppResult
 
     let deadline = tokio::time::Instant::now() + WAIT;
     let answer = loop {
-        let row = db::query_one(
-            ctx.db,
-            "SELECT certificate, api_server, api_server_ca, error FROM certificate_requests WHERE id = ?",
-            [id.into()],
-        )
-        .await?;
+        let row = db::query_one(ctx.db, "SELECT certificate, api_server, api_server_ca, error FROM certificate_requests WHERE id = ?", [id.into()]).await?;
         let Some(row) = row else { break Err(AppError::Internal("the certificate request vanished".into())) };
         let certificate: String = row.try_get_by_index(0)?;
         let error: String = row.try_get_by_index(3)?;
@@ -67,7 +62,12 @@ pub async fn issue(ctx: Ctx<'_>, cluster: &str, lifetime: Duration) -> AppResult
             break Err(AppError::Conflict(format!("cluster {cluster} did not sign the certificate: {error}")));
         }
         if !certificate.is_empty() {
-            break Ok(BreakGlass { certificate_pem: certificate, key_pem: key_pem.clone(), api_server: row.try_get_by_index(1)?, api_server_ca: row.try_get_by_index(2)? });
+            break Ok(BreakGlass {
+                certificate_pem: certificate,
+                key_pem: key_pem.clone(),
+                api_server: row.try_get_by_index(1)?,
+                api_server_ca: row.try_get_by_index(2)?,
+            });
         }
         if tokio::time::Instant::now() >= deadline {
             break Err(AppError::Unavailable(format!(

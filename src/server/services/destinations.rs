@@ -2,8 +2,8 @@
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
-use super::{audit, grants, is_dns_label, is_role_name, Ctx};
-use crate::model::{ClusterStatus, Destination, DestinationRegistration, BUILTIN_KUBERNETES_ROLES, INFRA_RESOURCE};
+use super::{Ctx, audit, grants, is_dns_label, is_role_name};
+use crate::model::{BUILTIN_KUBERNETES_ROLES, ClusterStatus, Destination, DestinationRegistration, INFRA_RESOURCE};
 use crate::server::db::{self, entities::destination};
 use crate::server::error::{AppError, AppResult};
 
@@ -53,10 +53,7 @@ pub fn validate_name(name: &str) -> AppResult<String> {
         return Err(AppError::field("name", "`infra` is reserved for the product itself"));
     }
     if !is_dns_label(name) {
-        return Err(AppError::field(
-            "name",
-            "must be lowercase letters, digits and '-', at most 63 characters, with no dots",
-        ));
+        return Err(AppError::field("name", "must be lowercase letters, digits and '-', at most 63 characters, with no dots"));
     }
     Ok(name.to_string())
 }
@@ -112,10 +109,7 @@ pub async fn register(ctx: Ctx<'_>, reg: DestinationRegistration) -> AppResult<D
     let model = match find_by_name(&txn, reg.name.trim()).await? {
         Some(existing) => {
             if !existing.unique_id.is_empty() && existing.unique_id != reg.unique_id {
-                return Err(AppError::Conflict(format!(
-                    "the name {} is already registered by another cluster",
-                    existing.name
-                )));
+                return Err(AppError::Conflict(format!("the name {} is already registered by another cluster", existing.name)));
             }
             let changed = existing.unique_id != reg.unique_id
                 || existing.endpoint != reg.endpoint
@@ -201,11 +195,7 @@ pub async fn list(ctx: Ctx<'_>) -> AppResult<Vec<Destination>> {
         destination::Entity::find().order_by_asc(destination::Column::Name).all(ctx.db).await?
     } else {
         let reachable = grants::reachable_destinations(ctx.db, ctx.actor.user_id).await?;
-        destination::Entity::find()
-            .filter(destination::Column::Name.is_in(reachable))
-            .order_by_asc(destination::Column::Name)
-            .all(ctx.db)
-            .await?
+        destination::Entity::find().filter(destination::Column::Name.is_in(reachable)).order_by_asc(destination::Column::Name).all(ctx.db).await?
     };
     Ok(rows.into_iter().map(to_model).collect())
 }

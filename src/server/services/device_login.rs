@@ -9,7 +9,7 @@
 use rand::Rng;
 use sea_orm::ConnectionTrait;
 
-use super::{audit, keys, Ctx};
+use super::{Ctx, audit, keys};
 use crate::model::{CreatedAccessKey, DevicePending, DeviceStart};
 use crate::server::auth::password::{random_token, sha256_hex};
 use crate::server::db;
@@ -32,7 +32,13 @@ fn normalize(code: &str) -> String {
 
 /// Starts a login; `redirect_port` is the CLI's loopback port, if it listens on one; `client_addr` is
 /// where the request came from, for the approval page.
-pub async fn start(db: &sea_orm::DatabaseConnection, server_url: &str, client_name: &str, redirect_port: Option<u16>, client_addr: &str) -> AppResult<DeviceStart> {
+pub async fn start(
+    db: &sea_orm::DatabaseConnection,
+    server_url: &str,
+    client_name: &str,
+    redirect_port: Option<u16>,
+    client_addr: &str,
+) -> AppResult<DeviceStart> {
     if redirect_port.is_some_and(|p| p < 1024) {
         return Err(AppError::field("redirect_port", "a loopback port from 1024 to 65535"));
     }
@@ -85,7 +91,8 @@ async fn pending_login(db: &impl ConnectionTrait, code: &str) -> AppResult<(Devi
     )
     .await?;
     let row = row.ok_or_else(|| AppError::NotFound("that code (it expires after 10 minutes and works once)".into()))?;
-    let pending = DevicePending { user_code: code, client_name: row.try_get_by_index(0)?, client_addr: row.try_get_by_index(2)?, created_at: row.try_get_by_index(3)? };
+    let pending =
+        DevicePending { user_code: code, client_name: row.try_get_by_index(0)?, client_addr: row.try_get_by_index(2)?, created_at: row.try_get_by_index(3)? };
     Ok((pending, row.try_get_by_index(1)?))
 }
 

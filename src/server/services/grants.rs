@@ -1,9 +1,9 @@
 //! Grants: subject x role x resource (`infra`, `cluster` or `cluster.namespace`), with optional expiry.
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, ActiveModelTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
-use super::{audit, destinations, ensure_an_admin_remains, groups, is_dns_label, users, Ctx, Paging};
-use crate::model::{AccessEntry, Grant, NewGrant, Page, Subject, SubjectKind, INFRA_RESOURCE, INFRA_ROLES};
+use super::{Ctx, Paging, audit, destinations, ensure_an_admin_remains, groups, is_dns_label, users};
+use crate::model::{AccessEntry, Grant, INFRA_RESOURCE, INFRA_ROLES, NewGrant, Page, Subject, SubjectKind};
 use crate::server::db::{self, entities::grant};
 use crate::server::error::{AppError, AppResult};
 
@@ -53,9 +53,7 @@ pub async fn resolve_subject(db: &impl ConnectionTrait, reference: &str) -> AppR
     }
     match kind {
         SubjectKind::User => match users::find_by_email(db, name).await? {
-            Some(u) if u.kind == users::KIND_USER || u.kind == users::KIND_MACHINE => {
-                Ok(Subject { kind, id: u.id, name: u.email, detail: u.name })
-            }
+            Some(u) if u.kind == users::KIND_USER || u.kind == users::KIND_MACHINE => Ok(Subject { kind, id: u.id, name: u.email, detail: u.name }),
             _ => Err(AppError::field("subject", format!("no user {name}"))),
         },
         SubjectKind::Group => {
@@ -98,9 +96,10 @@ pub async fn add(ctx: Ctx<'_>, new: &NewGrant) -> AppResult<(Grant, bool)> {
     validate_role(ctx.db, &role, &resource).await?;
     let now = crate::server::now();
     if let Some(expires_at) = new.expires_at
-        && expires_at <= now {
-            return Err(AppError::field("expires_at", "must be in the future"));
-        }
+        && expires_at <= now
+    {
+        return Err(AppError::field("expires_at", "must be in the future"));
+    }
     let existing = find(ctx.db, &subject, &role, &resource).await?;
     if let Some(existing) = existing {
         return Ok((get_by_id(ctx.db, existing.id).await?, false));
@@ -203,9 +202,7 @@ fn row_to_grant(r: sea_orm::QueryResult) -> Result<Grant, sea_orm::DbErr> {
 }
 
 async fn get_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<Grant> {
-    let row = db::query_one(db, &format!("{GRANT_SELECT} WHERE g.id = ?"), [id.into()])
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("grant {id}")))?;
+    let row = db::query_one(db, &format!("{GRANT_SELECT} WHERE g.id = ?"), [id.into()]).await?.ok_or_else(|| AppError::NotFound(format!("grant {id}")))?;
     Ok(row_to_grant(row)?)
 }
 

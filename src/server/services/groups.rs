@@ -10,9 +10,12 @@
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
-use super::{audit, ensure_an_admin_remains, prefix_range, users, Ctx, Paging};
+use super::{Ctx, Paging, audit, ensure_an_admin_remains, prefix_range, users};
 use crate::model::{Group, GroupDetail, Page, TypeaheadOption};
-use crate::server::db::{self, entities::{group, group_member, user}};
+use crate::server::db::{
+    self,
+    entities::{group, group_member, user},
+};
 use crate::server::error::{AppError, AppResult};
 use crate::server::oidc::ProviderGroup;
 
@@ -64,11 +67,7 @@ async fn get_model(db: &impl ConnectionTrait, id: i64) -> AppResult<group::Model
 
 /// The local group of this name (whatever the case).
 pub async fn find_local(db: &impl ConnectionTrait, name: &str) -> AppResult<Option<group::Model>> {
-    Ok(group::Entity::find()
-        .filter(group::Column::Source.eq(SOURCE_LOCAL))
-        .filter(group::Column::NameLc.eq(name.trim().to_lowercase()))
-        .one(db)
-        .await?)
+    Ok(group::Entity::find().filter(group::Column::Source.eq(SOURCE_LOCAL)).filter(group::Column::NameLc.eq(name.trim().to_lowercase())).one(db).await?)
 }
 
 /// A provider's group by its key there.
@@ -99,7 +98,10 @@ pub async fn resolve(db: &impl ConnectionTrait, reference: &str) -> AppResult<gr
             if g.source != SOURCE_LOCAL && g.external_id.is_empty() {
                 return Err(AppError::field(
                     "subject",
-                    format!("group {} of {} is from before provider groups were keyed by id and has no members: grant the group by id instead", g.name, g.source),
+                    format!(
+                        "group {} of {} is from before provider groups were keyed by id and has no members: grant the group by id instead",
+                        g.name, g.source
+                    ),
                 ));
             }
             Ok(g)
@@ -113,10 +115,7 @@ pub async fn resolve(db: &impl ConnectionTrait, reference: &str) -> AppResult<gr
 
 fn ensure_local(g: &group::Model) -> AppResult<()> {
     if g.source != SOURCE_LOCAL {
-        return Err(AppError::Forbidden(format!(
-            "group {} comes from the identity provider {} and is changed there",
-            g.name, g.source
-        )));
+        return Err(AppError::Forbidden(format!("group {} comes from the identity provider {} and is changed there", g.name, g.source)));
     }
     Ok(())
 }
@@ -156,9 +155,10 @@ pub async fn rename(ctx: Ctx<'_>, id: i64, new_name: &str) -> AppResult<Group> {
     let existing = get_model(ctx.db, id).await?;
     ensure_local(&existing)?;
     if let Some(other) = find_local(ctx.db, &new_name).await?
-        && other.id != id {
-            return Err(AppError::field("name", "a group with this name already exists"));
-        }
+        && other.id != id
+    {
+        return Err(AppError::field("name", "a group with this name already exists"));
+    }
     let txn = crate::server::db::begin_write(ctx.db).await?;
     let old_name = existing.name.clone();
     let mut active: group::ActiveModel = existing.into();
@@ -195,9 +195,7 @@ async fn resolve_user(db: &impl ConnectionTrait, member: &str) -> AppResult<user
         Ok(id) => user::Entity::find_by_id(id).one(db).await?,
         Err(_) => users::find_by_email(db, member).await?,
     };
-    found
-        .filter(|u| u.kind == users::KIND_USER)
-        .ok_or_else(|| AppError::field("user", format!("no user {member}")))
+    found.filter(|u| u.kind == users::KIND_USER).ok_or_else(|| AppError::field("user", format!("no user {member}")))
 }
 
 /// Adds a user to a group; adding someone already in it changes nothing.
@@ -209,13 +207,7 @@ pub async fn add_member(ctx: Ctx<'_>, group_id: i64, member: &str) -> AppResult<
     let txn = crate::server::db::begin_write(ctx.db).await?;
     let exists = group_member::Entity::find_by_id((group_id, u.id)).one(&txn).await?.is_some();
     if !exists {
-        group_member::ActiveModel {
-            group_id: Set(group_id),
-            user_id: Set(u.id),
-            created_at: Set(crate::server::now()),
-        }
-        .insert(&txn)
-        .await?;
+        group_member::ActiveModel { group_id: Set(group_id), user_id: Set(u.id), created_at: Set(crate::server::now()) }.insert(&txn).await?;
         audit::record(&txn, ctx.actor, "groups.add_member", &g.name, audit::Outcome::Success, &u.email).await?;
     }
     txn.commit().await?;
@@ -320,12 +312,9 @@ pub async fn search(db: &impl ConnectionTrait, q: &str, limit: u64) -> AppResult
 
 /// The groups a user belongs to, by name.
 pub async fn names_of_user(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec<String>> {
-    let rows = db::query_all(
-        db,
-        "SELECT g.name FROM groups g JOIN group_members m ON m.group_id = g.id WHERE m.user_id = ? ORDER BY g.name_lc",
-        [user_id.into()],
-    )
-    .await?;
+    let rows =
+        db::query_all(db, "SELECT g.name FROM groups g JOIN group_members m ON m.group_id = g.id WHERE m.user_id = ? ORDER BY g.name_lc", [user_id.into()])
+            .await?;
     rows.into_iter().map(|r| r.try_get_by_index(0)).collect::<Result<Vec<String>, _>>().map_err(Into::into)
 }
 
@@ -357,7 +346,8 @@ pub async fn sync_provider_memberships(txn: &impl ConnectionTrait, source: &str,
         match find_provider_group(txn, source, key).await? {
             Some(g) => {
                 if g.name != label {
-                    db::execute(txn, "UPDATE groups SET name = ?, name_lc = ? WHERE id = ?", [label.clone().into(), label.to_lowercase().into(), g.id.into()]).await?;
+                    db::execute(txn, "UPDATE groups SET name = ?, name_lc = ? WHERE id = ?", [label.clone().into(), label.to_lowercase().into(), g.id.into()])
+                        .await?;
                 }
                 wanted.push(g.id);
             }
@@ -388,14 +378,15 @@ pub async fn sync_provider_memberships(txn: &impl ConnectionTrait, source: &str,
     if current == wanted {
         return Ok(false);
     }
-    db::execute(
-        txn,
-        "DELETE FROM group_members WHERE user_id = ? AND group_id IN (SELECT id FROM groups WHERE source = ?)",
-        [user_id.into(), source.into()],
-    )
-    .await?;
+    db::execute(txn, "DELETE FROM group_members WHERE user_id = ? AND group_id IN (SELECT id FROM groups WHERE source = ?)", [user_id.into(), source.into()])
+        .await?;
     for group_id in wanted {
-        db::execute(txn, "INSERT INTO group_members (group_id, user_id, created_at) VALUES (?, ?, ?)", [group_id.into(), user_id.into(), crate::server::now().into()]).await?;
+        db::execute(
+            txn,
+            "INSERT INTO group_members (group_id, user_id, created_at) VALUES (?, ?, ?)",
+            [group_id.into(), user_id.into(), crate::server::now().into()],
+        )
+        .await?;
     }
     Ok(true)
 }

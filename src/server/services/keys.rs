@@ -2,8 +2,8 @@
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
-use super::{audit, grants, users, Ctx};
-use crate::model::{AccessKey, CreatedAccessKey, NewAccessKey, NewGrant, INFRA_RESOURCE};
+use super::{Ctx, audit, grants, users};
+use crate::model::{AccessKey, CreatedAccessKey, INFRA_RESOURCE, NewAccessKey, NewGrant};
 use crate::server::auth::password::{constant_time_eq, random_token, sha256_hex};
 use crate::server::db::entities::{access_key, user};
 use crate::server::error::{AppError, AppResult};
@@ -41,12 +41,10 @@ fn validate(new: &NewAccessKey) -> AppResult<(String, i64, Option<i64>)> {
         return Err(AppError::field("ttl_secs", format!("must be between 1 second and {} days", MAX_TTL_SECS / 86400)));
     }
     if let Some(t) = new.inactivity_timeout_secs
-        && (t < MIN_INACTIVITY_SECS || t > ttl) {
-            return Err(AppError::field(
-                "inactivity_timeout_secs",
-                format!("must be at least {MIN_INACTIVITY_SECS} seconds and at most the key's lifetime"),
-            ));
-        }
+        && (t < MIN_INACTIVITY_SECS || t > ttl)
+    {
+        return Err(AppError::field("inactivity_timeout_secs", format!("must be at least {MIN_INACTIVITY_SECS} seconds and at most the key's lifetime")));
+    }
     Ok((name.to_string(), ttl, new.inactivity_timeout_secs))
 }
 
@@ -86,10 +84,7 @@ pub async fn create(ctx: Ctx<'_>, new: &NewAccessKey) -> AppResult<CreatedAccess
         return Err(AppError::forbidden());
     }
     let (name, ttl, inactivity) = validate(new)?;
-    let owner = user::Entity::find_by_id(ctx.actor.user_id)
-        .one(ctx.db)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
+    let owner = user::Entity::find_by_id(ctx.actor.user_id).one(ctx.db).await?.ok_or(AppError::Unauthenticated)?;
     let txn = crate::server::db::begin_write(ctx.db).await?;
     let created = issue(&txn, &owner, name, ttl, inactivity, None).await?;
     audit::record(&txn, ctx.actor, "keys.create", &created.key.name, audit::Outcome::Success, &created.key.key_id).await?;
@@ -133,16 +128,8 @@ pub async fn create_connector_key(ctx: Ctx<'_>, cluster: &str) -> AppResult<Crea
         Some(u) => u,
         None => users::insert(ctx.db, users::KIND_MACHINE, CONNECTOR_IDENTITY, "Connector", None, false).await?,
     };
-    grants::add(
-        ctx,
-        &NewGrant {
-            subject: format!("user:{CONNECTOR_IDENTITY}"),
-            role: "connector".into(),
-            resource: INFRA_RESOURCE.into(),
-            expires_at: None,
-        },
-    )
-    .await?;
+    grants::add(ctx, &NewGrant { subject: format!("user:{CONNECTOR_IDENTITY}"), role: "connector".into(), resource: INFRA_RESOURCE.into(), expires_at: None })
+        .await?;
     let txn = crate::server::db::begin_write(ctx.db).await?;
     let created = issue(&txn, &identity, format!("connector-{cluster}"), MAX_TTL_SECS, None, Some(cluster.clone())).await?;
     audit::record(&txn, ctx.actor, "keys.create_connector", &cluster, audit::Outcome::Success, &created.key.key_id).await?;
@@ -197,11 +184,7 @@ pub struct KeyIdentity {
 pub async fn authenticate(db: &impl ConnectionTrait, presented: &str) -> AppResult<KeyIdentity> {
     let refused = || AppError::Unauthorized("invalid or expired access key".into());
     let (key_id, secret) = presented.trim().split_once('.').ok_or_else(refused)?;
-    let key = access_key::Entity::find()
-        .filter(access_key::Column::KeyId.eq(key_id))
-        .one(db)
-        .await?
-        .ok_or_else(refused)?;
+    let key = access_key::Entity::find().filter(access_key::Column::KeyId.eq(key_id)).one(db).await?.ok_or_else(refused)?;
     if !constant_time_eq(&key.secret_hash, &sha256_hex(secret.as_bytes())) {
         return Err(refused());
     }

@@ -10,8 +10,8 @@ use base64::Engine;
 use serde_json::json;
 
 use super::grants::Resource;
-use super::{audit, certificates, destinations, grants, keys, settings, tokens, Ctx};
-use crate::model::{CredentialStyle, KubeconfigFile, KubeconfigRequest, INFRA_RESOURCE};
+use super::{Ctx, audit, certificates, destinations, grants, keys, settings, tokens};
+use crate::model::{CredentialStyle, INFRA_RESOURCE, KubeconfigFile, KubeconfigRequest};
 use crate::server::auth::signing::Signer;
 use crate::server::error::{AppError, AppResult};
 

@@ -5,8 +5,8 @@
 //! dies while holding it does not block the others for longer than its time to live. While held, it is
 //! renewed in the background; should a renewal find it taken over, `held()` turns false.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sea_orm::DatabaseConnection;

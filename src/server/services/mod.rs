@@ -10,9 +10,9 @@ pub mod device_login;
 pub mod grants;
 pub mod groups;
 pub mod keys;
+pub mod kubeconfig;
 pub mod leases;
 pub mod providers;
-pub mod kubeconfig;
 pub mod revocations;
 pub mod search;
 pub mod settings;
@@ -211,16 +211,10 @@ pub fn prefix_range(q: &str) -> Option<(String, String)> {
 
 /// A Kubernetes-style name: lowercase letters, digits and '-', starting and ending alphanumeric.
 pub fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
+    !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && !s.starts_with('-') && !s.ends_with('-')
 }
 
 /// Role names as Kubernetes allows them for ClusterRoles we may bind (a path segment name).
 pub fn is_role_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.' | b':'))
+    !s.is_empty() && s.len() <= 253 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.' | b':'))
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use sea_orm::ConnectionTrait;
 
 use super::leases::Lease;
-use super::{audit, changes, destinations, Ctx};
+use super::{Ctx, audit, changes, destinations};
 use crate::model::{NewProvider, Provider, ProviderCheck, ProviderUpdate, Unverified};
 use crate::server::auth::signing::MasterKey;
 use crate::server::db;
@@ -218,7 +218,8 @@ pub async fn list(ctx: Ctx<'_>) -> AppResult<Vec<Provider>> {
 
 /// The provider's enabled users whose last checks had no definite answer (for the providers page).
 async fn unverified(db: &impl ConnectionTrait, provider_id: i64) -> AppResult<Unverified> {
-    const FAILING: &str = "FROM provider_users pu JOIN users u ON u.id = pu.user_id WHERE pu.provider_id = ? AND u.disabled = ? AND pu.verify_failing_since IS NOT NULL";
+    const FAILING: &str =
+        "FROM provider_users pu JOIN users u ON u.id = pu.user_id WHERE pu.provider_id = ? AND u.disabled = ? AND pu.verify_failing_since IS NOT NULL";
     let row = db::query_one(db, &format!("SELECT COUNT(*), MIN(pu.verify_failing_since) {FAILING}"), [provider_id.into(), false.into()]).await?;
     let (users, since) = match row {
         Some(r) => (r.try_get_by_index::<i64>(0)?, r.try_get_by_index::<Option<i64>>(1)?),
@@ -227,7 +228,8 @@ async fn unverified(db: &impl ConnectionTrait, provider_id: i64) -> AppResult<Un
     if users == 0 {
         return Ok(Unverified::default());
     }
-    let latest = db::query_one(db, &format!("SELECT pu.verify_error {FAILING} ORDER BY pu.verify_retry_at DESC LIMIT 1"), [provider_id.into(), false.into()]).await?;
+    let latest =
+        db::query_one(db, &format!("SELECT pu.verify_error {FAILING} ORDER BY pu.verify_retry_at DESC LIMIT 1"), [provider_id.into(), false.into()]).await?;
     let error = latest.map(|r| r.try_get_by_index::<String>(0)).transpose()?.unwrap_or_default();
     Ok(Unverified { users, since, error })
 }
@@ -368,7 +370,8 @@ pub async fn delete(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
         disable(ctx.db, user_id, &format!("provider {} removed", p.name)).await?;
     }
     let txn = db::begin_write(ctx.db).await?;
-    db::execute(&txn, "DELETE FROM grants WHERE subject_kind = 'group' AND subject_id IN (SELECT id FROM groups WHERE source = ?)", [p.name.clone().into()]).await?;
+    db::execute(&txn, "DELETE FROM grants WHERE subject_kind = 'group' AND subject_id IN (SELECT id FROM groups WHERE source = ?)", [p.name.clone().into()])
+        .await?;
     db::execute(&txn, "DELETE FROM groups WHERE source = ?", [p.name.clone().into()]).await?;
     db::execute(&txn, "DELETE FROM providers WHERE id = ?", [id.into()]).await?;
     audit::record(&txn, ctx.actor, "providers.delete", &p.name, audit::Outcome::Success, "").await?;
@@ -413,7 +416,9 @@ fn usable_email(provider: &ProviderConfig, who: &Identity) -> AppResult<String> 
 /// other subject holds, and the IdP says the email is verified: a new subject with someone's email (a
 /// recreated IdP account, an email an IdP lets people choose) never takes their account over.
 async fn account_for(txn: &impl ConnectionTrait, provider: &ProviderConfig, who: &Identity, email: &str) -> AppResult<i64> {
-    let linked = db::query_one(txn, "SELECT user_id FROM provider_users WHERE provider_id = ? AND subject = ?", [provider.id.into(), who.subject.clone().into()]).await?;
+    let linked =
+        db::query_one(txn, "SELECT user_id FROM provider_users WHERE provider_id = ? AND subject = ?", [provider.id.into(), who.subject.clone().into()])
+            .await?;
     if let Some(r) = linked {
         return Ok(r.try_get_by_index::<i64>(0)?);
     }
@@ -437,10 +442,7 @@ async fn account_for(txn: &impl ConnectionTrait, provider: &ProviderConfig, who:
         )));
     }
     if who.email_verified != Some(true) {
-        return Err(AppError::Unauthorized(format!(
-            "{} has not said that {email} is verified, and an existing account has it: ask an admin",
-            provider.name
-        )));
+        return Err(AppError::Unauthorized(format!("{} has not said that {email} is verified, and an existing account has it: ask an admin", provider.name)));
     }
     Ok(existing.id)
 }
@@ -546,7 +548,13 @@ impl VerifyOptions {
 }
 
 /// One pass with the default options and at most `concurrency` requests at a time.
-pub async fn verify_all(db: &sea_orm::DatabaseConnection, master: &MasterKey, http: &reqwest::Client, redirect_url: &str, concurrency: usize) -> AppResult<VerifyReport> {
+pub async fn verify_all(
+    db: &sea_orm::DatabaseConnection,
+    master: &MasterKey,
+    http: &reqwest::Client,
+    redirect_url: &str,
+    concurrency: usize,
+) -> AppResult<VerifyReport> {
     verify_pass(db, master, http, redirect_url, &VerifyOptions { concurrency, ..VerifyOptions::default() }).await
 }
 
@@ -554,7 +562,13 @@ pub async fn verify_all(db: &sea_orm::DatabaseConnection, master: &MasterKey, ht
 /// refresh token grant (which also returns fresh claims). A definite refusal → disabled; groups follow
 /// the claims; no definite answer → the user stays as is, is retried with backoff, and is disabled once
 /// the trouble outlasts the grace period. Does nothing while another pass holds the lease.
-pub async fn verify_pass(db: &sea_orm::DatabaseConnection, master: &MasterKey, http: &reqwest::Client, redirect_url: &str, options: &VerifyOptions) -> AppResult<VerifyReport> {
+pub async fn verify_pass(
+    db: &sea_orm::DatabaseConnection,
+    master: &MasterKey,
+    http: &reqwest::Client,
+    redirect_url: &str,
+    options: &VerifyOptions,
+) -> AppResult<VerifyReport> {
     let Some(lease) = Lease::acquire(db, "verification", LEASE_TTL).await? else {
         return Ok(VerifyReport { busy: true, ..VerifyReport::default() });
     };
@@ -572,7 +586,14 @@ struct Due {
     failing_since: Option<i64>,
 }
 
-async fn verify_providers(db: &sea_orm::DatabaseConnection, master: &MasterKey, http: &reqwest::Client, redirect_url: &str, options: &VerifyOptions, lease: &Lease) -> AppResult<VerifyReport> {
+async fn verify_providers(
+    db: &sea_orm::DatabaseConnection,
+    master: &MasterKey,
+    http: &reqwest::Client,
+    redirect_url: &str,
+    options: &VerifyOptions,
+    lease: &Lease,
+) -> AppResult<VerifyReport> {
     use futures::StreamExt;
     let now = options.now.unwrap_or_else(crate::server::now);
     let mut report = VerifyReport::default();
@@ -658,7 +679,10 @@ async fn verify_providers(db: &sea_orm::DatabaseConnection, master: &MasterKey, 
                         report.unavailable += 1;
                     }
                     Ok(true) => {
-                        let why = format!("no definite answer from the identity provider for longer than the grace period of {}: {why}", crate::model::human_duration(options.grace_period.as_secs()));
+                        let why = format!(
+                            "no definite answer from the identity provider for longer than the grace period of {}: {why}",
+                            crate::model::human_duration(options.grace_period.as_secs())
+                        );
                         match disable_unverified(db, user_id, &why).await {
                             Ok(()) => report.disabled += 1,
                             Err(e) => tracing::warn!(user_id, error = %e, "continuous verification: cannot disable the user"),

@@ -52,12 +52,7 @@ async fn insert(db: &impl ConnectionTrait, kind: &str, subject: &str, until: i64
 
 /// What the proxies must refuse now, sorted, so that equal content has an equal digest.
 pub async fn current(db: &impl ConnectionTrait) -> AppResult<Revoked> {
-    let rows = db::query_all(
-        db,
-        "SELECT kind, subject FROM revocations WHERE until_at > ? ORDER BY kind, subject",
-        [crate::server::now().into()],
-    )
-    .await?;
+    let rows = db::query_all(db, "SELECT kind, subject FROM revocations WHERE until_at > ? ORDER BY kind, subject", [crate::server::now().into()]).await?;
     let mut revoked = Revoked::default();
     for r in rows {
         let kind: String = r.try_get_by_index(0)?;

@@ -1,7 +1,7 @@
 //! Typeahead suggestions: users, groups, and the roles a cluster offers.
 
-use super::{destinations, groups, users, Ctx};
-use crate::model::{Subject, TypeaheadOption, INFRA_RESOURCE, INFRA_ROLES};
+use super::{Ctx, destinations, groups, users};
+use crate::model::{INFRA_RESOURCE, INFRA_ROLES, Subject, TypeaheadOption};
 use crate::server::error::{AppError, AppResult};
 
 /// How many suggestions a typeahead shows.
@@ -27,17 +27,11 @@ pub async fn typeahead(ctx: Ctx<'_>, source: &str, scope: &str, q: &str) -> AppR
             let roles: Vec<String> = if scope == INFRA_RESOURCE {
                 INFRA_ROLES.iter().map(|r| r.to_string()).collect()
             } else {
-                let d = destinations::find_by_name(ctx.db, scope)
-                    .await?
-                    .ok_or_else(|| AppError::NotFound(format!("cluster {scope}")))?;
+                let d = destinations::find_by_name(ctx.db, scope).await?.ok_or_else(|| AppError::NotFound(format!("cluster {scope}")))?;
                 destinations::offered_roles(&d)
             };
             let q = q.trim().to_lowercase();
-            Ok(roles
-                .into_iter()
-                .filter(|r| r.starts_with(&q))
-                .map(|r| TypeaheadOption { value: r.clone(), label: r, detail: String::new() })
-                .collect())
+            Ok(roles.into_iter().filter(|r| r.starts_with(&q)).map(|r| TypeaheadOption { value: r.clone(), label: r, detail: String::new() }).collect())
         }
         _ => Err(AppError::field("source", "must be users, subjects or roles")),
     }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
 
-use super::{audit, Ctx};
+use super::{Ctx, audit};
 use crate::model::ProductSettings;
 use crate::server::db;
 use crate::server::error::{AppError, AppResult};

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use super::{audit, grants, groups, Ctx};
-use crate::model::{ClusterClaims, IssuedToken, INFRA_RESOURCE};
+use super::{Ctx, audit, grants, groups};
+use crate::model::{ClusterClaims, INFRA_RESOURCE, IssuedToken};
 use crate::server::auth::password::random_token;
 use crate::server::auth::signing::Signer;
 use crate::server::error::{AppError, AppResult};

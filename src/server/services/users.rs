@@ -2,7 +2,7 @@
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
-use super::{audit, ensure_an_admin_remains, prefix_range, Ctx, Paging};
+use super::{Ctx, Paging, audit, ensure_an_admin_remains, prefix_range};
 use crate::model::{Page, Subject, SubjectKind, User};
 use crate::server::auth::password;
 use crate::server::db::{self, entities::user};
@@ -43,10 +43,7 @@ pub fn normalize_email(email: &str) -> AppResult<String> {
     let valid = email.len() <= 254
         && !email.chars().any(char::is_whitespace)
         && match email.split_once('@') {
-            Some((local, domain)) => {
-                !local.is_empty() && !domain.is_empty() && !domain.contains('@') && !domain.starts_with('.')
-                    && !domain.ends_with('.')
-            }
+            Some((local, domain)) => !local.is_empty() && !domain.is_empty() && !domain.contains('@') && !domain.starts_with('.') && !domain.ends_with('.'),
             None => false,
         };
     if !valid {
@@ -114,9 +111,7 @@ pub async fn insert(
     .insert(db)
     .await
     .map_err(|e| match e.sql_err() {
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
-            AppError::field("email", "a user with this email already exists")
-        }
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => AppError::field("email", "a user with this email already exists"),
         _ => AppError::Database(e),
     })?;
     Ok(model)
@@ -127,11 +122,7 @@ pub async fn find_by_email(db: &impl ConnectionTrait, email: &str) -> AppResult<
 }
 
 pub(crate) async fn get_model(db: &impl ConnectionTrait, id: i64) -> AppResult<user::Model> {
-    user::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .filter(|u| u.kind == KIND_USER)
-        .ok_or_else(|| AppError::NotFound(format!("user {id}")))
+    user::Entity::find_by_id(id).one(db).await?.filter(|u| u.kind == KIND_USER).ok_or_else(|| AppError::NotFound(format!("user {id}")))
 }
 
 pub async fn get(ctx: Ctx<'_>, id: i64) -> AppResult<User> {

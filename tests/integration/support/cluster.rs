@@ -10,17 +10,15 @@ use infra::kube_test_server::{Options, TestApiServer};
 use infra::model::NewAccessKey;
 use infra::server::auth::actor_for_user;
 use infra::server::config::ServerConfig;
-use infra::server::services::{keys, users, Ctx};
+use infra::server::services::{Ctx, keys, users};
 use infra::server::state::AppState;
 use kube::Client;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 pub const ADMIN: &str = "admin@infra.local";
 
 pub async fn test_api_server(dir: &Path) -> TestApiServer {
-    TestApiServer::start(Options { listen: "127.0.0.1:0".parse().unwrap(), dir: dir.to_path_buf() })
-        .await
-        .expect("the Kubernetes API test server starts")
+    TestApiServer::start(Options { listen: "127.0.0.1:0".parse().unwrap(), dir: dir.to_path_buf() }).await.expect("the Kubernetes API test server starts")
 }
 
 pub async fn kube_client(kubeconfig: &Path) -> Client {
@@ -125,10 +123,7 @@ fn trusting(ca_file: &Path) -> reqwest::ClientBuilder {
 
 pub async fn key_for(state: &AppState, user_id: i64) -> String {
     let actor = actor_for_user(&state.db, user_id, "test").await.unwrap();
-    keys::create(Ctx::new(&state.db, &actor), &NewAccessKey { name: "k".into(), ttl_secs: None, inactivity_timeout_secs: None })
-        .await
-        .unwrap()
-        .access_key
+    keys::create(Ctx::new(&state.db, &actor), &NewAccessKey { name: "k".into(), ttl_secs: None, inactivity_timeout_secs: None }).await.unwrap().access_key
 }
 
 pub fn free_port() -> u16 {
@@ -195,4 +190,3 @@ pub fn kubeconfig(dir: &Path, file: &str, endpoint: &str, ca_pem: &str, token: &
     std::fs::write(&path, yaml).unwrap();
     path
 }
-

@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// The test OpenID Provider, stopped when dropped.
 pub struct Idp {
@@ -58,4 +58,3 @@ impl Drop for Idp {
         let _ = self.child.wait();
     }
 }
-

@@ -46,29 +46,12 @@ impl TempPostgres {
                 Command::new(program)
             }
         };
-        run(
-            wrap(bin.join("initdb"))
-                .args(["-A", "trust", "-U", "postgres", "--locale=C", "-E", "UTF8", "-D"])
-                .arg(&data),
-            "initdb",
-        );
+        run(wrap(bin.join("initdb")).args(["-A", "trust", "-U", "postgres", "--locale=C", "-E", "UTF8", "-D"]).arg(&data), "initdb");
         let options = format!("-c listen_addresses='' -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off", dir.path().display());
-        run(
-            wrap(bin.join("pg_ctl"))
-                .args(["-w", "-D"])
-                .arg(&data)
-                .args(["-o", &options, "-l"])
-                .arg(dir.path().join("log"))
-                .arg("start"),
-            "pg_ctl start",
-        );
+        run(wrap(bin.join("pg_ctl")).args(["-w", "-D"]).arg(&data).args(["-o", &options, "-l"]).arg(dir.path().join("log")).arg("start"), "pg_ctl start");
         // Statics are never dropped and a killed test run never drops anything: a watchdog stops the
         // server as soon as this process is gone.
-        let stop = format!(
-            "{} -D {} -m immediate stop",
-            bin.join("pg_ctl").display(),
-            data.display()
-        );
+        let stop = format!("{} -D {} -m immediate stop", bin.join("pg_ctl").display(), data.display());
         let stop = if as_root { format!("runuser -u postgres -- {stop}") } else { stop };
         let _ = Command::new("sh")
             .arg("-c")
