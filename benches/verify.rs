@@ -16,7 +16,7 @@ use base64::Engine;
 use futures::StreamExt;
 use harness::Infra;
 use idp::Idp;
-use infra::server::oidc::Identity;
+use infra::server::oidc::{Identity, ProviderGroup};
 use infra::server::services::providers;
 use serde_json::{Value, json};
 use sha2::Digest;
@@ -59,7 +59,7 @@ async fn login(http: &reqwest::Client, issuer: &str, n: usize) -> Identity {
         email,
         email_verified: Some(true),
         name: format!("User {n}"),
-        groups: vec![format!("team-{}", n % 10)],
+        groups: vec![ProviderGroup::from_claim(&format!("team-{}", n % 10))],
         refresh_token: Some(tokens["refresh_token"].as_str().expect("a refresh token").to_string()),
         access_token: tokens["access_token"].as_str().unwrap_or_default().to_string(),
     }
