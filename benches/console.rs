@@ -642,7 +642,7 @@ impl Report {
             o.clusters,
             self.seed_time.as_secs_f64()
         );
-        println!("  {:<44} {:>6} {:>10} {:>10} {:>10}   {}", "measurement", "n", "p50", "p99", "max", "");
+        println!("  {:<44} {:>6} {:>10} {:>10} {:>10}   ", "measurement", "n", "p50", "p99", "max");
         for l in &self.lines {
             println!("  {:<44} {:>6} {:>10} {:>10} {:>10}   {}", l.label, l.stats.n, fmt_ms(l.stats.p50), fmt_ms(l.stats.p99), fmt_ms(l.stats.max), l.note);
         }
@@ -833,7 +833,7 @@ async fn run_backend(backend: &'static str, url: &str, data_dir: PathBuf, o: &Op
     if empty == prefixes.len() {
         return Err("typeahead found nothing for any prefix: the measurement is meaningless".into());
     }
-    slowest.sort_by(|a, b| b.0.cmp(&a.0));
+    slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
     let worst: Vec<String> = slowest.iter().take(3).map(|(d, q)| format!("{q:?} {}", fmt_ms(*d))).collect();
     println!(" done");
     lines.push(Line {

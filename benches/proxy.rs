@@ -167,10 +167,10 @@ fn cpu_secs(pids: &[u32]) -> f64 {
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
-            if let Some((ppid, cpu)) = name.parse::<u32>().ok().and_then(|_| stat(&name)) {
-                if pids.contains(&ppid) {
-                    total += cpu;
-                }
+            if let Some((ppid, cpu)) = name.parse::<u32>().ok().and_then(|_| stat(&name))
+                && pids.contains(&ppid)
+            {
+                total += cpu;
             }
         }
     }
