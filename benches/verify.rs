@@ -89,7 +89,7 @@ async fn main() {
     let mut done = 0;
     let mut logins = futures::stream::iter(0..users).map(|n| login(&http, &idp.issuer, n)).buffer_unordered(16);
     while let Some(who) = logins.next().await {
-        providers::sign_in(&infra.state.db, &infra.state.master, &provider, &who).await.unwrap();
+        providers::sign_in(&infra.state.db, &infra.state.master, &infra.state.oidc_http, &provider, &who).await.unwrap();
         done += 1;
         if done % 1000 == 0 {
             eprintln!("  {done} signed in ({:.0}/s)", done as f64 / started.elapsed().as_secs_f64());

@@ -26,6 +26,11 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
+if ! cargo fmt --version >/dev/null 2>&1; then
+  say "adding rustfmt (the test command checks formatting)"
+  rustup component add rustfmt
+fi
+
 if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
   say "installing cargo-leptos $CARGO_LEPTOS_VERSION (needs nightly rustc; about 20 minutes on 2 cores, once)"
   rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal

@@ -11,6 +11,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 bash scripts/setup.sh
 
+echo "[test] formatting (rustfmt.toml; run cargo fmt to fix)"
+cargo fmt --check
+
 echo "[test] building the console and the server"
 cargo leptos build
 

@@ -305,16 +305,8 @@ fn cluster_id(config: &kube::Config) -> String {
 
 /// The names the proxy's certificate must carry: the endpoint's host, and the loopback names.
 fn certificate_names(endpoint: &str) -> Vec<String> {
-    let host = endpoint
-        .split("://")
-        .nth(1)
-        .unwrap_or(endpoint)
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .rsplit_once(':')
-        .map(|(h, _)| h.to_string())
-        .unwrap_or_else(|| endpoint.to_string());
+    // parsed, not split: an endpoint without a port, or with a path, still names just its host
+    let host = reqwest::Url::parse(endpoint).ok().and_then(|u| u.host_str().map(str::to_string)).unwrap_or_default();
     let mut names: Vec<String> = Vec::new();
     for name in [host.trim_matches(['[', ']']), "localhost", "127.0.0.1"] {
         if !name.is_empty() && !names.iter().any(|n| n == name) {
@@ -322,4 +314,19 @@ fn certificate_names(endpoint: &str) -> Vec<String> {
         }
     }
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::certificate_names;
+
+    #[test]
+    fn the_proxy_certificate_names_the_endpoint_host_whatever_its_form() {
+        let names = |endpoint: &str| certificate_names(endpoint);
+        assert_eq!(names("https://proxy.example.com"), ["proxy.example.com", "localhost", "127.0.0.1"]);
+        assert_eq!(names("https://proxy.example.com:8443/"), ["proxy.example.com", "localhost", "127.0.0.1"]);
+        assert_eq!(names("https://proxy.example.com/some/path"), ["proxy.example.com", "localhost", "127.0.0.1"]);
+        assert_eq!(names("https://[2001:db8::7]:8443"), ["2001:db8::7", "localhost", "127.0.0.1"]);
+        assert_eq!(names("https://127.0.0.1:8443"), ["127.0.0.1", "localhost"]);
+    }
 }

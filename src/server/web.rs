@@ -246,7 +246,7 @@ async fn oidc_callback(
         let provider = crate::server::services::providers::config(&state.db, &state.master, &pending.provider).await.map_err(|e| e.to_string())?;
         let client = provider.client(&state.oidc_http, &oidc_redirect_url(&state.config)).await.map_err(|e| e.to_string())?;
         let who = crate::server::oidc::finish(&client, &state.oidc_http, &pending, code, &provider.groups_claim).await.map_err(|e| e.to_string())?;
-        crate::server::services::providers::sign_in(&state.db, &state.master, &provider, &who).await.map_err(|e| e.to_string())
+        crate::server::services::providers::sign_in(&state.db, &state.master, &state.oidc_http, &provider, &who).await.map_err(|e| e.to_string())
     };
     match finished.await {
         Ok(user_id) => {

@@ -133,13 +133,19 @@ fn render_migration(sql: &str, backend: DbBackend) -> String {
     out.replace("{{PK}}", pk).replace("{{TEXT}}", text)
 }
 
-/// Builds a statement from SQL written with `?` placeholders, numbering them for PostgreSQL.
+/// Builds a statement from SQL written with `?` placeholders, numbering them for PostgreSQL. A `?` inside
+/// a string literal (`'...'`, where `''` is a quote) is text, not a placeholder.
 pub fn statement(backend: DbBackend, sql: &str, values: impl IntoIterator<Item = Value>) -> Statement {
     let sql = if backend == DbBackend::Postgres {
         let mut out = String::with_capacity(sql.len() + 8);
         let mut n = 0;
+        let mut in_literal = false;
         for c in sql.chars() {
-            if c == '?' {
+            if c == '\'' {
+                // `''` inside a literal toggles twice: still inside
+                in_literal = !in_literal;
+                out.push(c);
+            } else if c == '?' && !in_literal {
                 n += 1;
                 out.push('$');
                 out.push_str(&n.to_string());
@@ -174,4 +180,19 @@ pub async fn count(db: &impl ConnectionTrait, sql: &str, values: impl IntoIterat
         None => 0,
     };
     Ok(n.max(0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statement;
+    use sea_orm::DbBackend;
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres_but_not_inside_string_literals() {
+        let sql = |s: &str| statement(DbBackend::Postgres, s, []).sql;
+        assert_eq!(sql("SELECT a FROM t WHERE b = ? AND c = ?"), "SELECT a FROM t WHERE b = $1 AND c = $2");
+        assert_eq!(sql("SELECT '?' || x FROM t WHERE y = ?"), "SELECT '?' || x FROM t WHERE y = $1");
+        assert_eq!(sql("SELECT 'it''s ?' FROM t WHERE y = ? AND z = '?'"), "SELECT 'it''s ?' FROM t WHERE y = $1 AND z = '?'");
+        assert_eq!(statement(DbBackend::Sqlite, "SELECT '?', ?", []).sql, "SELECT '?', ?");
+    }
 }

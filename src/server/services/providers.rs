@@ -449,11 +449,17 @@ async fn account_for(txn: &impl ConnectionTrait, provider: &ProviderConfig, who:
 
 /// After a verified sign-in: creates or updates the user from the claims, brings their provider
 /// groups up to date and keeps the refresh token. Returns the user's id.
-pub async fn sign_in(db: &sea_orm::DatabaseConnection, master: &MasterKey, provider: &ProviderConfig, who: &Identity) -> AppResult<i64> {
+pub async fn sign_in(
+    db: &sea_orm::DatabaseConnection,
+    master: &MasterKey,
+    http: &reqwest::Client,
+    provider: &ProviderConfig,
+    who: &Identity,
+) -> AppResult<i64> {
     let email = usable_email(provider, who)?;
     let who = Identity { email: email.clone(), ..who.clone() };
     let who = if provider.kind == "azure" || provider.google.is_some() {
-        let groups = provider.groups(&crate::server::oidc::http_client(), &who).await.map_err(|e| AppError::Unauthorized(e.to_string()))?;
+        let groups = provider.groups(http, &who).await.map_err(|e| AppError::Unauthorized(e.to_string()))?;
         Identity { groups, ..who }
     } else {
         who
