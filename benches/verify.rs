@@ -97,7 +97,7 @@ async fn main() {
     }
 
     idp.admin("/latency", json!({"ms": latency})).await;
-    let redirect = infra::server::web::oidc_redirect_url(&infra.state.config);
+    let redirect = infra.state.oidc_redirect_url();
     let start = Instant::now();
     let report = providers::verify_all(&infra.state.db, &infra.state.master, &infra.state.oidc_http, &redirect, concurrency).await.unwrap();
     let secs = start.elapsed().as_secs_f64();

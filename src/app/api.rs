@@ -201,7 +201,7 @@ pub async fn sign_in_providers() -> Result<Vec<String>, ServerFnError> {
 pub async fn list_providers() -> Result<(Vec<Provider>, String), ServerFnError> {
     let (s, a) = fn_actor().await?;
     let list = services::providers::list(Ctx::new(&s.db, &a)).await?;
-    Ok((list, crate::server::web::oidc_redirect_url(&s.config)))
+    Ok((list, s.oidc_redirect_url()))
 }
 
 #[server(prefix = "/_fn", endpoint = "providers_create")]

@@ -24,4 +24,14 @@ pub struct AppState {
     /// the HTTP client for identity providers (no redirects followed)
     pub oidc_http: reqwest::Client,
     pub leptos_options: LeptosOptions,
+    /// The URL people reach the server at (`--url`, else what `infra server` listens on), without a
+    /// trailing `/`: resolved once at start-up. Empty only for a server that is not listening (tests).
+    pub public_url: Arc<str>,
+}
+
+impl AppState {
+    /// Where identity providers send people back to.
+    pub fn oidc_redirect_url(&self) -> String {
+        format!("{}/auth/oidc/callback", self.public_url)
+    }
 }

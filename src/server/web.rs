@@ -70,8 +70,10 @@ pub async fn prepare(config: ServerConfig, leptos_options: LeptosOptions) -> Sta
     let one_time = auth::bootstrap_first_admin(&db, &config.admin_email).await.map_err(|e| e.to_string())?;
     let master = MasterKey::load_or_create(&config.master_key_file())?;
     let signer = Signer::start(&db, master.clone()).await?;
+    let public_url: Arc<str> = config.url.as_deref().unwrap_or_default().trim_end_matches('/').into();
     let state = AppState {
         db,
+        public_url,
         config: Arc::new(config),
         limiter: Arc::new(LoginLimiter::default()),
         unauthenticated: Arc::default(),
@@ -148,7 +150,7 @@ pub fn spawn_verification(state: AppState) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let redirect = oidc_redirect_url(&state.config);
+            let redirect = state.oidc_redirect_url();
             let options = crate::server::services::providers::VerifyOptions::from_config(&state.config);
             match crate::server::services::providers::verify_pass(&state.db, &state.master, &state.oidc_http, &redirect, &options).await {
                 Ok(r) if r.checked > 0 => {
@@ -191,16 +193,11 @@ async fn login_form(State(state): State<AppState>, ClientIp(ip): ClientIp, sessi
 
 const OIDC_PENDING: &str = "oidc_pending";
 
-/// Where identity providers send people back to.
-pub fn oidc_redirect_url(config: &ServerConfig) -> String {
-    format!("{}/auth/oidc/callback", config.url.clone().unwrap_or_default().trim_end_matches('/'))
-}
-
 /// "Sign in with <provider>": to the provider, with PKCE, state and nonce kept in the session.
 async fn oidc_start(State(state): State<AppState>, session: Session, axum::extract::Path(name): axum::extract::Path<String>) -> Response {
     let started = async {
         let provider = crate::server::services::providers::config(&state.db, &state.master, &name).await.map_err(|e| e.to_string())?;
-        let client = provider.client(&state.oidc_http, &oidc_redirect_url(&state.config)).await.map_err(|e| e.to_string())?;
+        let client = provider.client(&state.oidc_http, &state.oidc_redirect_url()).await.map_err(|e| e.to_string())?;
         let (url, pending) = crate::server::oidc::authorization_url(
             &client,
             &provider.name,
@@ -244,7 +241,7 @@ async fn oidc_callback(
         }
         let code = q.code.as_deref().ok_or("the identity provider sent no authorization code")?;
         let provider = crate::server::services::providers::config(&state.db, &state.master, &pending.provider).await.map_err(|e| e.to_string())?;
-        let client = provider.client(&state.oidc_http, &oidc_redirect_url(&state.config)).await.map_err(|e| e.to_string())?;
+        let client = provider.client(&state.oidc_http, &state.oidc_redirect_url()).await.map_err(|e| e.to_string())?;
         let who = crate::server::oidc::finish(&client, &state.oidc_http, &pending, code, &provider.groups_claim).await.map_err(|e| e.to_string())?;
         crate::server::services::providers::sign_in(&state.db, &state.master, &state.oidc_http, &provider, &who).await.map_err(|e| e.to_string())
     };
@@ -415,7 +412,7 @@ async fn kubeconfig_download(
     };
     let lifetime_secs = form.get("lifetime_secs").and_then(|v| v.parse().ok());
     let request = KubeconfigRequest { clusters, style, lifetime_secs, command: None };
-    let server_url = state.config.url.clone().unwrap_or_default();
+    let server_url = state.public_url.to_string();
     let file = match crate::server::services::kubeconfig::build(Ctx::new(&state.db, &actor), &state.signer, &state.config.issuer(), &server_url, &request).await
     {
         Ok(file) => file,

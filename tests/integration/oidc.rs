@@ -180,7 +180,7 @@ async fn sign_in_with_an_openid_provider(database_url: Option<String>) {
     assert!(audit.to_string().contains("may not sign in here") && audit.to_string().contains("denied"), "{audit}");
 
     // continuous verification: groups follow the IdP; a user the IdP refuses is disabled and signed out
-    let redirect = infra::server::web::oidc_redirect_url(&infra.state.config);
+    let redirect = infra.state.oidc_redirect_url();
     let verify = || infra::server::services::providers::verify_all(&infra.state.db, &infra.state.master, &infra.state.oidc_http, &redirect, 4);
     idp.admin("/users/alice", json!({"groups": ["dev"]})).await;
     let report = verify().await.unwrap();
@@ -776,7 +776,7 @@ async fn google_groups_come_from_the_admin_directory() {
     assert_eq!(groups, ["Engineering", "Oncall"], "both pages of the directory");
 
     // verification reads the directory again; a user it no longer knows (404) is a definite answer
-    let redirect = infra::server::web::oidc_redirect_url(&infra.state.config);
+    let redirect = infra.state.oidc_redirect_url();
     let verify = || infra::server::services::providers::verify_all(&infra.state.db, &infra.state.master, &infra.state.oidc_http, &redirect, 4);
     let report = verify().await.unwrap();
     assert_eq!((report.checked, report.disabled), (1, 0), "{report:?}");
@@ -809,7 +809,7 @@ async fn google_users_are_verified_too() {
     let b = browser(&infra);
     let landing = sign_in(&b, &infra, "google", "alice@example.com", "alice-pw").await;
     assert_eq!(landing, "/", "{}", error_of(&landing));
-    let redirect = infra::server::web::oidc_redirect_url(&infra.state.config);
+    let redirect = infra.state.oidc_redirect_url();
     let report = verify_with(&infra, &infra.state.oidc_http, &redirect).await;
     assert_eq!((report.checked, report.disabled), (1, 0), "the Google user is verified: {report:?}");
     idp.admin("/users/alice", json!({"disabled": true})).await;
@@ -839,7 +839,7 @@ async fn okta_with_its_default_authorization_server() {
     let alice = me(&b, &infra).await.1["id"].as_i64().unwrap();
     assert_eq!(infra::server::services::groups::names_of_user(&infra.state.db, alice).await.unwrap(), ["dev", "sre"]);
     idp.admin("/users/alice", json!({"groups": ["sre"]})).await;
-    let redirect = infra::server::web::oidc_redirect_url(&infra.state.config);
+    let redirect = infra.state.oidc_redirect_url();
     let report = verify_with(&infra, &infra.state.oidc_http, &redirect).await;
     assert_eq!((report.checked, report.updated, report.disabled), (1, 1, 0), "{report:?}");
     assert_eq!(infra::server::services::groups::names_of_user(&infra.state.db, alice).await.unwrap(), ["sre"]);
@@ -874,7 +874,7 @@ async fn email_and_groups_come_from_userinfo() {
 
     groups.retain(|g| g != "Platform, Berlin");
     idp.admin("/users/dana", json!({"groups": groups})).await;
-    let redirect = infra::server::web::oidc_redirect_url(&infra.state.config);
+    let redirect = infra.state.oidc_redirect_url();
     let report = verify_with(&infra, &infra.state.oidc_http, &redirect).await;
     assert_eq!((report.checked, report.updated, report.disabled), (1, 1, 0), "{report:?}");
     let now = infra::server::services::groups::names_of_user(&infra.state.db, id).await.unwrap();
@@ -915,7 +915,7 @@ async fn verification_acts_only_on_a_definite_answer(database_url: Option<String
     }
     // a client that gives up after a few seconds, so that the hanging provider is a timeout
     let quick = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(std::time::Duration::from_secs(3)).build().unwrap();
-    let redirect = infra::server::web::oidc_redirect_url(&infra.state.config);
+    let redirect = infra.state.oidc_redirect_url();
     let report = verify_with(&infra, &quick, &redirect).await;
     let mut disabled = Vec::new();
     for (who, _) in &scenarios {
@@ -1002,7 +1002,7 @@ async fn one_verification_pass_at_a_time(database_url: Option<String>) {
     let pass = || {
         let infra = infra.clone();
         tokio::spawn(async move {
-            let redirect = infra::server::web::oidc_redirect_url(&infra.state.config);
+            let redirect = infra.state.oidc_redirect_url();
             verify_with(&infra, &infra.state.oidc_http, &redirect).await
         })
     };
@@ -1114,7 +1114,7 @@ async fn a_google_group_named_like_a_granted_one_grants_nothing() {
 
     // Mike joins his forged group at the directory; the verification pass reads the directory again
     directory("mike@example.com", vec![group("mike-admins@example.com")]);
-    let redirect = infra::server::web::oidc_redirect_url(&infra.state.config);
+    let redirect = infra.state.oidc_redirect_url();
     let report = infra::server::services::providers::verify_all(&infra.state.db, &infra.state.master, &infra.state.oidc_http, &redirect, 4).await.unwrap();
     assert_eq!((report.checked, report.disabled, report.unavailable), (3, 0, 0), "{report:?}");
     if is_infra_admin(&infra, "mike@example.com").await {

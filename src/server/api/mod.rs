@@ -316,7 +316,7 @@ async fn issue_token(State(s): State<AppState>, ApiActor(a): ApiActor, ApiJson(b
 }
 
 async fn kubeconfig(State(s): State<AppState>, ApiActor(a): ApiActor, ApiJson(body): ApiJson<crate::model::KubeconfigRequest>) -> AppResult<impl IntoResponse> {
-    let server_url = s.config.url.clone().unwrap_or_default();
+    let server_url = s.public_url.to_string();
     Ok(Json(crate::server::services::kubeconfig::build(Ctx::new(&s.db, &a), &s.signer, &s.config.issuer(), &server_url, &body).await?))
 }
 
@@ -356,7 +356,7 @@ async fn device_start(
     ApiJson(body): ApiJson<DeviceStartRequest>,
 ) -> AppResult<Response> {
     s.unauthenticated.device.attempt(ip, crate::server::now())?;
-    let url = s.config.url.clone().unwrap_or_default();
+    let url = s.public_url.to_string();
     let started = services::device_login::start(&s.db, &url, body.name.as_deref().unwrap_or("infra CLI"), body.redirect_port, &ip.to_string()).await?;
     Ok((StatusCode::CREATED, Json(started)).into_response())
 }
@@ -437,6 +437,6 @@ struct Discovery {
 /// `/.well-known/openid-configuration`: the issuer connectors pin and where its keys are.
 pub async fn discovery(State(s): State<AppState>) -> impl IntoResponse {
     let issuer = s.config.issuer();
-    let base = s.config.url.clone().unwrap_or_default();
+    let base = s.public_url.to_string();
     Json(Discovery { issuer, jwks_uri: format!("{}/.well-known/jwks.json", base.trim_end_matches('/')) })
 }

@@ -240,8 +240,17 @@ pub async fn names(db: &impl ConnectionTrait) -> AppResult<Vec<String>> {
     rows.iter().map(|r| r.try_get_by_index::<String>(0).map_err(AppError::from)).collect()
 }
 
-async fn find(db: &impl ConnectionTrait, column: &str, value: sea_orm::Value) -> AppResult<Option<(Provider, String)>> {
-    let row = db::query_one(db, &format!("{SELECT} WHERE p.{column} = ?"), [value]).await?;
+/// How a provider is looked up (a fixed set of columns: no column name is ever formatted into SQL).
+enum By {
+    Id(i64),
+    Name(String),
+}
+
+async fn find(db: &impl ConnectionTrait, by: By) -> AppResult<Option<(Provider, String)>> {
+    let row = match by {
+        By::Id(id) => db::query_one(db, &format!("{SELECT} WHERE p.id = ?"), [id.into()]).await?,
+        By::Name(name) => db::query_one(db, &format!("{SELECT} WHERE p.name = ?"), [name.into()]).await?,
+    };
     row.as_ref().map(row_to_provider).transpose()
 }
 
@@ -293,7 +302,7 @@ pub async fn create(ctx: Ctx<'_>, master: &MasterKey, new: &NewProvider) -> AppR
     if service_account.is_some() && kind != "google" {
         return Err(AppError::field("service_account_json", "only for google"));
     }
-    if find(ctx.db, "name", name.clone().into()).await?.is_some() {
+    if find(ctx.db, By::Name(name.clone())).await?.is_some() {
         return Err(AppError::field("name", "a provider with this name already exists"));
     }
     let txn = db::begin_write(ctx.db).await?;
@@ -323,12 +332,12 @@ pub async fn create(ctx: Ctx<'_>, master: &MasterKey, new: &NewProvider) -> AppR
     .await?;
     audit::record(&txn, ctx.actor, "providers.create", &name, audit::Outcome::Success, "").await?;
     txn.commit().await?;
-    find(ctx.db, "name", name.into()).await?.map(|(p, _)| p).ok_or_else(|| AppError::Internal("the provider was not stored".into()))
+    find(ctx.db, By::Name(name.into())).await?.map(|(p, _)| p).ok_or_else(|| AppError::Internal("the provider was not stored".into()))
 }
 
 pub async fn update(ctx: Ctx<'_>, master: &MasterKey, id: i64, change: &ProviderUpdate) -> AppResult<Provider> {
     ctx.require_admin("providers.update", &id.to_string()).await?;
-    let (p, sealed) = find(ctx.db, "id", id.into()).await?.ok_or_else(|| AppError::NotFound(format!("identity provider {id}")))?;
+    let (p, sealed) = find(ctx.db, By::Id(id)).await?.ok_or_else(|| AppError::NotFound(format!("identity provider {id}")))?;
     let issuer = match &change.issuer {
         Some(i) => issuer_for(&p.kind, i)?,
         None => p.issuer.clone(),
@@ -356,14 +365,14 @@ pub async fn update(ctx: Ctx<'_>, master: &MasterKey, id: i64, change: &Provider
     .await?;
     audit::record(&txn, ctx.actor, "providers.update", &p.name, audit::Outcome::Success, "").await?;
     txn.commit().await?;
-    find(ctx.db, "id", id.into()).await?.map(|(p, _)| p).ok_or_else(|| AppError::NotFound(format!("identity provider {id}")))
+    find(ctx.db, By::Id(id)).await?.map(|(p, _)| p).ok_or_else(|| AppError::NotFound(format!("identity provider {id}")))
 }
 
 /// Removes a provider. Its users can no longer sign in: they are disabled (their sessions end and the
 /// clusters refuse their tokens); its groups go, with their grants.
 pub async fn delete(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     ctx.require_admin("providers.delete", &id.to_string()).await?;
-    let (p, _) = find(ctx.db, "id", id.into()).await?.ok_or_else(|| AppError::NotFound(format!("identity provider {id}")))?;
+    let (p, _) = find(ctx.db, By::Id(id)).await?.ok_or_else(|| AppError::NotFound(format!("identity provider {id}")))?;
     let users = db::query_all(ctx.db, "SELECT user_id FROM provider_users WHERE provider_id = ?", [id.into()]).await?;
     for u in users {
         let user_id: i64 = u.try_get_by_index(0)?;
@@ -383,7 +392,7 @@ pub async fn delete(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
 /// "Test connection": discovery and signing keys, in words.
 pub async fn check(ctx: Ctx<'_>, master: &MasterKey, id: i64, http: &reqwest::Client) -> AppResult<ProviderCheck> {
     ctx.require_admin("providers.test", &id.to_string()).await?;
-    let (p, _) = find(ctx.db, "id", id.into()).await?.ok_or_else(|| AppError::NotFound(format!("identity provider {id}")))?;
+    let (p, _) = find(ctx.db, By::Id(id)).await?.ok_or_else(|| AppError::NotFound(format!("identity provider {id}")))?;
     let cfg = config(ctx.db, master, &p.name).await?;
     Ok(match oidc::discover(http, &cfg.issuer).await {
         Ok(meta) => ProviderCheck { ok: true, message: format!("Discovery works: {}.", oidc::describe(&meta)) },
