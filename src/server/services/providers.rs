@@ -332,7 +332,7 @@ pub async fn create(ctx: Ctx<'_>, master: &MasterKey, new: &NewProvider) -> AppR
     .await?;
     audit::record(&txn, ctx.actor, "providers.create", &name, audit::Outcome::Success, "").await?;
     txn.commit().await?;
-    find(ctx.db, By::Name(name.into())).await?.map(|(p, _)| p).ok_or_else(|| AppError::Internal("the provider was not stored".into()))
+    find(ctx.db, By::Name(name)).await?.map(|(p, _)| p).ok_or_else(|| AppError::Internal("the provider was not stored".into()))
 }
 
 pub async fn update(ctx: Ctx<'_>, master: &MasterKey, id: i64, change: &ProviderUpdate) -> AppResult<Provider> {
