@@ -274,7 +274,7 @@ pub async fn device_pending(code: String) -> Result<Option<crate::model::DeviceP
     let (s, _) = fn_actor().await?;
     let parts: http::request::Parts = use_context().ok_or_else(|| ServerFnError::new("request missing"))?;
     let typed = match parts.extensions.get::<tower_sessions::Session>() {
-        Some(session) => crate::server::web::device_code_typed(session, &code).await,
+        Some(session) => crate::server::auth::session_store::device_code_typed(session, &code).await,
         None => false,
     };
     if !typed {

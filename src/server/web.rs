@@ -280,17 +280,6 @@ async fn device_start(session: Session) -> Response {
     Redirect::to("/device").into_response()
 }
 
-/// The session key holding the device code the person typed on the approval page.
-const DEVICE_TYPED: &str = "device_code_typed";
-
-/// Whether the person typed this code in this browser's session. Only such a code's details are shown and
-/// only such a code is approved with a session: a link someone sends cannot approve their code in a click.
-pub async fn device_code_typed(session: &Session, code: &str) -> bool {
-    let typed: Option<String> = session.get(DEVICE_TYPED).await.ok().flatten();
-    let code = crate::server::services::device_login::normalize_code(code);
-    typed.is_some_and(|t| !code.is_empty() && crate::server::auth::password::constant_time_eq(&t, &code))
-}
-
 /// The person typed the code their terminal shows: remember it in this session, then show that login.
 async fn device_confirm(State(state): State<AppState>, session: Session, actor: Result<SignedInActor, AppError>, Form(form): Form<DeviceCode>) -> Response {
     if actor.is_err() {
@@ -299,7 +288,7 @@ async fn device_confirm(State(state): State<AppState>, session: Session, actor: 
     let code = crate::server::services::device_login::normalize_code(&form.code);
     match crate::server::services::device_login::pending(&state.db, &code).await {
         Ok(_) => {
-            if session.insert(DEVICE_TYPED, code.clone()).await.is_err() {
+            if session.insert(session_store::DEVICE_TYPED_KEY, code.clone()).await.is_err() {
                 return with_error("/device", "could not keep the code in your session").into_response();
             }
             Redirect::to(&format!("/device?code={}", crate::app::components::encode(&code))).into_response()
@@ -315,7 +304,7 @@ async fn device_approve(State(state): State<AppState>, session: Session, actor: 
         return Redirect::to("/login").into_response();
     };
     let page = format!("/device?code={}", crate::app::components::encode(&form.code));
-    if actor.key_id.is_none() && !device_code_typed(&session, &form.code).await {
+    if actor.key_id.is_none() && !session_store::device_code_typed(&session, &form.code).await {
         let source = actor.source.clone();
         tracing::info!(%source, "device approval without the typed code refused");
         let _ = crate::server::services::audit::record(
@@ -329,7 +318,7 @@ async fn device_approve(State(state): State<AppState>, session: Session, actor: 
         .await;
         return with_error("/device", "type the code your terminal shows, then approve").into_response();
     }
-    let _ = session.remove::<String>(DEVICE_TYPED).await;
+    let _ = session.remove::<String>(session_store::DEVICE_TYPED_KEY).await;
     match crate::server::services::device_login::approve(Ctx::new(&state.db, &actor), &form.code).await {
         Ok(Some(cli)) => Redirect::to(&cli).into_response(),
         Ok(None) => Redirect::to(&format!("{page}&approved=1")).into_response(),

@@ -16,6 +16,17 @@ pub const USER_ID_KEY: &str = "user_id";
 /// (`--session-max-age-hours`), besides the idle timeout.
 pub const SIGNED_IN_AT_KEY: &str = "signed_in_at";
 
+/// The device code the person typed on the approval page (`infra login --web`).
+pub const DEVICE_TYPED_KEY: &str = "device_code_typed";
+
+/// Whether the person typed this code in this browser's session. Only such a code's details are shown and
+/// only such a code is approved with a session: a link someone sends cannot approve their code in a click.
+pub async fn device_code_typed(session: &tower_sessions::Session, code: &str) -> bool {
+    let typed: Option<String> = session.get(DEVICE_TYPED_KEY).await.ok().flatten();
+    let code = crate::server::services::device_login::normalize_code(code);
+    typed.is_some_and(|t| !code.is_empty() && crate::server::auth::password::constant_time_eq(&t, &code))
+}
+
 /// Signs `user_id` in on this browser's session: a new session id (no fixation) that remembers when.
 /// Used by every sign-in (password, identity provider) and after a password change.
 pub async fn start(session: &tower_sessions::Session, user_id: i64) -> Result<(), tower_sessions::session::Error> {

@@ -100,12 +100,8 @@ async fn pending_login(db: &impl ConnectionTrait, code: &str) -> AppResult<(Devi
 /// CLI's loopback address when it listens on one.
 pub async fn approve(ctx: Ctx<'_>, code: &str) -> AppResult<Option<String>> {
     let code = normalize(code);
+    // a machine identity's keys are always bound to a cluster (keys::authenticate), so this refuses them
     ctx.require_person("auth.device.approve", &code).await?;
-    if super::users::get_model(ctx.db, ctx.actor.user_id).await.is_err() {
-        // not a person's account (a machine identity): it cannot hand out keys
-        audit::record(ctx.db, ctx.actor, "auth.device.approve", &code, audit::Outcome::Denied, "not a person").await?;
-        return Err(AppError::forbidden());
-    }
     let (pending, port) = pending_login(ctx.db, &code).await?;
     let client = pending.client_name;
     let txn = db::begin_write(ctx.db).await?;

@@ -121,7 +121,7 @@ pub async fn find_by_email(db: &impl ConnectionTrait, email: &str) -> AppResult<
     Ok(user::Entity::find().filter(user::Column::Email.eq(email.trim().to_lowercase())).one(db).await?)
 }
 
-pub(crate) async fn get_model(db: &impl ConnectionTrait, id: i64) -> AppResult<user::Model> {
+async fn get_model(db: &impl ConnectionTrait, id: i64) -> AppResult<user::Model> {
     user::Entity::find_by_id(id).one(db).await?.filter(|u| u.kind == KIND_USER).ok_or_else(|| AppError::NotFound(format!("user {id}")))
 }
 
