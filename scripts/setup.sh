@@ -10,6 +10,15 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
+# Tools are built once per machine and only run, so they are built with a cheap release profile: opt-level 1,
+# no LTO, no debug info. That halves the install time (see docs/benchmarks.md) and the tools stay fast enough
+# (wasm-bindgen's processing of the front end is the only heavy work they do, and it takes seconds).
+tool_install() {
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=true CARGO_PROFILE_RELEASE_INCREMENTAL=false \
+    cargo "$@"
+}
+
 apt_missing=()
 command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
 [ -x /usr/lib/postgresql/15/bin/initdb ] || command -v initdb >/dev/null 2>&1 || apt_missing+=(postgresql)
@@ -32,14 +41,14 @@ if ! cargo fmt --version >/dev/null 2>&1; then
 fi
 
 if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
-  say "installing cargo-leptos $CARGO_LEPTOS_VERSION (needs nightly rustc; about 20 minutes on 2 cores, once)"
+  say "installing cargo-leptos $CARGO_LEPTOS_VERSION (needs nightly rustc; about 10 minutes on 2 cores, once)"
   rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
-  cargo +nightly install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked
+  tool_install +nightly install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked
 fi
 
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
   say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (must equal the wasm-bindgen crate in Cargo.lock)"
-  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+  tool_install install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 
 # Tailwind (and binaryen's wasm-opt for release builds) come from npm, pinned in package.json.

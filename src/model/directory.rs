@@ -1,0 +1,95 @@
+//! Users and groups, and how the typeahead shows them.
+
+use super::Millis;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub provider: String,
+    pub disabled: bool,
+    pub must_change_password: bool,
+    pub last_seen_at: Option<Millis>,
+    pub created_at: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub id: i64,
+    /// for a provider group a label: its key is `external_id`
+    pub name: String,
+    /// `local`, or the identity provider's name
+    pub source: String,
+    /// a provider group's id at the provider (Azure AD object id, Google group email, groups claim
+    /// value); empty for a local group, and for a provider group from before groups had keys
+    #[serde(default)]
+    pub external_id: String,
+    pub member_count: i64,
+    pub created_at: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupDetail {
+    pub group: Group,
+    pub members: Vec<User>,
+}
+
+/// Who a grant is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubjectKind {
+    User,
+    Group,
+}
+
+impl SubjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectKind::User => "user",
+            SubjectKind::Group => "group",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(SubjectKind::User),
+            "group" => Some(SubjectKind::Group),
+            _ => None,
+        }
+    }
+}
+
+/// A user or group as the typeahead shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Subject {
+    pub kind: SubjectKind,
+    pub id: i64,
+    /// email for a user, name for a group
+    pub name: String,
+    /// display name for a user; for a group the identity provider it comes from, empty for a local one
+    pub detail: String,
+}
+
+impl Subject {
+    /// "user", "group", or "group from corp": what the console shows next to the name.
+    pub fn kind_label(&self) -> String {
+        match self.kind {
+            SubjectKind::Group if !self.detail.is_empty() => format!("group from {}", self.detail),
+            kind => kind.as_str().to_string(),
+        }
+    }
+
+    /// The form value a subject picker submits: `user:<email>` or `group:<name>`.
+    pub fn reference(&self) -> String {
+        format!("{}:{}", self.kind.as_str(), self.name)
+    }
+}
+
+/// One suggestion of a typeahead: `value` is what the form submits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TypeaheadOption {
+    pub value: String,
+    pub label: String,
+    pub detail: String,
+}
