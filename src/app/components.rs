@@ -247,3 +247,31 @@ pub fn Typeahead(
         </div>
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{format_time, relative_time};
+
+    #[test]
+    fn relative_times_round_down_to_the_largest_unit() {
+        let now = 1_000_000_000_000;
+        assert_eq!(relative_time(None, now), "never");
+        assert_eq!(relative_time(Some(now), now), "just now");
+        assert_eq!(relative_time(Some(now - 9_999), now), "just now");
+        assert_eq!(relative_time(Some(now - 10_000), now), "10 seconds ago");
+        assert_eq!(relative_time(Some(now - 60_000), now), "1 minute ago");
+        assert_eq!(relative_time(Some(now - 3_599_000), now), "59 minutes ago");
+        assert_eq!(relative_time(Some(now - 7_200_000), now), "2 hours ago");
+        assert_eq!(relative_time(Some(now - 86_400_000), now), "1 day ago");
+        // a clock a little ahead of the server's is not "in the future"
+        assert_eq!(relative_time(Some(now + 5_000), now), "just now");
+    }
+
+    #[test]
+    fn times_are_calendar_dates_in_utc() {
+        assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_time(951_782_400_000), "2000-02-29 00:00 UTC");
+        assert_eq!(format_time(1_798_761_599_000), "2026-12-31 23:59 UTC");
+        assert_eq!(format_time(-1), "1969-12-31 23:59 UTC");
+    }
+}

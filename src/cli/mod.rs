@@ -349,7 +349,7 @@ pub async fn logout(args: LogoutArgs) -> Result<(), String> {
     if !config.access_key.is_empty() {
         // revoke the key on the server too, so that a copy of it is worthless; offline, it expires anyway
         if let Ok(keys) = call(&config.server, &config.trust, Some(&config.access_key), reqwest::Method::GET, "/api/keys", None).await {
-            let key_id = config.access_key.split('.').next().unwrap_or("");
+            let key_id = crate::model::KeyText::parse(&config.access_key).map_or("", |k| k.key_id);
             if let Some(id) = keys.as_array().into_iter().flatten().find(|k| k["key_id"] == key_id).and_then(|k| k["id"].as_i64()) {
                 let _ = call(&config.server, &config.trust, Some(&config.access_key), reqwest::Method::DELETE, &format!("/api/keys/{id}"), None).await;
             }

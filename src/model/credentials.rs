@@ -64,8 +64,30 @@ pub struct NewAccessKey {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CreatedAccessKey {
     pub key: AccessKey,
-    /// `<key_id>.<secret>`
+    /// `<key_id>.<secret>`: see [`KeyText`]
     pub access_key: String,
+}
+
+/// An access key as its holder presents it: `<key id>.<secret>`. The key id is public (it names the key
+/// in lists and in the audit log); the server keeps only a hash of the secret. The one place that knows
+/// the format: the server issues and checks keys with it, the CLI reads its own key's id with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyText<'a> {
+    pub key_id: &'a str,
+    pub secret: &'a str,
+}
+
+impl<'a> KeyText<'a> {
+    /// The two parts of a presented key (surrounding whitespace ignored), or None when it is not of
+    /// the form: both parts present, one dot.
+    pub fn parse(text: &'a str) -> Option<KeyText<'a>> {
+        let (key_id, secret) = text.trim().split_once('.')?;
+        (!key_id.is_empty() && !secret.is_empty() && !secret.contains('.')).then_some(KeyText { key_id, secret })
+    }
+
+    pub fn render(key_id: &str, secret: &str) -> String {
+        format!("{key_id}.{secret}")
+    }
 }
 
 /// How the clusters in a kubeconfig authenticate.
@@ -164,4 +186,24 @@ pub struct DeviceStart {
     pub verification_uri: String,
     pub expires_in: i64,
     pub interval: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeyText;
+
+    #[test]
+    fn a_key_is_its_id_a_dot_and_its_secret() {
+        let text = KeyText::render("k1AbC", "s3cr3t");
+        assert_eq!(text, "k1AbC.s3cr3t");
+        assert_eq!(KeyText::parse(&text), Some(KeyText { key_id: "k1AbC", secret: "s3cr3t" }));
+        assert_eq!(KeyText::parse("  k1AbC.s3cr3t\n").map(|k| k.key_id), Some("k1AbC"));
+    }
+
+    #[test]
+    fn anything_else_is_not_a_key() {
+        for bad in ["", ".", "k1AbC", "k1AbC.", ".s3cr3t", "a.b.c", "Bearer"] {
+            assert_eq!(KeyText::parse(bad), None, "{bad:?}");
+        }
+    }
 }

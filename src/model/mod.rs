@@ -84,3 +84,19 @@ pub fn human_duration(s: u64) -> String {
     };
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::human_duration;
+
+    #[test]
+    fn durations_read_in_the_largest_whole_unit() {
+        assert_eq!(human_duration(1), "1 second");
+        assert_eq!(human_duration(90), "90 seconds");
+        assert_eq!(human_duration(120), "2 minutes");
+        assert_eq!(human_duration(3600), "1 hour");
+        assert_eq!(human_duration(5400), "90 minutes");
+        assert_eq!(human_duration(86_400 * 30), "30 days");
+        assert_eq!(human_duration(0), "0 seconds");
+    }
+}

@@ -245,6 +245,7 @@ async fn login_kubeconfig_tokens_and_logout() {
 
 /// Runs `infra` with a pseudo-terminal as its stdin, stdout and stderr; once the output contains
 /// `question`, types `answer`. Returns the exit status and everything shown on the terminal.
+#[allow(unsafe_code)] // the pseudo-terminal comes from libc; the one unsafe code in the package
 fn run_in_terminal(cli: &Cli, args: &[&str], question: &str, answer: &str) -> (bool, String) {
     use std::io::{Read, Write};
     use std::os::fd::FromRawFd;

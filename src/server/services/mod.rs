@@ -218,3 +218,37 @@ pub fn is_dns_label(s: &str) -> bool {
 pub fn is_role_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 253 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.' | b':'))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{is_dns_label, is_role_name, prefix_range};
+
+    #[test]
+    fn cluster_and_namespace_names_are_dns_labels() {
+        for good in ["prod", "a", "web-1", "0abc", &"a".repeat(63)] {
+            assert!(is_dns_label(good), "{good:?}");
+        }
+        for bad in ["", "-prod", "prod-", "Prod", "prod.web", "pröd", "a b", &"a".repeat(64)] {
+            assert!(!is_dns_label(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn role_names_allow_the_characters_cluster_roles_use() {
+        for good in ["view", "cluster-admin", "system:aggregate-to-view", "infra.logs"] {
+            assert!(is_role_name(good), "{good:?}");
+        }
+        for bad in ["", "View", "a/b", "a b", &"r".repeat(254)] {
+            assert!(!is_role_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_query_is_a_lowercase_prefix_range() {
+        assert_eq!(prefix_range("  "), None);
+        let (lower, upper) = prefix_range(" Ali ").expect("a range");
+        assert_eq!(lower, "ali");
+        assert!(upper.as_str() > "alice@example.com" && upper.starts_with("ali"));
+        assert!("alj" > upper.as_str());
+    }
+}
