@@ -3,7 +3,7 @@
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use super::{Ctx, audit, grants, users};
-use crate::model::{AccessKey, CreatedAccessKey, INFRA_RESOURCE, NewAccessKey, NewGrant};
+use crate::model::{AccessKey, CreatedAccessKey, INFRA_RESOURCE, KeyText, NewAccessKey, NewGrant};
 use crate::server::auth::password::{constant_time_eq, random_token, sha256_hex};
 use crate::server::db::entities::{access_key, user};
 use crate::server::error::{AppError, AppResult};
@@ -73,7 +73,7 @@ async fn issue(
     }
     .insert(db)
     .await?;
-    Ok(CreatedAccessKey { key: to_model(model, owner.email.clone()), access_key: format!("{key_id}.{secret}") })
+    Ok(CreatedAccessKey { key: to_model(model, owner.email.clone()), access_key: KeyText::render(&key_id, &secret) })
 }
 
 /// A key for the signed-in user, acting with their rights.
@@ -183,7 +183,7 @@ pub struct KeyIdentity {
 /// Every refusal says only "invalid or expired access key".
 pub async fn authenticate(db: &impl ConnectionTrait, presented: &str) -> AppResult<KeyIdentity> {
     let refused = || AppError::Unauthorized("invalid or expired access key".into());
-    let (key_id, secret) = presented.trim().split_once('.').ok_or_else(refused)?;
+    let KeyText { key_id, secret } = KeyText::parse(presented).ok_or_else(refused)?;
     let key = access_key::Entity::find().filter(access_key::Column::KeyId.eq(key_id)).one(db).await?.ok_or_else(refused)?;
     if !constant_time_eq(&key.secret_hash, &sha256_hex(secret.as_bytes())) {
         return Err(refused());
