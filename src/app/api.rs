@@ -7,8 +7,8 @@ use crate::model::*;
 
 #[cfg(feature = "ssr")]
 use crate::server::{
+    auth::actor::server_fn::{self, actor as fn_actor, actor_pending_password as fn_actor_pending_password},
     services::{self, Ctx, Paging},
-    web::{fn_actor, fn_actor_pending_password},
 };
 
 /// Who is signed in, or None.
@@ -106,16 +106,8 @@ pub async fn list_clusters() -> Result<WithNow<Vec<Destination>>, ServerFnError>
 #[server(prefix = "/_fn", endpoint = "clusters_get")]
 pub async fn get_cluster(name: String, page: u64) -> Result<WithNow<ClusterDetail>, ServerFnError> {
     let (s, a) = fn_actor().await?;
-    let ctx = Ctx::new(&s.db, &a);
-    let destination = services::destinations::get(ctx, &name).await?;
-    let paging = Paging::new(Some(page), Some(50));
-    let grants = if a.can_view() {
-        let filter = services::grants::GrantFilter { cluster: Some(name.clone()), ..Default::default() };
-        services::grants::list(ctx, &filter, paging).await?
-    } else {
-        paging.wrap(Vec::new(), 0)
-    };
-    Ok(WithNow { now: crate::server::now(), data: ClusterDetail { destination, grants } })
+    let data = services::destinations::detail(Ctx::new(&s.db, &a), &name, Paging::new(Some(page), Some(50))).await?;
+    Ok(WithNow { now: crate::server::now(), data })
 }
 
 /// Adds a pending cluster and returns the key its connector registers with.
@@ -129,8 +121,7 @@ pub async fn connect_cluster(name: String) -> Result<CreatedAccessKey, ServerFnE
 #[server(prefix = "/_fn", endpoint = "grants_add")]
 pub async fn add_grant(cluster: String, namespace: String, subject: String, role: String) -> Result<(), ServerFnError> {
     let (s, a) = fn_actor().await?;
-    let namespace = namespace.trim();
-    let resource = if namespace.is_empty() { cluster } else { format!("{cluster}.{namespace}") };
+    let resource = crate::model::Resource::new(&cluster, &namespace).to_string();
     services::grants::add(Ctx::new(&s.db, &a), &NewGrant { subject, role, resource, expires_at: None }).await?;
     Ok(())
 }
@@ -174,26 +165,23 @@ pub async fn list_audit(actor: String, action: String, outcome: String, page: u6
     Ok(services::audit::list(Ctx::new(&s.db, &a), &filter, Paging::new(Some(page), Some(50))).await?)
 }
 
-/// Suggestions for a typeahead. `source` is `subjects` (users and groups), `users`, or `roles` (of the
-/// cluster named by `scope`).
+/// Suggestions for a typeahead; for roles, `scope` names the cluster.
 #[server(prefix = "/_fn", endpoint = "typeahead")]
-pub async fn typeahead(source: String, scope: String, q: String) -> Result<Vec<TypeaheadOption>, ServerFnError> {
+pub async fn typeahead(source: TypeaheadSource, scope: String, q: String) -> Result<Vec<TypeaheadOption>, ServerFnError> {
     let (s, a) = fn_actor().await?;
-    Ok(services::search::typeahead(Ctx::new(&s.db, &a), &source, &scope, &q).await?)
+    Ok(services::search::typeahead(Ctx::new(&s.db, &a), source, &scope, &q).await?)
 }
 
 #[server(prefix = "/_fn", endpoint = "kubeconfig_options")]
 pub async fn kubeconfig_choices() -> Result<KubeconfigOptions, ServerFnError> {
     let (s, a) = fn_actor().await?;
-    let max = services::settings::token_max_lifetime(&s.db).await?;
-    Ok(KubeconfigOptions { max_lifetime_secs: max.as_secs() as i64, can_break_glass: a.is_admin() })
+    Ok(services::kubeconfig::options(Ctx::new(&s.db, &a)).await?)
 }
 
 /// The identity providers people may sign in with (names only; no sign-in needed).
 #[server(prefix = "/_fn", endpoint = "sign_in_providers")]
 pub async fn sign_in_providers() -> Result<Vec<String>, ServerFnError> {
-    let s = use_context::<crate::server::state::AppState>().ok_or_else(|| ServerFnError::new("server state missing"))?;
-    Ok(services::providers::names(&s.db).await?)
+    Ok(services::providers::names(&server_fn::state()?.db).await?)
 }
 
 /// The providers and the redirect URI to register at them.
@@ -272,9 +260,8 @@ pub async fn test_provider(id: i64) -> Result<ProviderCheck, ServerFnError> {
 #[server(prefix = "/_fn", endpoint = "device_pending")]
 pub async fn device_pending(code: String) -> Result<Option<crate::model::DevicePending>, ServerFnError> {
     let (s, _) = fn_actor().await?;
-    let parts: http::request::Parts = use_context().ok_or_else(|| ServerFnError::new("request missing"))?;
-    let typed = match parts.extensions.get::<tower_sessions::Session>() {
-        Some(session) => crate::server::auth::session_store::device_code_typed(session, &code).await,
+    let typed = match server_fn::session() {
+        Some(session) => crate::server::auth::session_store::device_code_typed(&session, &code).await,
         None => false,
     };
     if !typed {

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::model::{ClusterStatus, Millis, TypeaheadOption};
+use crate::model::{ClusterStatus, Millis, TypeaheadOption, TypeaheadSource};
 
 pub const INPUT: &str = "block w-full rounded-md border border-slate-300 bg-white px-3 py-2 text-sm shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-1 focus:ring-indigo-500";
 pub const BUTTON: &str = "inline-flex items-center justify-center rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white shadow-sm hover:bg-indigo-500 disabled:opacity-50";
@@ -129,8 +129,7 @@ pub fn Typeahead(
     id: &'static str,
     label: &'static str,
     placeholder: &'static str,
-    /// `subjects`, `users` or `roles`
-    source: &'static str,
+    source: TypeaheadSource,
     /// for `roles`: the cluster
     #[prop(into, default = String::new())]
     scope: String,
@@ -153,7 +152,7 @@ pub fn Typeahead(
                     return; // a newer keystroke came in: this search is stale
                 }
                 leptos::task::spawn_local(async move {
-                    let found = super::api::typeahead(source.to_string(), scope, q).await.unwrap_or_default();
+                    let found = super::api::typeahead(source, scope, q).await.unwrap_or_default();
                     if generation.get_value() == mine {
                         active.set(if found.is_empty() { None } else { Some(0) });
                         open.set(!found.is_empty());

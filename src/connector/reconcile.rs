@@ -12,7 +12,7 @@ use kube::api::{DeleteParams, ListParams, ObjectMeta, PostParams};
 use kube::{Api, Client};
 
 use super::cluster::{self, Facts};
-use crate::model::{BindingSubject, DesiredBinding};
+use crate::model::{BindingSubject, DesiredBinding, Resource};
 
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
@@ -62,10 +62,6 @@ fn is_managed(meta: &ObjectMeta) -> bool {
     meta.labels.as_ref().and_then(|l| l.get(cluster::MANAGED_BY_KEY)).is_some_and(|v| v == cluster::MANAGED_BY_VALUE)
 }
 
-fn scope(cluster_name: &str, namespace: &str) -> String {
-    if namespace.is_empty() { cluster_name.to_string() } else { format!("{cluster_name}.{namespace}") }
-}
-
 /// Converges the cluster's bindings to `desired`. `facts` are the namespaces and roles the cluster has
 /// now; a grant naming one that does not exist is reported, not applied.
 pub async fn reconcile(client: &Client, cluster_name: &str, desired: &[DesiredBinding], facts: &Facts) -> Result<Report, kube::Error> {
@@ -85,11 +81,11 @@ pub async fn reconcile(client: &Client, cluster_name: &str, desired: &[DesiredBi
 
     for want in desired {
         if !facts.roles.iter().any(|r| r == &want.role) {
-            report.problems.push(format!("{} on {}: the cluster has no role {}", want.role, scope(cluster_name, &want.namespace), want.role));
+            report.problems.push(format!("{} on {}: the cluster has no role {}", want.role, Resource::render(cluster_name, &want.namespace), want.role));
             continue;
         }
         if !want.namespace.is_empty() && !facts.namespaces.iter().any(|n| n == &want.namespace) {
-            report.problems.push(format!("{} on {}: namespace {} does not exist", want.role, scope(cluster_name, &want.namespace), want.namespace));
+            report.problems.push(format!("{} on {}: namespace {} does not exist", want.role, Resource::render(cluster_name, &want.namespace), want.namespace));
             continue;
         }
         let name = binding_name(&want.role);
@@ -193,7 +189,9 @@ where
         }
         Err(kube::Error::Api(e)) if e.code == 409 => {
             let namespace = object.meta().namespace.clone().unwrap_or_default();
-            report.problems.push(format!("{}: a binding named {name} exists that infra does not manage; rename or remove it", scope(cluster_name, &namespace)));
+            report
+                .problems
+                .push(format!("{}: a binding named {name} exists that infra does not manage; rename or remove it", Resource::render(cluster_name, &namespace)));
             Ok(())
         }
         Err(e) => Err(e),

@@ -88,6 +88,12 @@ impl<'a> KeyText<'a> {
     pub fn render(key_id: &str, secret: &str) -> String {
         format!("{key_id}.{secret}")
     }
+
+    /// The key id a presented text claims (before its first dot), at most 32 characters: what the audit
+    /// log names when a malformed or unknown key is refused.
+    pub fn claimed_id(text: &str) -> String {
+        text.split('.').next().unwrap_or("").chars().take(32).collect()
+    }
 }
 
 /// How the clusters in a kubeconfig authenticate.
@@ -102,6 +108,23 @@ pub enum CredentialStyle {
     /// admins only, break-glass: a client certificate the cluster signs, used directly against the API
     /// server (not through the proxy); it cannot be revoked before it expires
     Certificate,
+}
+
+impl CredentialStyle {
+    pub const ALL: [CredentialStyle; 3] = [CredentialStyle::Exec, CredentialStyle::Token, CredentialStyle::Certificate];
+
+    /// The name the API, the forms and the CLI use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialStyle::Exec => "exec",
+            CredentialStyle::Token => "token",
+            CredentialStyle::Certificate => "certificate",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<CredentialStyle> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
 }
 
 /// `POST /api/kubeconfig`: a kubeconfig for the signed-in user.

@@ -93,3 +93,35 @@ pub struct TypeaheadOption {
     pub label: String,
     pub detail: String,
 }
+
+/// Where a typeahead's suggestions come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TypeaheadSource {
+    /// users and groups (whom a grant is for)
+    Subjects,
+    Users,
+    /// the roles a cluster offers (the typeahead's scope names the cluster), or infra's own
+    Roles,
+}
+
+impl TypeaheadSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TypeaheadSource::Subjects => "subjects",
+            TypeaheadSource::Users => "users",
+            TypeaheadSource::Roles => "roles",
+        }
+    }
+}
+
+/// `PATCH /api/users/{id}`: what an admin may change about a user; absent fields stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+    /// a new password, which the user must change at their next sign-in
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}

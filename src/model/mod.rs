@@ -57,6 +57,17 @@ pub struct ApiError {
     pub fields: Vec<FieldError>,
 }
 
+impl ApiError {
+    /// The error as one sentence for a person: the first field's problem ("new password is too short"),
+    /// else the message.
+    pub fn sentence(&self) -> String {
+        match self.fields.first() {
+            Some(f) => format!("{} {}", f.field.replace('_', " "), f.message),
+            None => self.message.clone(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FieldError {
     pub field: String,

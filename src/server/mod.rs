@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod browser;
 pub mod config;
 pub mod db;
 pub mod directory;

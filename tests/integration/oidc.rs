@@ -1182,7 +1182,14 @@ async fn provider_groups_never_merge_by_name() {
 
     let admin = infra::server::services::users::find_by_email(&infra.state.db, "admin@infra.local").await.unwrap().unwrap();
     let actor = infra::server::auth::actor_for_user(&infra.state.db, admin.id, "test").await.unwrap();
-    let options = infra::server::services::search::typeahead(infra::server::services::Ctx::new(&infra.state.db, &actor), "subjects", "", "dev").await.unwrap();
+    let options = infra::server::services::search::typeahead(
+        infra::server::services::Ctx::new(&infra.state.db, &actor),
+        infra::model::TypeaheadSource::Subjects,
+        "",
+        "dev",
+    )
+    .await
+    .unwrap();
     let shown: Vec<(String, String)> = options.into_iter().map(|o| (o.value, o.detail)).collect();
     assert_eq!(shown, [("group:corp:dev".to_string(), "group from corp".to_string()), ("group:corp2:dev".to_string(), "group from corp2".to_string())]);
 }

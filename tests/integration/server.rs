@@ -393,6 +393,14 @@ async fn last_admin_cannot_be_removed(s: Server) {
     }
     assert_eq!(s.count("grants").await, grants);
     assert_eq!(s.get("/api/me", &s.admin).await.body["disabled"], false);
+    // one PATCH is one transaction: the refused half (disabling the last admin) takes the password change
+    // with it, and the sessions the new password would have ended go on
+    let session = sign_in_cookie(&s, ADMIN, ADMIN_PASSWORD).await;
+    let both = json!({"password": "another-password-2", "disabled": true});
+    let r = s.call(Method::PATCH, &format!("/api/users/{admin_id}"), Some(&s.admin), Some(both)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{:?}", r.body);
+    assert_eq!(me_with_cookie(&s, &session).await, StatusCode::OK, "the refused password change ended no session");
+    sign_in_cookie(&s, ADMIN, ADMIN_PASSWORD).await;
 
     // admin through a group: removing the direct grant is fine then; removing the group's last admin is not
     let r = s.post("/api/groups", &s.admin, json!({"name": "Admins"})).await;
@@ -1013,25 +1021,26 @@ async fn typeahead_search(s: Server) {
     s.post("/api/groups", &s.admin, json!({"name": "Jobs"})).await;
     s.post("/api/groups", &s.admin, json!({"name": "Kernel"})).await;
     let values = |opts: Vec<infra::model::TypeaheadOption>| opts.into_iter().map(|o| o.value).collect::<Vec<_>>();
+    use infra::model::TypeaheadSource;
     use infra::server::services::search::typeahead;
     // email prefix, name prefix, case-insensitive; groups too for subjects
-    assert_eq!(values(typeahead(ctx, "users", "", "JO").await.unwrap()), vec!["john@example.com", "kim@example.com"]);
-    assert_eq!(values(typeahead(ctx, "subjects", "", "jo").await.unwrap()), vec!["Jobs", "john@example.com", "kim@example.com"]);
-    assert_eq!(values(typeahead(ctx, "subjects", "", "ja").await.unwrap()), vec!["jane.doe@example.com"]);
-    assert!(typeahead(ctx, "users", "", "   ").await.unwrap().is_empty());
+    assert_eq!(values(typeahead(ctx, TypeaheadSource::Users, "", "JO").await.unwrap()), vec!["john@example.com", "kim@example.com"]);
+    assert_eq!(values(typeahead(ctx, TypeaheadSource::Subjects, "", "jo").await.unwrap()), vec!["Jobs", "john@example.com", "kim@example.com"]);
+    assert_eq!(values(typeahead(ctx, TypeaheadSource::Subjects, "", "ja").await.unwrap()), vec!["jane.doe@example.com"]);
+    assert!(typeahead(ctx, TypeaheadSource::Users, "", "   ").await.unwrap().is_empty());
     // disabled users are not suggested
     let john = users::find_by_email(&s.db, "john@example.com").await.unwrap().unwrap().id;
     s.call(Method::PATCH, &format!("/api/users/{john}"), Some(&s.admin), Some(json!({"disabled": true}))).await;
-    assert_eq!(values(typeahead(ctx, "users", "", "jo").await.unwrap()), vec!["kim@example.com"]);
+    assert_eq!(values(typeahead(ctx, TypeaheadSource::Users, "", "jo").await.unwrap()), vec!["kim@example.com"]);
     // roles: what the cluster offers
     s.cluster("prod", &["web"]).await;
-    assert_eq!(values(typeahead(ctx, "roles", "prod", "e").await.unwrap()), vec!["edit", "exec"]);
-    assert_eq!(values(typeahead(ctx, "roles", "infra", "").await.unwrap()), vec!["admin", "view", "connector"]);
-    assert!(typeahead(ctx, "roles", "nope", "").await.is_err());
+    assert_eq!(values(typeahead(ctx, TypeaheadSource::Roles, "prod", "e").await.unwrap()), vec!["edit", "exec"]);
+    assert_eq!(values(typeahead(ctx, TypeaheadSource::Roles, "infra", "").await.unwrap()), vec!["admin", "view", "connector"]);
+    assert!(typeahead(ctx, TypeaheadSource::Roles, "nope", "").await.is_err());
     // only for those who may read
     let (kid, _) = s.user("nora@example.com").await;
     let nora = actor_for_user(&s.db, kid, "test").await.unwrap();
-    assert!(typeahead(Ctx::new(&s.db, &nora), "users", "", "j").await.is_err());
+    assert!(typeahead(Ctx::new(&s.db, &nora), TypeaheadSource::Users, "", "j").await.is_err());
 }
 
 /// One JSON request on a clone of the router, for scenarios that run requests in parallel tasks.

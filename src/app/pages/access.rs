@@ -7,6 +7,7 @@ use leptos_router::components::Form;
 use super::{is_admin, page_param, query_param};
 use crate::app::api::{RemoveGrant, list_grants, my_access};
 use crate::app::components::*;
+use crate::model::{Grant, Page};
 
 #[component]
 pub fn MyAccessPage() -> impl IntoView {
@@ -59,7 +60,6 @@ pub fn AccessPage() -> impl IntoView {
     let role = query_param("role");
     let page = page_param();
     let remove = ServerAction::<RemoveGrant>::new();
-    let admin = is_admin();
     let grants = Resource::new(move || (subject(), cluster(), role(), page(), remove.version().get()), |(s, c, r, p, _)| list_grants(s, c, r, p));
     view! {
         <Title text="Access · Infra"/>
@@ -81,40 +81,64 @@ pub fn AccessPage() -> impl IntoView {
                     Ok(page) => {
                         let base = format!("subject={}&cluster={}&role={}", encode(&subject()), encode(&cluster()), encode(&role()));
                         view! {
-                            <div class=CARD>
-                                <table class=TABLE data-testid="grants">
-                                    <thead class="bg-slate-50"><tr>
-                                        <th class=TH>"Who"</th><th class=TH>"Role"</th><th class=TH>"Resource"</th>
-                                        <th class=TH>"Granted"</th><th class=TH>"Expires"</th><th class=TH></th>
-                                    </tr></thead>
-                                    <tbody class="divide-y divide-slate-100">
-                                        {page.items.clone().into_iter().map(|g| view! {
-                                            <tr>
-                                                <td class=TD><span class="font-medium">{g.subject.name.clone()}</span>
-                                                    <span class="ml-2 text-xs text-slate-500">{g.subject.kind_label()}</span></td>
-                                                <td class=TD>{g.role.clone()}</td>
-                                                <td class=TD>{g.resource.clone()}</td>
-                                                <td class=format!("{TD} text-slate-600")>{format_time(g.created_at)}
-                                                    {g.created_by.clone().map(|b| format!(" by {b}"))}</td>
-                                                <td class=TD>{g.expires_at.map(format_time).unwrap_or_else(|| "never".into())}</td>
-                                                <td class=format!("{TD} text-right")>
-                                                    <Show when=admin>
-                                                        <ActionForm action=remove>
-                                                            <input type="hidden" name="id" value=g.id/>
-                                                            <button class=BUTTON_DANGER type="submit">"Remove"</button>
-                                                        </ActionForm>
-                                                    </Show>
-                                                </td>
-                                            </tr>
-                                        }).collect_view()}
-                                    </tbody>
-                                </table>
-                                <Pager page=page.page pages=page.pages() total=page.total base_query=base/>
-                            </div>
+                            <GrantTable grants=page remove=remove testid="grants" resource_label="Resource" show_granted=true base_query=base/>
                         }.into_any()
                     }
                 }
             })}
         </Transition>
+    }
+}
+
+/// One page of grants as a table, with a Remove button for admins: the Access page's and a cluster's.
+#[component]
+pub fn GrantTable(
+    grants: Page<Grant>,
+    remove: ServerAction<RemoveGrant>,
+    testid: &'static str,
+    /// the heading of the resource column
+    resource_label: &'static str,
+    /// with the "Granted" column (when and by whom)
+    #[prop(default = false)]
+    show_granted: bool,
+    /// the query the pager keeps (the list's filters)
+    #[prop(into, default = String::new())]
+    base_query: String,
+) -> impl IntoView {
+    let admin = is_admin();
+    view! {
+        <div class=CARD>
+            <table class=TABLE data-testid=testid>
+                <thead class="bg-slate-50"><tr>
+                    <th class=TH>"Who"</th><th class=TH>"Role"</th><th class=TH>{resource_label}</th>
+                    {show_granted.then(|| view! { <th class=TH>"Granted"</th> })}
+                    <th class=TH>"Expires"</th><th class=TH></th>
+                </tr></thead>
+                <tbody class="divide-y divide-slate-100">
+                    {grants.items.clone().into_iter().map(|g| view! {
+                        <tr>
+                            <td class=TD><span class="font-medium">{g.subject.name.clone()}</span>
+                                <span class="ml-2 text-xs text-slate-500">{g.subject.kind_label()}</span></td>
+                            <td class=TD>{g.role.clone()}</td>
+                            <td class=TD>{g.resource.clone()}</td>
+                            {show_granted.then(|| view! {
+                                <td class=format!("{TD} text-slate-600")>{format_time(g.created_at)}
+                                    {g.created_by.clone().map(|b| format!(" by {b}"))}</td>
+                            })}
+                            <td class=TD>{g.expires_at.map(format_time).unwrap_or_else(|| "never".into())}</td>
+                            <td class=format!("{TD} text-right")>
+                                <Show when=admin>
+                                    <ActionForm action=remove>
+                                        <input type="hidden" name="id" value=g.id/>
+                                        <button class=BUTTON_DANGER type="submit">"Remove"</button>
+                                    </ActionForm>
+                                </Show>
+                            </td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+            <Pager page=grants.page pages=grants.pages() total=grants.total base_query=base_query/>
+        </div>
     }
 }

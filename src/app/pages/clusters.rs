@@ -5,9 +5,11 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 
+use super::access::GrantTable;
 use super::{is_admin, page_param};
 use crate::app::api::{AddGrant, ConnectCluster, RemoveGrant, get_cluster, list_clusters};
 use crate::app::components::*;
+use crate::model::TypeaheadSource;
 
 #[component]
 pub fn ClustersPage() -> impl IntoView {
@@ -158,8 +160,8 @@ pub fn ClusterPage() -> impl IntoView {
                                     <div class=format!("{CARD} mb-4 p-5")>
                                         <ActionForm action=add attr:class="grid grid-cols-1 gap-3 md:grid-cols-4 md:items-end">
                                             <input type="hidden" name="cluster" value=cluster_name.get_value()/>
-                                            <Typeahead id="subject" label="User or group" placeholder="Type a name or email" source="subjects"/>
-                                            <Typeahead id="role" label="Role" placeholder="edit" source="roles" scope=cluster_name.get_value()/>
+                                            <Typeahead id="subject" label="User or group" placeholder="Type a name or email" source=TypeaheadSource::Subjects/>
+                                            <Typeahead id="role" label="Role" placeholder="edit" source=TypeaheadSource::Roles scope=cluster_name.get_value()/>
                                             <div>
                                                 <label class=LABEL for="namespace">"Scope"</label>
                                                 <select class=INPUT id="namespace" name="namespace">
@@ -173,33 +175,7 @@ pub fn ClusterPage() -> impl IntoView {
                                     </div>
                                 </Show>
                                 <ActionError value=remove.value()/>
-                                <div class=CARD>
-                                    <table class=TABLE data-testid="cluster-access">
-                                        <thead class="bg-slate-50"><tr>
-                                            <th class=TH>"Who"</th><th class=TH>"Role"</th><th class=TH>"Scope"</th><th class=TH>"Expires"</th><th class=TH></th>
-                                        </tr></thead>
-                                        <tbody class="divide-y divide-slate-100">
-                                            {grants.items.clone().into_iter().map(|g| view! {
-                                                <tr>
-                                                    <td class=TD><span class="font-medium">{g.subject.name.clone()}</span>
-                                                        <span class="ml-2 text-xs text-slate-500">{g.subject.kind_label()}</span></td>
-                                                    <td class=TD>{g.role.clone()}</td>
-                                                    <td class=TD>{g.resource.clone()}</td>
-                                                    <td class=TD>{g.expires_at.map(format_time).unwrap_or_else(|| "never".into())}</td>
-                                                    <td class=format!("{TD} text-right")>
-                                                        <Show when=admin>
-                                                            <ActionForm action=remove>
-                                                                <input type="hidden" name="id" value=g.id/>
-                                                                <button class=BUTTON_DANGER type="submit">"Remove"</button>
-                                                            </ActionForm>
-                                                        </Show>
-                                                    </td>
-                                                </tr>
-                                            }).collect_view()}
-                                        </tbody>
-                                    </table>
-                                    <Pager page=grants.page pages=grants.pages() total=grants.total base_query=String::new()/>
-                                </div>
+                                <GrantTable grants=grants remove=remove testid="cluster-access" resource_label="Scope"/>
                             </section>
                         }.into_any()
                     }

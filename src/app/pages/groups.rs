@@ -8,6 +8,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use super::{is_admin, page_param, query_param};
 use crate::app::api::{AddMember, CreateGroup, DeleteGroup, RemoveMember, get_group, list_groups};
 use crate::app::components::*;
+use crate::model::TypeaheadSource;
 
 #[component]
 pub fn GroupsPage() -> impl IntoView {
@@ -98,7 +99,7 @@ pub fn GroupPage() -> impl IntoView {
                                     <ActionForm action=add attr:class="flex items-end gap-3">
                                         <input type="hidden" name="group_id" value=g.id/>
                                         <div class="w-96">
-                                            <Typeahead id="member" label="User" placeholder="Type an email or name" source="users"/>
+                                            <Typeahead id="member" label="User" placeholder="Type an email or name" source=TypeaheadSource::Users/>
                                         </div>
                                         <button class=BUTTON type="submit">"Add member"</button>
                                     </ActionForm>

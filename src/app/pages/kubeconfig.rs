@@ -8,6 +8,7 @@ use leptos_meta::Title;
 use super::query_param;
 use crate::app::api::{kubeconfig_choices, my_access};
 use crate::app::components::*;
+use crate::model::CredentialStyle;
 
 #[component]
 pub fn KubeconfigPage() -> impl IntoView {
@@ -65,16 +66,16 @@ pub fn KubeconfigPage() -> impl IntoView {
                         <fieldset class="space-y-2 text-sm">
                             <legend class="mb-2 text-sm font-semibold">"Credential"</legend>
                             <label class="flex items-start gap-2">
-                                <input type="radio" name="style" value="exec" checked/>
+                                <input type="radio" name="style" value=CredentialStyle::Exec.as_str() checked/>
                                 <span>"The infra CLI fetches a fresh 5-minute token whenever kubectl needs one (recommended)."</span>
                             </label>
                             <label class="flex items-start gap-2">
-                                <input type="radio" name="style" value="token"/>
+                                <input type="radio" name="style" value=CredentialStyle::Token.as_str()/>
                                 <span>"A token in the file, for use without the CLI. It works until it expires; revoke it any time under Settings → Access keys."</span>
                             </label>
                             {options.can_break_glass.then(|| view! {
                                 <label class="flex items-start gap-2" data-testid="break-glass">
-                                    <input type="radio" name="style" value="certificate"/>
+                                    <input type="radio" name="style" value=CredentialStyle::Certificate.as_str()/>
                                     <span>"Break-glass (admins): a client certificate the cluster signs, for reaching its API server directly when Infra or the connector is down. "
                                         <strong class="text-amber-800">"It cannot be revoked: it works until it expires."</strong>
                                         " At least 10 minutes."</span>

@@ -1,6 +1,7 @@
 //! Authentication: password sign-in with rate limiting and lockout, sessions, access keys, the acting
 //! identity of a request, the Origin check, and the first admin.
 
+pub mod actor;
 pub mod origin;
 pub mod password;
 pub mod session_store;

@@ -43,7 +43,8 @@ pub async fn record_as(db: &impl ConnectionTrait, actor: &str, source: &str, act
     Ok(())
 }
 
-#[derive(Clone, Debug, Default)]
+/// Also the query string of its list (`?subject=&cluster=&role=`, `?actor=&action=&outcome=`).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
 pub struct AuditFilter {
     pub actor: Option<String>,
     /// matches actions starting with this, e.g. `grants.` or `users.create`

@@ -2,8 +2,8 @@
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
-use super::{Ctx, audit, grants, is_dns_label, is_role_name};
-use crate::model::{BUILTIN_KUBERNETES_ROLES, ClusterStatus, Destination, DestinationRegistration, INFRA_RESOURCE};
+use super::{Ctx, Paging, audit, grants, is_dns_label, is_role_name};
+use crate::model::{BUILTIN_KUBERNETES_ROLES, ClusterDetail, ClusterStatus, Destination, DestinationRegistration, INFRA_RESOURCE};
 use crate::server::db::{self, entities::destination};
 use crate::server::error::{AppError, AppResult};
 
@@ -210,6 +210,20 @@ pub async fn get(ctx: Ctx<'_>, name: &str) -> AppResult<Destination> {
         }
     }
     Ok(to_model(found))
+}
+
+/// A cluster's page: the cluster, and one page of its grants for those who may read every grant (admins
+/// and viewers). Anyone else who can reach the cluster sees it with an empty grant list: the grants
+/// name other people.
+pub async fn detail(ctx: Ctx<'_>, name: &str, paging: Paging) -> AppResult<ClusterDetail> {
+    let destination = get(ctx, name).await?;
+    let grants = if ctx.actor.can_view() {
+        let filter = grants::GrantFilter { cluster: Some(destination.name.clone()), ..Default::default() };
+        grants::list(ctx, &filter, paging).await?
+    } else {
+        paging.wrap(Vec::new(), 0)
+    };
+    Ok(ClusterDetail { destination, grants })
 }
 
 /// Removes a cluster and every grant on it.

@@ -53,7 +53,7 @@ pub async fn start(
         [
             sha256_hex(device_code.as_bytes()).into(),
             code.clone().into(),
-            client_name.chars().take(64).collect::<String>().into(),
+            super::keys::given_name(client_name).into(),
             redirect_port.map(i64::from).into(),
             client_addr.to_string().into(),
             (now + LIFETIME_SECS * 1000).into(),

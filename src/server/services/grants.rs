@@ -2,51 +2,25 @@
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
-use super::{Ctx, Paging, audit, destinations, ensure_an_admin_remains, groups, is_dns_label, users};
-use crate::model::{AccessEntry, Grant, INFRA_RESOURCE, INFRA_ROLES, NewGrant, Page, Subject, SubjectKind};
+use super::{Ctx, Paging, audit, destinations, ensure_an_admin_remains, groups, users};
+use crate::model::{AccessEntry, Grant, INFRA_RESOURCE, INFRA_ROLES, NewGrant, Page, Resource, Subject, SubjectKind};
 use crate::server::db::{self, entities::grant};
 use crate::server::error::{AppError, AppResult};
 
-/// A resource split into its cluster (or `infra`) and namespace (empty for the whole cluster).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Resource {
-    pub destination: String,
-    pub namespace: String,
-}
-
-impl Resource {
-    pub fn parse(resource: &str) -> AppResult<Self> {
-        let resource = resource.trim();
-        let (destination, namespace) = match resource.split_once('.') {
-            Some((d, n)) => (d, n),
-            None => (resource, ""),
-        };
-        if destination.is_empty() || namespace.contains('.') || (resource.contains('.') && namespace.is_empty()) {
-            return Err(AppError::field("resource", "must be `infra`, a cluster, or `cluster.namespace`"));
-        }
-        if destination == INFRA_RESOURCE && !namespace.is_empty() {
-            return Err(AppError::field("resource", "`infra` has no namespaces"));
-        }
-        if !namespace.is_empty() && !is_dns_label(namespace) {
-            return Err(AppError::field("resource", format!("{namespace:?} is not a valid namespace name")));
-        }
-        Ok(Resource { destination: destination.to_string(), namespace: namespace.to_string() })
-    }
-
-    pub fn render(destination: &str, namespace: &str) -> String {
-        if namespace.is_empty() { destination.to_string() } else { format!("{destination}.{namespace}") }
-    }
+/// A resource from a request, or the request's field error.
+pub fn parse_resource(text: &str) -> AppResult<Resource> {
+    Resource::parse(text).map_err(|e| AppError::field("resource", e.to_string()))
 }
 
 /// Finds a user or group from `user:<email>`, `group:<name>`, `group:<source>:<key>` (see
 /// `groups::resolve`), or a bare email (user) or name (group).
 pub async fn resolve_subject(db: &impl ConnectionTrait, reference: &str) -> AppResult<Subject> {
     let reference = reference.trim();
-    let (kind, name) = match reference.split_once(':') {
-        Some(("user", rest)) => (SubjectKind::User, rest.trim()),
-        Some(("group", rest)) => (SubjectKind::Group, rest.trim()),
-        _ if reference.contains('@') => (SubjectKind::User, reference),
-        _ => (SubjectKind::Group, reference),
+    let prefixed = reference.split_once(':').and_then(|(kind, rest)| Some((SubjectKind::parse(kind)?, rest.trim())));
+    let (kind, name) = match prefixed {
+        Some(found) => found,
+        None if reference.contains('@') => (SubjectKind::User, reference),
+        None => (SubjectKind::Group, reference),
     };
     if name.is_empty() {
         return Err(AppError::field("subject", "choose a user or a group"));
@@ -91,7 +65,7 @@ pub async fn add(ctx: Ctx<'_>, new: &NewGrant) -> AppResult<(Grant, bool)> {
     let resource_text = new.resource.trim();
     ctx.require_admin("grants.add", resource_text).await?;
     let subject = resolve_subject(ctx.db, &new.subject).await?;
-    let resource = Resource::parse(resource_text)?;
+    let resource = parse_resource(resource_text)?;
     let role = new.role.trim().to_string();
     validate_role(ctx.db, &role, &resource).await?;
     let now = crate::server::now();
@@ -206,7 +180,8 @@ async fn get_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<Grant> {
     Ok(row_to_grant(row)?)
 }
 
-#[derive(Clone, Debug, Default)]
+/// Also the query string of its list (`?subject=&cluster=&role=`, `?actor=&action=&outcome=`).
+#[derive(Clone, Debug, Default, serde::Deserialize)]
 pub struct GrantFilter {
     /// `user:<email>`, `group:<name>`, or a bare email or group name
     pub subject: Option<String>,

@@ -31,10 +31,25 @@ fn to_model(k: access_key::Model, owner: String) -> AccessKey {
     }
 }
 
+/// The longest name a key may have, in characters.
+pub const NAME_MAX_CHARS: usize = 64;
+
+/// What a CLI's key is called when the CLI sends no name of its own.
+pub const DEFAULT_CLI_NAME: &str = "infra CLI";
+
+/// A name the server gives a key itself (from a CLI's name or a download): trimmed, cut to
+/// [`NAME_MAX_CHARS`], [`DEFAULT_CLI_NAME`] when empty.
+pub fn given_name(name: &str) -> String {
+    match name.trim() {
+        "" => DEFAULT_CLI_NAME.to_string(),
+        name => name.chars().take(NAME_MAX_CHARS).collect(),
+    }
+}
+
 fn validate(new: &NewAccessKey) -> AppResult<(String, i64, Option<i64>)> {
     let name = new.name.trim();
-    if name.is_empty() || name.chars().count() > 64 {
-        return Err(AppError::field("name", "is required, at most 64 characters"));
+    if name.is_empty() || name.chars().count() > NAME_MAX_CHARS {
+        return Err(AppError::field("name", format!("is required, at most {NAME_MAX_CHARS} characters")));
     }
     let ttl = new.ttl_secs.unwrap_or(DEFAULT_TTL_SECS);
     if ttl <= 0 || ttl > MAX_TTL_SECS {
@@ -96,11 +111,7 @@ pub async fn create(ctx: Ctx<'_>, new: &NewAccessKey) -> AppResult<CreatedAccess
 /// as long as the admin's CLI login lifetime (12 hours by default).
 pub async fn create_for_cli_login(ctx: Ctx<'_>, client_name: &str) -> AppResult<CreatedAccessKey> {
     let ttl = super::settings::cli_login_lifetime(ctx.db).await?.as_secs() as i64;
-    let name = match client_name.trim() {
-        "" => "infra CLI".to_string(),
-        name => name.chars().take(64).collect(),
-    };
-    create(ctx, &NewAccessKey { name, ttl_secs: Some(ttl), inactivity_timeout_secs: None }).await
+    create(ctx, &NewAccessKey { name: given_name(client_name), ttl_secs: Some(ttl), inactivity_timeout_secs: None }).await
 }
 
 /// A key that only names the tokens of one kubeconfig download (their `sid`): its secret is thrown
@@ -109,7 +120,7 @@ pub async fn create_for_cli_login(ctx: Ctx<'_>, client_name: &str) -> AppResult<
 pub async fn create_for_kubeconfig(ctx: Ctx<'_>, name: &str, ttl_secs: i64) -> AppResult<String> {
     let owner = user::Entity::find_by_id(ctx.actor.user_id).one(ctx.db).await?.ok_or(AppError::Unauthenticated)?;
     let txn = crate::server::db::begin_write(ctx.db).await?;
-    let created = issue(&txn, &owner, name.chars().take(64).collect(), ttl_secs, None, None).await?;
+    let created = issue(&txn, &owner, given_name(name), ttl_secs, None, None).await?;
     audit::record(&txn, ctx.actor, "keys.create", &created.key.name, audit::Outcome::Success, &created.key.key_id).await?;
     txn.commit().await?;
     Ok(created.key.key_id)

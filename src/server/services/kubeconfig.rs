@@ -9,9 +9,8 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::json;
 
-use super::grants::Resource;
-use super::{Ctx, audit, certificates, destinations, grants, keys, settings, tokens};
-use crate::model::{CredentialStyle, INFRA_RESOURCE, KubeconfigFile, KubeconfigRequest};
+use super::{Actor, Ctx, audit, certificates, destinations, grants, keys, settings, tokens};
+use crate::model::{CredentialStyle, INFRA_RESOURCE, KubeconfigFile, KubeconfigOptions, KubeconfigRequest, Resource};
 use crate::server::auth::signing::Signer;
 use crate::server::error::{AppError, AppResult};
 
@@ -20,6 +19,18 @@ pub const PREFIX: &str = "infra:";
 
 /// What kubectl prints when the CLI is missing.
 const INSTALL_HINT: &str = "This kubeconfig uses the infra CLI for short-lived tokens: install it, then run `infra login`.";
+
+/// Break-glass: who may download a client certificate the cluster signs, which bypasses the proxy and
+/// cannot be revoked. Infra admins only; stated here once, for the Kubeconfig page and for [`build`].
+pub fn may_break_glass(actor: &Actor) -> bool {
+    actor.is_admin()
+}
+
+/// What the Kubeconfig page offers this person.
+pub async fn options(ctx: Ctx<'_>) -> AppResult<KubeconfigOptions> {
+    let max = settings::token_max_lifetime(ctx.db).await?;
+    Ok(KubeconfigOptions { max_lifetime_secs: max.as_secs() as i64, can_break_glass: may_break_glass(ctx.actor) })
+}
 
 /// The clusters (with their granted namespaces) the user can reach now, among `wanted` (all when empty).
 async fn reachable(ctx: Ctx<'_>, wanted: &[String]) -> AppResult<BTreeMap<String, Vec<String>>> {
@@ -65,7 +76,7 @@ pub async fn build(ctx: Ctx<'_>, signer: &Signer, issuer: &str, server_url: &str
             (Some(Duration::from_secs(secs as u64)), Some(key))
         }
         CredentialStyle::Certificate => {
-            ctx.require_admin("kubeconfig.certificate", &req.clusters.join(",")).await?;
+            ctx.check(may_break_glass(ctx.actor), "kubeconfig.certificate", &req.clusters.join(",")).await?;
             let secs = req.lifetime_secs.unwrap_or(3600);
             let min = certificates::MIN_LIFETIME;
             if secs < min.as_secs() as i64 || secs > max.as_secs() as i64 {

@@ -209,10 +209,7 @@ pub fn prefix_range(q: &str) -> Option<(String, String)> {
     Some((q, upper))
 }
 
-/// A Kubernetes-style name: lowercase letters, digits and '-', starting and ending alphanumeric.
-pub fn is_dns_label(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') && !s.starts_with('-') && !s.ends_with('-')
-}
+pub use crate::model::is_dns_label;
 
 /// Role names as Kubernetes allows them for ClusterRoles we may bind (a path segment name).
 pub fn is_role_name(s: &str) -> bool {
@@ -221,17 +218,7 @@ pub fn is_role_name(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_dns_label, is_role_name, prefix_range};
-
-    #[test]
-    fn cluster_and_namespace_names_are_dns_labels() {
-        for good in ["prod", "a", "web-1", "0abc", &"a".repeat(63)] {
-            assert!(is_dns_label(good), "{good:?}");
-        }
-        for bad in ["", "-prod", "prod-", "Prod", "prod.web", "pröd", "a b", &"a".repeat(64)] {
-            assert!(!is_dns_label(bad), "{bad:?}");
-        }
-    }
+    use super::{is_role_name, prefix_range};
 
     #[test]
     fn role_names_allow_the_characters_cluster_roles_use() {

@@ -1,7 +1,7 @@
 //! Typeahead suggestions: users, groups, and the roles a cluster offers.
 
 use super::{Ctx, destinations, groups, users};
-use crate::model::{INFRA_RESOURCE, INFRA_ROLES, Subject, TypeaheadOption};
+use crate::model::{INFRA_RESOURCE, INFRA_ROLES, Subject, TypeaheadOption, TypeaheadSource};
 use crate::server::error::{AppError, AppResult};
 
 /// How many suggestions a typeahead shows.
@@ -11,11 +11,11 @@ fn user_option(s: Subject) -> TypeaheadOption {
     TypeaheadOption { value: s.name.clone(), label: s.name, detail: s.detail }
 }
 
-pub async fn typeahead(ctx: Ctx<'_>, source: &str, scope: &str, q: &str) -> AppResult<Vec<TypeaheadOption>> {
-    ctx.require_view("search", source).await?;
+pub async fn typeahead(ctx: Ctx<'_>, source: TypeaheadSource, scope: &str, q: &str) -> AppResult<Vec<TypeaheadOption>> {
+    ctx.require_view("search", source.as_str()).await?;
     match source {
-        "users" => Ok(users::search(ctx.db, q, SUGGESTIONS).await?.into_iter().map(user_option).collect()),
-        "subjects" => {
+        TypeaheadSource::Users => Ok(users::search(ctx.db, q, SUGGESTIONS).await?.into_iter().map(user_option).collect()),
+        TypeaheadSource::Subjects => {
             let mut found = groups::search(ctx.db, q, SUGGESTIONS).await?;
             found.extend(users::search(ctx.db, q, SUGGESTIONS).await?.into_iter().map(user_option));
             // stable: two groups of one name stay in the order groups::search gave them
@@ -23,7 +23,7 @@ pub async fn typeahead(ctx: Ctx<'_>, source: &str, scope: &str, q: &str) -> AppR
             found.truncate(SUGGESTIONS as usize);
             Ok(found)
         }
-        "roles" => {
+        TypeaheadSource::Roles => {
             let roles: Vec<String> = if scope == INFRA_RESOURCE {
                 INFRA_ROLES.iter().map(|r| r.to_string()).collect()
             } else {
@@ -33,6 +33,5 @@ pub async fn typeahead(ctx: Ctx<'_>, source: &str, scope: &str, q: &str) -> AppR
             let q = q.trim().to_lowercase();
             Ok(roles.into_iter().filter(|r| r.starts_with(&q)).map(|r| TypeaheadOption { value: r.clone(), label: r, detail: String::new() }).collect())
         }
-        _ => Err(AppError::field("source", "must be users, subjects or roles")),
     }
 }

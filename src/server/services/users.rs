@@ -3,7 +3,7 @@
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use super::{Ctx, Paging, audit, ensure_an_admin_remains, prefix_range};
-use crate::model::{Page, Subject, SubjectKind, User};
+use crate::model::{Page, Subject, SubjectKind, User, UserUpdate};
 use crate::server::auth::password;
 use crate::server::db::{self, entities::user};
 use crate::server::error::{AppError, AppResult};
@@ -132,30 +132,65 @@ pub async fn get(ctx: Ctx<'_>, id: i64) -> AppResult<User> {
     Ok(to_model(get_model(ctx.db, id).await?))
 }
 
+/// Disables or enables a user: a disabled user's sessions end and the clusters refuse their tokens now.
 pub async fn set_disabled(ctx: Ctx<'_>, id: i64, disabled: bool) -> AppResult<User> {
-    let action = if disabled { "users.disable" } else { "users.enable" };
-    ctx.require_admin(action, &id.to_string()).await?;
+    update(ctx, id, &UserUpdate { disabled: Some(disabled), password: None }).await
+}
+
+/// `PATCH /api/users/{id}`: every change asked for, checked first and then made in one transaction, so a
+/// refused part changes nothing.
+pub async fn update(ctx: Ctx<'_>, id: i64, change: &UserUpdate) -> AppResult<User> {
+    let target = id.to_string();
+    let disable_action = change.disabled.map(|d| if d { "users.disable" } else { "users.enable" });
+    if let Some(action) = disable_action {
+        ctx.require_admin(action, &target).await?;
+    }
+    let hash = match &change.password {
+        Some(new_password) => {
+            ctx.require_admin("users.set_password", &target).await?;
+            password::validate_new_password(new_password)?;
+            get_model(ctx.db, id).await?;
+            Some(password::hash(new_password).await?)
+        }
+        None => None,
+    };
     let txn = crate::server::db::begin_write(ctx.db).await?;
     let existing = get_model(&txn, id).await?;
     let email = existing.email.clone();
     let mut active: user::ActiveModel = existing.into();
-    active.disabled = Set(disabled);
-    let model = active.update(&txn).await?;
-    if disabled {
-        ensure_an_admin_remains(&txn).await?;
-        // a disabled user's sessions end now, not when they expire, and the clusters refuse their tokens
-        crate::server::auth::session_store::delete_user_sessions(&txn, id).await?;
-        super::revocations::revoke_user(&txn, id).await?;
-    } else {
-        super::revocations::restore_user(&txn, id).await?;
+    if let Some(hash) = hash {
+        active.password_hash = Set(Some(hash));
+        active.must_change_password = Set(ctx.actor.user_id != id);
+        active.failed_logins = Set(0);
+        active.locked_until = Set(None);
     }
-    audit::record(&txn, ctx.actor, action, &email, audit::Outcome::Success, "").await?;
+    if let Some(disabled) = change.disabled {
+        active.disabled = Set(disabled);
+    }
+    let model = if active.is_changed() { active.update(&txn).await? } else { get_model(&txn, id).await? };
+    if change.password.is_some() {
+        // whoever knew the old password is signed out everywhere
+        crate::server::auth::session_store::delete_user_sessions(&txn, id).await?;
+        audit::record(&txn, ctx.actor, "users.set_password", &email, audit::Outcome::Success, "").await?;
+    }
+    if let (Some(disabled), Some(action)) = (change.disabled, disable_action) {
+        if disabled {
+            ensure_an_admin_remains(&txn).await?;
+            // a disabled user's sessions end now, not when they expire, and the clusters refuse their tokens
+            crate::server::auth::session_store::delete_user_sessions(&txn, id).await?;
+            super::revocations::revoke_user(&txn, id).await?;
+        } else {
+            super::revocations::restore_user(&txn, id).await?;
+        }
+        audit::record(&txn, ctx.actor, action, &email, audit::Outcome::Success, "").await?;
+    }
     txn.commit().await?;
-    super::changes::notify();
+    if change.disabled.is_some() {
+        super::changes::notify();
+    }
     Ok(to_model(model))
 }
 
-/// Removes a user with their grants, memberships, keys and sessions.
 pub async fn delete(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     ctx.require_admin("users.delete", &id.to_string()).await?;
     let txn = crate::server::db::begin_write(ctx.db).await?;
@@ -168,27 +203,6 @@ pub async fn delete(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     audit::record(&txn, ctx.actor, "users.delete", &existing.email, audit::Outcome::Success, "").await?;
     txn.commit().await?;
     super::changes::notify();
-    Ok(())
-}
-
-/// An admin sets someone's password; they must change it at their next sign-in.
-pub async fn set_password(ctx: Ctx<'_>, id: i64, new_password: &str) -> AppResult<()> {
-    ctx.require_admin("users.set_password", &id.to_string()).await?;
-    password::validate_new_password(new_password)?;
-    let existing = get_model(ctx.db, id).await?;
-    let hash = password::hash(new_password).await?;
-    let txn = crate::server::db::begin_write(ctx.db).await?;
-    let email = existing.email.clone();
-    let mut active: user::ActiveModel = existing.into();
-    active.password_hash = Set(Some(hash));
-    active.must_change_password = Set(ctx.actor.user_id != id);
-    active.failed_logins = Set(0);
-    active.locked_until = Set(None);
-    active.update(&txn).await?;
-    // whoever knew the old password is signed out everywhere
-    crate::server::auth::session_store::delete_user_sessions(&txn, id).await?;
-    audit::record(&txn, ctx.actor, "users.set_password", &email, audit::Outcome::Success, "").await?;
-    txn.commit().await?;
     Ok(())
 }
 
