@@ -11,6 +11,8 @@
 //! Run it from the repository root (the page renderer links `target/site`; the files need not exist).
 //! PostgreSQL is a throw-away server (`initdb`/`pg_ctl`, see tests/integration/support/pg.rs; `PG_BIN` overrides
 //! where its programs are).
+// a benchmark command may stop at the first failure, like a test
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[allow(dead_code)]
 #[path = "../tests/integration/support/pg.rs"]
@@ -814,7 +816,7 @@ async fn run_backend(backend: &'static str, url: &str, data_dir: PathBuf, o: &Op
     let ctx = Ctx::new(&db, &actor);
     progress(&format!("  typeahead: {} service calls ...", o.queries));
     for q in typeahead_prefixes(&seeded, TYPEAHEAD_WARMUPS, 7) {
-        search::typeahead(ctx, "subjects", "", &q).await.map_err(|e| format!("typeahead {q:?}: {e}"))?;
+        search::typeahead(ctx, infra::model::TypeaheadSource::Subjects, "", &q).await.map_err(|e| format!("typeahead {q:?}: {e}"))?;
     }
     let prefixes = typeahead_prefixes(&seeded, o.queries, 11);
     let mut samples = Vec::with_capacity(prefixes.len());
@@ -822,7 +824,7 @@ async fn run_backend(backend: &'static str, url: &str, data_dir: PathBuf, o: &Op
     let mut slowest: Vec<(Duration, &str)> = Vec::new();
     for q in &prefixes {
         let t = Instant::now();
-        let found = search::typeahead(ctx, "subjects", "", q).await.map_err(|e| format!("typeahead {q:?}: {e}"))?;
+        let found = search::typeahead(ctx, infra::model::TypeaheadSource::Subjects, "", q).await.map_err(|e| format!("typeahead {q:?}: {e}"))?;
         let d = t.elapsed();
         samples.push(d);
         slowest.push((d, q));

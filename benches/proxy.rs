@@ -15,6 +15,8 @@
 //!
 //! `scripts/bench-proxy.sh` installs nginx if missing and runs
 //! `cargo bench --features ssr --bench proxy -- [--seconds N] [--concurrency N] [--changes N] [--propagation-only] [--no-nginx] [--shared]`.
+// a benchmark command may stop at the first failure, like a test
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/integration/support/cluster.rs"]
 mod harness;

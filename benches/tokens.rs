@@ -8,6 +8,8 @@
 //!    (`GET /api/v1/namespaces/web/pods`, what `kubectl get pods -n web` sends) is taken.
 //!
 //! `cargo bench --features ssr --bench tokens -- [--seconds N] [--concurrency N] [--revocations N]`
+// a benchmark command may stop at the first failure, like a test
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/integration/support/cluster.rs"]
 mod harness;

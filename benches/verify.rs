@@ -4,6 +4,8 @@
 //! Each user first signs in for real (authorization code + PKCE) so that each has a real refresh token.
 //!
 //! `cargo bench --features ssr --bench verify -- [--users 10000] [--latency-ms 20] [--concurrency 8]`
+// a benchmark command may stop at the first failure, like a test
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/integration/support/cluster.rs"]
 mod harness;

@@ -40,6 +40,11 @@ if ! cargo fmt --version >/dev/null 2>&1; then
   rustup component add rustfmt
 fi
 
+if ! command -v clippy-driver >/dev/null 2>&1 || ! clippy-driver --version >/dev/null 2>&1; then
+  say "adding clippy (the test command lints every build)"
+  rustup component add clippy
+fi
+
 if [ "$(cargo leptos --version 2>/dev/null | awk '{print $2}')" != "$CARGO_LEPTOS_VERSION" ]; then
   say "installing cargo-leptos $CARGO_LEPTOS_VERSION (needs nightly rustc; about 10 minutes on 2 cores, once)"
   rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal

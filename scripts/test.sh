@@ -14,6 +14,16 @@ bash scripts/setup.sh
 echo "[test] formatting (rustfmt.toml; run cargo fmt to fix)"
 cargo fmt --check
 
+# Clippy (with -D warnings, and the lints listed in Cargo.toml) runs as the compiler of this workspace's own
+# crates in every build below: cargo's RUSTC_WORKSPACE_WRAPPER is how `cargo clippy` itself runs it. So the
+# server, the console's WebAssembly, the tests and the benchmarks are all linted, a warning fails the build,
+# and no dependency is compiled a second time for a separate `cargo clippy --all-targets` pass (which checks
+# every dependency again; figures in docs/benchmarks.md). Run `cargo clippy --all-targets --features ssr`
+# for the same lints by hand.
+RUSTC_WORKSPACE_WRAPPER="$(command -v clippy-driver)"
+export RUSTC_WORKSPACE_WRAPPER
+export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+
 echo "[test] building the console and the server"
 cargo leptos build
 

@@ -24,6 +24,20 @@ pub fn PageHeader(#[prop(into)] title: String, #[prop(into)] subtitle: String) -
     }
 }
 
+/// A card only infra admins see, above a list: where things are added.
+#[component]
+pub fn AdminSection(title: &'static str, children: ChildrenFn) -> impl IntoView {
+    let admin = super::pages::is_admin();
+    view! {
+        <Show when=admin>
+            <section class=format!("{CARD} mb-6 p-5")>
+                <h2 class="mb-3 text-sm font-semibold">{title}</h2>
+                {children()}
+            </section>
+        </Show>
+    }
+}
+
 #[component]
 pub fn ErrorBox(#[prop(into)] message: String) -> impl IntoView {
     let message = message.trim_start_matches("error running server function: ").to_string();

@@ -13,15 +13,12 @@ use crate::model::TypeaheadSource;
 
 #[component]
 pub fn ClustersPage() -> impl IntoView {
-    let admin = is_admin();
     let connect = ServerAction::<ConnectCluster>::new();
     let clusters = Resource::new(move || connect.version().get(), |_| list_clusters());
     view! {
         <Title text="Clusters · Infra"/>
         <PageHeader title="Clusters" subtitle="Each cluster runs a connector that registers it here and keeps it up to date."/>
-        <Show when=admin>
-            <section class=format!("{CARD} mb-6 p-5")>
-                <h2 class="mb-3 text-sm font-semibold">"Connect a cluster"</h2>
+        <AdminSection title="Connect a cluster">
                 <ActionForm action=connect attr:class="flex items-end gap-3">
                     <div class="w-80"><label class=LABEL for="cluster-name">"Name (lowercase, no dots)"</label>
                         <input class=INPUT id="cluster-name" name="name" required placeholder="production"/></div>
@@ -38,8 +35,7 @@ pub fn ClustersPage() -> impl IntoView {
                     Some(Err(e)) => Some(view! { <div class="mt-3"><ErrorBox message=e.to_string()/></div> }.into_any()),
                     None => None,
                 }}
-            </section>
-        </Show>
+        </AdminSection>
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 match clusters.await {

@@ -14,23 +14,19 @@ use crate::model::TypeaheadSource;
 pub fn GroupsPage() -> impl IntoView {
     let q = query_param("q");
     let page = page_param();
-    let admin = is_admin();
     let create = ServerAction::<CreateGroup>::new();
     let groups = Resource::new(move || (q(), page(), create.version().get()), |(q, page, _)| list_groups(q, page));
     view! {
         <Title text="Groups · Infra"/>
         <PageHeader title="Groups" subtitle="Grant access to a group and every member has it."/>
-        <Show when=admin>
-            <section class=format!("{CARD} mb-6 p-5")>
-                <h2 class="mb-3 text-sm font-semibold">"Create a group"</h2>
+        <AdminSection title="Create a group">
                 <ActionForm action=create attr:class="flex items-end gap-3">
                     <div class="w-80"><label class=LABEL for="group-name">"Name"</label>
                         <input class=INPUT id="group-name" name="name" required placeholder="Engineering"/></div>
                     <button class=BUTTON type="submit">"Create group"</button>
                 </ActionForm>
                 <ActionError value=create.value()/>
-            </section>
-        </Show>
+        </AdminSection>
         <Form method="GET" action="" attr:class="mb-4 flex items-end gap-3">
             <div class="w-80"><label class=LABEL for="group-search">"Search by name"</label>
                 <input class=INPUT id="group-search" name="q" type="search" prop:value=q/></div>

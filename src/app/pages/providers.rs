@@ -36,9 +36,7 @@ pub fn ProvidersPage() -> impl IntoView {
     view! {
         <Title text="Identity providers · Infra"/>
         <PageHeader title="Identity providers" subtitle="People sign in through them; their groups come along, and leaving them ends access."/>
-        <Show when=admin>
-            <section class=format!("{CARD} mb-6 p-5")>
-                <h2 class="mb-3 text-sm font-semibold">"Add a provider"</h2>
+        <AdminSection title="Add a provider">
                 <ActionForm action=create node_ref=add_form attr:class="grid grid-cols-2 gap-3" attr:data-testid="provider-form">
                     <div><label class=LABEL for="provider-name">"Name (shown as “Sign in with …”)"</label>
                         <input class=INPUT id="provider-name" name="name" required placeholder="corp"/></div>
@@ -62,8 +60,7 @@ pub fn ProvidersPage() -> impl IntoView {
                     <div class="flex items-end"><button class=BUTTON type="submit">"Add provider"</button></div>
                 </ActionForm>
                 <ActionError value=create.value()/>
-            </section>
-        </Show>
+        </AdminSection>
         {move || editing.get().map(|p| view! { <EditProvider provider=p update editing/> })}
         {move || test.value().get().map(|r| match r {
             Ok(check) => view! {

@@ -21,9 +21,7 @@ pub fn UsersPage() -> impl IntoView {
     view! {
         <Title text="Users · Infra"/>
         <PageHeader title="Users" subtitle="People who can sign in. Grant them access directly or through groups."/>
-        <Show when=admin>
-            <section class=format!("{CARD} mb-6 p-5")>
-                <h2 class="mb-3 text-sm font-semibold">"Add a user"</h2>
+        <AdminSection title="Add a user">
                 <ActionForm action=create attr:class="grid grid-cols-1 gap-3 md:grid-cols-4 md:items-end">
                     <div><label class=LABEL for="new-email">"Email"</label>
                         <input class=INPUT id="new-email" name="email" type="email" required placeholder="alice@example.com"/></div>
@@ -43,8 +41,7 @@ pub fn UsersPage() -> impl IntoView {
                     Some(Err(e)) => Some(view! { <div class="mt-3"><ErrorBox message=e.to_string()/></div> }.into_any()),
                     None => None,
                 }}
-            </section>
-        </Show>
+        </AdminSection>
         <ActionError value=toggle.value()/>
         <ActionError value=remove.value()/>
         <Form method="GET" action="" attr:class="mb-4 flex items-end gap-3">

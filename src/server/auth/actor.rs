@@ -197,3 +197,46 @@ pub mod server_fn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, SocketAddr};
+
+    use axum::extract::ConnectInfo;
+    use axum::http::Request;
+
+    use super::client_ip;
+
+    fn parts(peer: &str, forwarded: &[&str]) -> axum::http::request::Parts {
+        let mut req = Request::builder().uri("/");
+        for f in forwarded {
+            req = req.header("x-forwarded-for", *f);
+        }
+        let (mut parts, ()) = req.body(()).expect("a request").into_parts();
+        let peer: SocketAddr = peer.parse().expect("a socket address");
+        parts.extensions.insert(ConnectInfo(peer));
+        parts
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("an address")
+    }
+
+    #[test]
+    fn the_client_is_the_peer_unless_the_peer_is_a_trusted_proxy() {
+        let proxies: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().expect("a network")];
+        // an untrusted peer's X-Forwarded-For is whatever it chose to send
+        assert_eq!(client_ip(&parts("203.0.113.5:4000", &["198.51.100.1"]), &proxies), ip("203.0.113.5"));
+        // through a trusted proxy: the right-most entry that is not a trusted proxy itself
+        assert_eq!(client_ip(&parts("10.0.0.2:4000", &["198.51.100.1, 192.0.2.9, 10.1.1.1"]), &proxies), ip("192.0.2.9"));
+        // several headers count as one list
+        assert_eq!(client_ip(&parts("10.0.0.2:4000", &["198.51.100.1", "192.0.2.9"]), &proxies), ip("192.0.2.9"));
+        // garbage ends the walk: the last address known good is the client
+        assert_eq!(client_ip(&parts("10.0.0.2:4000", &["192.0.2.9, not-an-ip, 10.1.1.1"]), &proxies), ip("10.1.1.1"));
+        // no proxies trusted: always the peer; IPv4-mapped IPv6 peers are their IPv4 address
+        assert_eq!(client_ip(&parts("[::ffff:10.0.0.2]:4000", &["192.0.2.9"]), &[]), ip("10.0.0.2"));
+        // no connection info (a server without it): unspecified
+        let (bare, ()) = Request::builder().uri("/").body(()).expect("a request").into_parts();
+        assert_eq!(client_ip(&bare, &proxies), ip("0.0.0.0"));
+    }
+}
