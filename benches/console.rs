@@ -9,12 +9,10 @@
 //!     cargo bench --features ssr --bench console -- --sqlite-only     (or --postgres-only)
 //!
 //! Run it from the repository root (the page renderer links `target/site`; the files need not exist).
-//! PostgreSQL is a throw-away server (`initdb`/`pg_ctl`, see tests/integration/support/pg.rs; `PG_BIN` overrides
+//! PostgreSQL is a throw-away server (`initdb`/`pg_ctl`, see crates/test-harness/src/pg.rs; `PG_BIN` overrides
 //! where its programs are).
 
-#[allow(dead_code)]
-#[path = "../tests/integration/support/pg.rs"]
-mod pg;
+use test_harness::pg;
 
 use std::collections::HashSet;
 use std::io::Write as _;

@@ -16,8 +16,7 @@
 //! `scripts/bench-proxy.sh` installs nginx if missing and runs
 //! `cargo bench --features ssr --bench proxy -- [--seconds N] [--concurrency N] [--changes N] [--propagation-only] [--no-nginx] [--shared]`.
 
-#[path = "../tests/integration/support/cluster.rs"]
-mod harness;
+use test_harness::cluster as harness;
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;

@@ -9,8 +9,7 @@
 //!
 //! `cargo bench --features ssr --bench tokens -- [--seconds N] [--concurrency N] [--revocations N]`
 
-#[path = "../tests/integration/support/cluster.rs"]
-mod harness;
+use test_harness::cluster as harness;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

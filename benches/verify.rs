@@ -5,10 +5,8 @@
 //!
 //! `cargo bench --features ssr --bench verify -- [--users 10000] [--latency-ms 20] [--concurrency 8]`
 
-#[path = "../tests/integration/support/cluster.rs"]
-mod harness;
-#[path = "../tests/integration/support/idp.rs"]
-mod idp;
+use test_harness::cluster as harness;
+use test_harness::idp;
 
 use std::time::Instant;
 
