@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use infra::model::NewAccessKey;
+use infra::model::{NewAccessKey, TypeaheadSource};
 use infra::server::auth::actor_for_user;
 use infra::server::config::ServerConfig;
 use infra::server::db;
@@ -812,7 +812,7 @@ async fn run_backend(backend: &'static str, url: &str, data_dir: PathBuf, o: &Op
     let ctx = Ctx::new(&db, &actor);
     progress(&format!("  typeahead: {} service calls ...", o.queries));
     for q in typeahead_prefixes(&seeded, TYPEAHEAD_WARMUPS, 7) {
-        search::typeahead(ctx, "subjects", "", &q).await.map_err(|e| format!("typeahead {q:?}: {e}"))?;
+        search::typeahead(ctx, TypeaheadSource::Subjects, "", &q).await.map_err(|e| format!("typeahead {q:?}: {e}"))?;
     }
     let prefixes = typeahead_prefixes(&seeded, o.queries, 11);
     let mut samples = Vec::with_capacity(prefixes.len());
@@ -820,7 +820,7 @@ async fn run_backend(backend: &'static str, url: &str, data_dir: PathBuf, o: &Op
     let mut slowest: Vec<(Duration, &str)> = Vec::new();
     for q in &prefixes {
         let t = Instant::now();
-        let found = search::typeahead(ctx, "subjects", "", q).await.map_err(|e| format!("typeahead {q:?}: {e}"))?;
+        let found = search::typeahead(ctx, TypeaheadSource::Subjects, "", q).await.map_err(|e| format!("typeahead {q:?}: {e}"))?;
         let d = t.elapsed();
         samples.push(d);
         slowest.push((d, q));
