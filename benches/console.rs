@@ -11,6 +11,8 @@
 //! Run it from the repository root (the page renderer links `target/site`; the files need not exist).
 //! PostgreSQL is a throw-away server (`initdb`/`pg_ctl`, see crates/test-harness/src/pg.rs; `PG_BIN` overrides
 //! where its programs are).
+// a benchmark that cannot go on fails at once, with the value it choked on
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use test_harness::pg;
 
@@ -33,7 +35,7 @@ use tokio::net::TcpStream;
 
 const TYPEAHEAD_TARGET_MS: f64 = 10.0;
 const PAGE_TARGET_MS: f64 = 100.0;
-const ADMIN_EMAIL: &str = "admin@infra.local";
+const ADMIN_EMAIL: &str = test_harness::cluster::ADMIN;
 const ADMIN_PASSWORD: &str = "bench-admin-password-1234";
 /// Rows per multi-row INSERT.
 const ROWS_PER_STATEMENT: usize = 500;
@@ -760,22 +762,8 @@ async fn admin_actor(db: &DatabaseConnection) -> Result<Actor, String> {
 
 /// The server as `infra server` runs it, on an ephemeral port, with a bearer key for the first admin.
 async fn start(url: &str, data_dir: PathBuf) -> Result<(AppState, Actor, String), String> {
-    let config = ServerConfig {
-        data_dir,
-        database_url: Some(url.to_string()),
-        listen: None,
-        url: None,
-        admin_email: ADMIN_EMAIL.to_string(),
-        leptos_config: PathBuf::from("Leptos.toml"),
-        secure_cookies: Some(false),
-        tls_cert: None,
-        tls_key: None,
-        no_tls: true,
-        verify_interval_secs: 300,
-        trusted_proxies: Vec::new(),
-        session_max_age_hours: 168,
-        verify_grace_period_secs: 86_400,
-    };
+    // the harness' settings (plain HTTP, no public URL), with cookies a plain-HTTP client keeps
+    let config = ServerConfig { secure_cookies: Some(false), ..test_harness::cluster::server_config(&data_dir, Some(url.to_string())) };
     let leptos_options = leptos::config::LeptosOptions::builder().output_name("infra").site_root("target/site").env(leptos::config::Env::PROD).build();
     let (state, one_time) = web::prepare(config, leptos_options).await?;
     let one_time = one_time.ok_or("the database was not empty: no first admin was created")?;

@@ -15,6 +15,8 @@
 //!
 //! `scripts/bench-proxy.sh` installs nginx if missing and runs
 //! `cargo bench --features ssr --bench proxy -- [--seconds N] [--concurrency N] [--changes N] [--propagation-only] [--no-nginx] [--shared]`.
+// a benchmark that cannot go on fails at once, with the value it choked on
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use test_harness::cluster as harness;
 

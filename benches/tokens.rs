@@ -8,6 +8,8 @@
 //!    (`GET /api/v1/namespaces/web/pods`, what `kubectl get pods -n web` sends) is taken.
 //!
 //! `cargo bench --features ssr --bench tokens -- [--seconds N] [--concurrency N] [--revocations N]`
+// a benchmark that cannot go on fails at once, with the value it choked on
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use test_harness::cluster as harness;
 

@@ -4,6 +4,8 @@
 //! Each user first signs in for real (authorization code + PKCE) so that each has a real refresh token.
 //!
 //! `cargo bench --features ssr --bench verify -- [--users 10000] [--latency-ms 20] [--concurrency 8]`
+// a benchmark that cannot go on fails at once, with the value it choked on
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use test_harness::cluster as harness;
 use test_harness::idp;

@@ -29,8 +29,8 @@ pub fn server_config(ca: &Ca, listen_ip: std::net::IpAddr) -> Result<Arc<rustls:
 }
 
 /// Accepts connections until `shutdown` fires; then every open connection (watches, log follows) is dropped.
-/// Each connection runs in a task of its own and may be as slow as it likes (a test double has no
-/// slow-client protections: a debugger or a paused test holds a connection as long as it needs).
+/// Each connection runs in a task of its own, without the product's slow-client limits: a test may hold
+/// a connection as long as it needs (a TLS handshake may take up to [`HANDSHAKE_TIMEOUT`]).
 pub async fn serve(listener: TcpListener, config: Arc<rustls::ServerConfig>, router: Router, mut shutdown: oneshot::Receiver<()>) {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use hyper_util::server::conn::auto;
