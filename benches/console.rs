@@ -9,14 +9,12 @@
 //!     cargo bench --features ssr --bench console -- --sqlite-only     (or --postgres-only)
 //!
 //! Run it from the repository root (the page renderer links `target/site`; the files need not exist).
-//! PostgreSQL is a throw-away server (`initdb`/`pg_ctl`, see tests/integration/support/pg.rs; `PG_BIN` overrides
+//! PostgreSQL is a throw-away server (`initdb`/`pg_ctl`, see crates/test-harness/src/pg.rs; `PG_BIN` overrides
 //! where its programs are).
-// a benchmark command may stop at the first failure, like a test
+// a benchmark that cannot go on fails at once, with the value it choked on
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[allow(dead_code)]
-#[path = "../tests/integration/support/pg.rs"]
-mod pg;
+use test_harness::pg;
 
 use std::collections::HashSet;
 use std::io::Write as _;
@@ -24,7 +22,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use infra::model::NewAccessKey;
+use infra::model::{NewAccessKey, TypeaheadSource};
 use infra::server::auth::actor_for_user;
 use infra::server::config::ServerConfig;
 use infra::server::db;
@@ -37,7 +35,7 @@ use tokio::net::TcpStream;
 
 const TYPEAHEAD_TARGET_MS: f64 = 10.0;
 const PAGE_TARGET_MS: f64 = 100.0;
-const ADMIN_EMAIL: &str = "admin@infra.local";
+const ADMIN_EMAIL: &str = test_harness::cluster::ADMIN;
 const ADMIN_PASSWORD: &str = "bench-admin-password-1234";
 /// Rows per multi-row INSERT.
 const ROWS_PER_STATEMENT: usize = 500;
@@ -764,22 +762,8 @@ async fn admin_actor(db: &DatabaseConnection) -> Result<Actor, String> {
 
 /// The server as `infra server` runs it, on an ephemeral port, with a bearer key for the first admin.
 async fn start(url: &str, data_dir: PathBuf) -> Result<(AppState, Actor, String), String> {
-    let config = ServerConfig {
-        data_dir,
-        database_url: Some(url.to_string()),
-        listen: None,
-        url: None,
-        admin_email: ADMIN_EMAIL.to_string(),
-        leptos_config: PathBuf::from("Leptos.toml"),
-        secure_cookies: Some(false),
-        tls_cert: None,
-        tls_key: None,
-        no_tls: true,
-        verify_interval_secs: 300,
-        trusted_proxies: Vec::new(),
-        session_max_age_hours: 168,
-        verify_grace_period_secs: 86_400,
-    };
+    // the harness' settings (plain HTTP, no public URL), with cookies a plain-HTTP client keeps
+    let config = ServerConfig { secure_cookies: Some(false), ..test_harness::cluster::server_config(&data_dir, Some(url.to_string())) };
     let leptos_options = leptos::config::LeptosOptions::builder().output_name("infra").site_root("target/site").env(leptos::config::Env::PROD).build();
     let (state, one_time) = web::prepare(config, leptos_options).await?;
     let one_time = one_time.ok_or("the database was not empty: no first admin was created")?;
@@ -816,7 +800,7 @@ async fn run_backend(backend: &'static str, url: &str, data_dir: PathBuf, o: &Op
     let ctx = Ctx::new(&db, &actor);
     progress(&format!("  typeahead: {} service calls ...", o.queries));
     for q in typeahead_prefixes(&seeded, TYPEAHEAD_WARMUPS, 7) {
-        search::typeahead(ctx, infra::model::TypeaheadSource::Subjects, "", &q).await.map_err(|e| format!("typeahead {q:?}: {e}"))?;
+        search::typeahead(ctx, TypeaheadSource::Subjects, "", &q).await.map_err(|e| format!("typeahead {q:?}: {e}"))?;
     }
     let prefixes = typeahead_prefixes(&seeded, o.queries, 11);
     let mut samples = Vec::with_capacity(prefixes.len());
@@ -824,7 +808,7 @@ async fn run_backend(backend: &'static str, url: &str, data_dir: PathBuf, o: &Op
     let mut slowest: Vec<(Duration, &str)> = Vec::new();
     for q in &prefixes {
         let t = Instant::now();
-        let found = search::typeahead(ctx, infra::model::TypeaheadSource::Subjects, "", q).await.map_err(|e| format!("typeahead {q:?}: {e}"))?;
+        let found = search::typeahead(ctx, TypeaheadSource::Subjects, "", q).await.map_err(|e| format!("typeahead {q:?}: {e}"))?;
         let d = t.elapsed();
         samples.push(d);
         slowest.push((d, q));

@@ -15,11 +15,10 @@
 //!
 //! `scripts/bench-proxy.sh` installs nginx if missing and runs
 //! `cargo bench --features ssr --bench proxy -- [--seconds N] [--concurrency N] [--changes N] [--propagation-only] [--no-nginx] [--shared]`.
-// a benchmark command may stop at the first failure, like a test
+// a benchmark that cannot go on fails at once, with the value it choked on
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/integration/support/cluster.rs"]
-mod harness;
+use test_harness::cluster as harness;
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;

@@ -8,11 +8,10 @@
 //!    (`GET /api/v1/namespaces/web/pods`, what `kubectl get pods -n web` sends) is taken.
 //!
 //! `cargo bench --features ssr --bench tokens -- [--seconds N] [--concurrency N] [--revocations N]`
-// a benchmark command may stop at the first failure, like a test
+// a benchmark that cannot go on fails at once, with the value it choked on
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/integration/support/cluster.rs"]
-mod harness;
+use test_harness::cluster as harness;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -4,13 +4,11 @@
 //! Each user first signs in for real (authorization code + PKCE) so that each has a real refresh token.
 //!
 //! `cargo bench --features ssr --bench verify -- [--users 10000] [--latency-ms 20] [--concurrency 8]`
-// a benchmark command may stop at the first failure, like a test
+// a benchmark that cannot go on fails at once, with the value it choked on
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/integration/support/cluster.rs"]
-mod harness;
-#[path = "../tests/integration/support/idp.rs"]
-mod idp;
+use test_harness::cluster as harness;
+use test_harness::idp;
 
 use std::time::Instant;
 

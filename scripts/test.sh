@@ -28,13 +28,17 @@ echo "[test] building the console and the server"
 cargo leptos build
 
 echo "[test] Rust tests (SQLite and PostgreSQL)"
-cargo test --features ssr
+# --workspace: the product's tests and those of the crates in crates/ (the Kubernetes API test double's)
+cargo test --workspace --features ssr
 
 echo "[test] the benchmark commands still build (they run with cargo bench; see docs/benchmarks.md)"
 cargo build --features ssr --benches
 
 echo "[test] browser tests (Playwright, Chromium)"
-# the browser tests start the Kubernetes API test server too (cargo test built it; this is a no-op then)
-cargo build --features ssr --bin kube-test-apiserver
+# the browser tests start the Kubernetes API test server too (target/debug/kube-test-apiserver, a binary of
+# the workspace crate crates/kube-test-apiserver). Built with the whole workspace selected, so its
+# dependencies have the features they have in the builds above and are reused, not compiled again:
+# cargo test compiled its library, this only links the binary.
+cargo build --workspace --features ssr --bin kube-test-apiserver
 cd end2end
 npx playwright test

@@ -4,7 +4,6 @@
 //! - [`app`]: the Leptos console (server-rendered, hydrated in the browser)
 //! - [`server`]: everything server-only: database, services (the domain rules), auth, REST API
 //! - [`connector`]: `infra connector`: registration, RBAC reconcile, the authenticating proxy
-//! - [`kube_test_server`]: a Kubernetes API test double (not Kubernetes) for tests and local runs
 
 pub mod app;
 #[cfg(feature = "ssr")]
@@ -13,8 +12,6 @@ pub mod cli;
 pub mod connector;
 #[cfg(feature = "ssr")]
 pub mod files;
-#[cfg(feature = "ssr")]
-pub mod kube_test_server;
 pub mod model;
 #[cfg(feature = "ssr")]
 pub mod server;

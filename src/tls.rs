@@ -107,12 +107,11 @@ pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 /// Serves `service` over HTTPS (HTTP/1.1 and HTTP/2, with upgrades) until `shutdown` completes; then
 /// every open connection is dropped. `per_connection` makes each connection's service from its TLS
 /// session (the client certificate, if any) and the peer address. A slow or failed handshake holds up
-/// nobody: each connection runs in a task of its own. With `drop_slow_clients`, under the timeouts above.
+/// nobody: each connection runs in a task of its own, under the timeouts above.
 pub async fn serve_https<F, S>(
     listener: tokio::net::TcpListener,
     config: Arc<rustls::ServerConfig>,
     shutdown: impl std::future::Future<Output = ()>,
-    drop_slow_clients: bool,
     per_connection: F,
 ) where
     F: Fn(&rustls::ServerConnection, std::net::SocketAddr) -> S + Clone + Send + 'static,
@@ -133,8 +132,7 @@ pub async fn serve_https<F, S>(
                     let _ = tcp.set_nodelay(true);
                     let (acceptor, per_connection) = (acceptor.clone(), per_connection.clone());
                     connections.spawn(async move {
-                        let handshake_timeout = if drop_slow_clients { HANDSHAKE_TIMEOUT } else { std::time::Duration::from_secs(3600) };
-                        let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                        let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                             Ok(Ok(tls)) => tls,
                             Ok(Err(e)) => {
                                 tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -147,10 +145,8 @@ pub async fn serve_https<F, S>(
                         };
                         let service = per_connection(tls.get_ref().1, peer);
                         let mut builder = auto::Builder::new(TokioExecutor::new());
-                        if drop_slow_clients {
-                            // also closes a keep-alive connection idle for this long (hyper times the next request's head)
-                            builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
-                        }
+                        // also closes a keep-alive connection idle for this long (hyper times the next request's head)
+                        builder.http1().timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
                         let result = builder.serve_connection_with_upgrades(TokioIo::new(tls), TowerToHyperService::new(service)).await;
                         if let Err(e) = result {
                             tracing::debug!(%peer, error = %e, "connection ended with an error");

@@ -70,7 +70,7 @@ pub async fn serve(
 ) -> StartResult<()> {
     match https {
         Some(config) => {
-            tls::serve_https(listener, config, shutdown, true, move |_, peer| {
+            tls::serve_https(listener, config, shutdown, move |_, peer| {
                 app.clone().map_request(move |mut req: http::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(ConnectInfo(peer));
                     req

@@ -2,7 +2,7 @@
 //! key and with a password, the kubeconfig merged into an existing one, `use`, `infra tokens` as an
 //! ExecCredential (run by the real kubectl), `list`, `logout`, file permissions and error messages.
 
-use crate::support::cluster as harness;
+use test_harness::cluster as harness;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

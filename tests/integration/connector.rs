@@ -2,7 +2,7 @@
 //! server over HTTPS, the connector as it runs in production (in this process), kube-rs, and the real
 //! kubectl with a kubeconfig holding a token from `POST /api/tokens`.
 
-use crate::support::cluster as harness;
+use test_harness::cluster as harness;
 
 use base64::Engine;
 use std::path::{Path, PathBuf};

@@ -6,13 +6,13 @@ use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
-use infra::kube_test_server::kubeconfig::Credentials;
-use infra::kube_test_server::{Options, TestApiServer};
 use k8s_openapi::api::certificates::v1::CertificateSigningRequest;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, RoleBinding};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube_test_apiserver::kubeconfig::Credentials;
+use kube_test_apiserver::{Options, TestApiServer};
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
 

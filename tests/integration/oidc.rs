@@ -2,9 +2,9 @@
 //! `oidc-provider`, run by `end2end/idp/idp.mjs` with a client and users carrying a groups claim.
 //! The browser's part is played by an HTTP client with a cookie jar that follows each redirect by hand.
 
-use crate::support::cluster as harness;
-use crate::support::idp;
-use crate::support::pg;
+use test_harness::cluster as harness;
+use test_harness::idp;
+use test_harness::pg;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

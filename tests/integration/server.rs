@@ -1,19 +1,20 @@
 //! Service rules and API authorization, through the real router (REST API, sign-in forms, Origin check),
 //! each scenario run on SQLite and on a throw-away PostgreSQL.
 
-use crate::support::pg;
+use test_harness::cluster as harness;
+use test_harness::pg;
 
 use std::sync::OnceLock;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
+use harness::{ADMIN, ADMIN_PASSWORD};
 use http_body_util::BodyExt;
-use infra::model::NewAccessKey;
 use infra::server::auth::actor_for_user;
 use infra::server::config::ServerConfig;
 use infra::server::db;
-use infra::server::services::{Ctx, keys, users};
+use infra::server::services::{Ctx, users};
 use infra::server::state::AppState;
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
@@ -61,11 +62,11 @@ on_both_databases!(
     concurrent_writes,
 );
 
-const ADMIN: &str = "admin@infra.local";
-const ADMIN_PASSWORD: &str = "admin-password-1";
-
+/// `infra server` as the harness prepares it, called through its router in this process (no port, no
+/// TLS): requests are built as the tests like, with any headers and peer address.
 struct Server {
     app: Router,
+    state: AppState,
     db: DatabaseConnection,
     config: ServerConfig,
     /// an access key of the first admin
@@ -83,36 +84,14 @@ impl Server {
     async fn start(url: String, dir: tempfile::TempDir) -> Server {
         let (state, one_time) = Self::prepare(&url, &dir).await;
         let one_time = one_time.expect("the first start creates the first admin");
+        let (_, admin) = harness::first_admin(&state, &one_time).await;
         let db = state.db.clone();
-        let admin_id = users::find_by_email(&db, ADMIN).await.unwrap().expect("first admin").id;
-        let actor = actor_for_user(&db, admin_id, "test").await.unwrap();
-        users::change_own_password(Ctx::new(&db, &actor), &one_time, ADMIN_PASSWORD).await.unwrap();
-        let actor = actor_for_user(&db, admin_id, "test").await.unwrap();
-        let admin =
-            keys::create(Ctx::new(&db, &actor), &NewAccessKey { name: "test".into(), ttl_secs: None, inactivity_timeout_secs: None }).await.unwrap().access_key;
         let config = (*state.config).clone();
-        Server { app: infra::server::web::router(state), db, config, admin, _dir: dir }
+        Server { app: infra::server::web::router(state.clone()), state, db, config, admin, _dir: dir }
     }
 
     async fn prepare(url: &str, dir: &tempfile::TempDir) -> (AppState, Option<String>) {
-        let config = ServerConfig {
-            data_dir: dir.path().to_path_buf(),
-            database_url: Some(url.to_string()),
-            listen: None,
-            url: None,
-            admin_email: ADMIN.into(),
-            leptos_config: "Leptos.toml".into(),
-            secure_cookies: None,
-            tls_cert: None,
-            tls_key: None,
-            no_tls: true,
-            verify_interval_secs: 300,
-            trusted_proxies: Vec::new(),
-            session_max_age_hours: 168,
-            verify_grace_period_secs: 86_400,
-        };
-        let leptos = leptos::config::LeptosOptions::builder().output_name("infra").build();
-        infra::server::web::prepare(config, leptos).await.expect("server prepares")
+        harness::prepare(harness::server_config(dir.path(), Some(url.to_string()))).await
     }
 
     async fn send(&self, req: Request<Body>) -> Reply {
@@ -156,8 +135,7 @@ impl Server {
     }
 
     async fn key_for(&self, user_id: i64) -> String {
-        let actor = actor_for_user(&self.db, user_id, "test").await.unwrap();
-        keys::create(Ctx::new(&self.db, &actor), &NewAccessKey { name: "k".into(), ttl_secs: None, inactivity_timeout_secs: None }).await.unwrap().access_key
+        harness::key_for(&self.state, user_id).await
     }
 
     async fn count(&self, table: &str) -> u64 {

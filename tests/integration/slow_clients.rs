@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::cluster::Infra;
+use test_harness::cluster::Infra;
 
 /// Reads until the peer closes; `Err` with the time waited when it is still open after `limit`.
 async fn closed_within(stream: &mut (impl AsyncReadExt + Unpin), limit: Duration) -> Result<Duration, Duration> {
@@ -59,9 +59,9 @@ async fn assert_slow_clients_dropped(addr: &str, ca_pem: &str) {
 async fn the_server_and_the_proxy_drop_clients_that_never_finish_a_request() {
     infra::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
-    let k8s = crate::support::cluster::test_api_server(&dir.path().join("k8s")).await;
+    let k8s = test_harness::cluster::test_api_server(&dir.path().join("k8s")).await;
     let infra = Infra::start(&dir.path().join("server")).await;
-    let (connector, _, prod) = crate::support::cluster::connected_prod(&infra, &k8s, dir.path()).await;
+    let (connector, _, prod) = test_harness::cluster::connected_prod(&infra, &k8s, dir.path()).await;
     let server_ca = std::fs::read_to_string(&infra.ca_file).unwrap();
     let proxy = prod["endpoint"].as_str().unwrap().trim_start_matches("https://").to_string();
     let server = infra.url.trim_start_matches("https://").to_string();

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use infra::kube_test_server::{Options, TestApiServer};
+use kube_test_apiserver::{Options, TestApiServer};
 
 /// A Kubernetes API TEST DOUBLE, not Kubernetes: an in-memory HTTPS server that speaks enough of the
 /// Kubernetes API (discovery, namespaces, pods with log and exec, RBAC with impersonation, whoami/can-i,

@@ -1,21 +1,23 @@
-//! The harness the connector tests and the proxy benchmark share: `infra server` on a real port
-//! (SQLite), the Kubernetes API test server, and the connector as it runs in production (in this process).
-#![allow(dead_code)]
+//! `infra server` in this process with its first admin: on a real port over HTTPS ([`Infra`]), or
+//! prepared only ([`server_config`], [`prepare`], [`first_admin`]) for tests that call its router
+//! directly; the Kubernetes API test server, and the connector as it runs in production (in this process).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use infra::kube_test_server::{Options, TestApiServer};
 use infra::model::NewAccessKey;
 use infra::server::auth::actor_for_user;
 use infra::server::config::ServerConfig;
 use infra::server::services::{Ctx, keys, users};
 use infra::server::state::AppState;
 use kube::Client;
+use kube_test_apiserver::{Options, TestApiServer};
 use serde_json::{Value, json};
 
 pub const ADMIN: &str = "admin@infra.local";
+/// The first admin's password, set at the first start in place of the one-time password.
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
 
 pub async fn test_api_server(dir: &Path) -> TestApiServer {
     TestApiServer::start(Options { listen: "127.0.0.1:0".parse().unwrap(), dir: dir.to_path_buf() }).await.expect("the Kubernetes API test server starts")
@@ -47,31 +49,11 @@ impl Infra {
     pub async fn start_on(dir: &Path, database_url: Option<String>) -> Infra {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("https://{}", listener.local_addr().unwrap());
-        let config = ServerConfig {
-            data_dir: dir.to_path_buf(),
-            database_url,
-            listen: None,
-            url: Some(url.clone()),
-            admin_email: ADMIN.into(),
-            leptos_config: "Leptos.toml".into(),
-            secure_cookies: None,
-            tls_cert: None,
-            tls_key: None,
-            no_tls: false,
-            verify_interval_secs: 300,
-            trusted_proxies: Vec::new(),
-            session_max_age_hours: 168,
-            verify_grace_period_secs: 86_400,
-        };
+        let config = ServerConfig { url: Some(url.clone()), no_tls: false, ..server_config(dir, database_url) };
         let https = infra::server::https::setup(&config, listener.local_addr().unwrap()).expect("HTTPS setup").expect("HTTPS");
         let ca_file = https.ca_file.clone().expect("the server's own CA");
-        let leptos = leptos::config::LeptosOptions::builder().output_name("infra").build();
-        let (state, one_time) = infra::server::web::prepare(config, leptos).await.expect("server prepares");
-        let db = state.db.clone();
-        let admin_id = users::find_by_email(&db, ADMIN).await.unwrap().unwrap().id;
-        let actor = actor_for_user(&db, admin_id, "test").await.unwrap();
-        users::change_own_password(Ctx::new(&db, &actor), &one_time.unwrap(), "admin-password-1").await.unwrap();
-        let admin = key_for(&state, admin_id).await;
+        let (state, one_time) = prepare(config).await;
+        let (_, admin) = first_admin(&state, &one_time.expect("the first start creates the first admin")).await;
         let app = infra::server::web::router(state.clone());
         tokio::spawn(infra::server::https::serve(listener, app, Some(https.rustls), std::future::pending()));
         let http = trusting(&ca_file).build().unwrap();
@@ -121,6 +103,44 @@ fn trusting(ca_file: &Path) -> reqwest::ClientBuilder {
     reqwest::Client::builder().add_root_certificate(ca)
 }
 
+/// The harness' server settings: data in `dir`, the given database (`postgres://…`, or SQLite in `dir`
+/// when `None`), plain HTTP and no public URL (what a router called in process needs; [`Infra`] sets both).
+pub fn server_config(dir: &Path, database_url: Option<String>) -> ServerConfig {
+    ServerConfig {
+        data_dir: dir.to_path_buf(),
+        database_url,
+        listen: None,
+        url: None,
+        admin_email: ADMIN.into(),
+        leptos_config: "Leptos.toml".into(),
+        secure_cookies: None,
+        tls_cert: None,
+        tls_key: None,
+        no_tls: true,
+        verify_interval_secs: 300,
+        trusted_proxies: Vec::new(),
+        session_max_age_hours: 168,
+        verify_grace_period_secs: 86_400,
+    }
+}
+
+/// What `infra server` does before it serves (migrations, keys, the first admin at the first start):
+/// the state, and the first admin's one-time password if this start created them.
+pub async fn prepare(config: ServerConfig) -> (AppState, Option<String>) {
+    let leptos = leptos::config::LeptosOptions::builder().output_name("infra").build();
+    infra::server::web::prepare(config, leptos).await.expect("server prepares")
+}
+
+/// Replaces the first admin's one-time password with [`ADMIN_PASSWORD`]; their id and an access key.
+pub async fn first_admin(state: &AppState, one_time: &str) -> (i64, String) {
+    let db = &state.db;
+    let admin_id = users::find_by_email(db, ADMIN).await.unwrap().expect("first admin").id;
+    let actor = actor_for_user(db, admin_id, "test").await.unwrap();
+    users::change_own_password(Ctx::new(db, &actor), one_time, ADMIN_PASSWORD).await.unwrap();
+    (admin_id, key_for(state, admin_id).await)
+}
+
+/// A new access key of this user.
 pub async fn key_for(state: &AppState, user_id: i64) -> String {
     let actor = actor_for_user(&state.db, user_id, "test").await.unwrap();
     keys::create(Ctx::new(&state.db, &actor), &NewAccessKey { name: "k".into(), ttl_secs: None, inactivity_timeout_secs: None }).await.unwrap().access_key

@@ -1,6 +1,5 @@
 //! The test OpenID Provider (npm `oidc-provider`, run by `end2end/idp/idp.mjs`) for the Rust tests and
 //! benchmarks: one confidential client `infra` (secret `infra-secret`) and the users given.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -32,7 +31,7 @@ impl Idp {
         let file = dir.join("idp.json");
         std::fs::write(&file, config.to_string()).unwrap();
         let mut child = Command::new("node")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/end2end/idp/idp.mjs"))
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../end2end/idp/idp.mjs"))
             .arg(&file)
             .env("IDP_EXIT_ON_STDIN_EOF", "1")
             .stdin(Stdio::piped())
