@@ -340,6 +340,18 @@ async fn grants_rules(s: Server) {
         .map(|e| e["resource"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(access, vec!["prod.db", "prod.web"]);
+    // each entry says how its cluster is doing: connected, pending (no connector yet), none for infra
+    s.post("/api/destinations", &s.admin, json!({"name": "edge"})).await;
+    s.post("/api/grants", &s.admin, json!({"subject": "carol@example.com", "role": "view", "resource": "edge"})).await;
+    s.post("/api/grants", &s.admin, json!({"subject": "carol@example.com", "role": "view", "resource": "infra"})).await;
+    let status: Vec<(String, Value)> = serde_json::from_value::<Vec<Value>>(s.get("/api/me/access", &carol_key).await.body)
+        .unwrap()
+        .iter()
+        .map(|e| (e["resource"].as_str().unwrap().to_string(), e["cluster_status"].clone()))
+        .collect();
+    let expected = [("edge", json!("pending")), ("infra", Value::Null), ("prod.db", json!("connected")), ("prod.web", json!("connected"))];
+    assert_eq!(status, expected.map(|(r, v)| (r.to_string(), v)));
+    db::execute(&s.db, "DELETE FROM grants WHERE destination = 'edge' OR (destination = 'infra' AND role = 'view')", []).await.unwrap();
     db::execute(&s.db, "UPDATE grants SET expires_at = ? WHERE role = 'view'", [1000i64.into()]).await.unwrap();
     assert_eq!(s.get("/api/me/access", &carol_key).await.body.as_array().unwrap().len(), 1);
 

@@ -24,6 +24,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0009_provider_group_ids", include_str!("../../../migrations/0009_provider_group_ids.sql")),
     ("0010_device_login_client", include_str!("../../../migrations/0010_device_login_client.sql")),
     ("0011_verification_state", include_str!("../../../migrations/0011_verification_state.sql")),
+    ("0012_grants_by_cluster", include_str!("../../../migrations/0012_grants_by_cluster.sql")),
 ];
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {

@@ -228,14 +228,16 @@ pub async fn list(ctx: Ctx<'_>, filter: &GrantFilter, paging: Paging) -> AppResu
 pub async fn access_of(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec<AccessEntry>> {
     let rows = db::query_all(
         db,
-        "SELECT g.destination, g.namespace, g.role, g.expires_at, '' FROM grants g \
-           WHERE g.subject_kind = 'user' AND g.subject_id = ? AND (g.expires_at IS NULL OR g.expires_at > ?) \
-         UNION ALL \
-         SELECT g.destination, g.namespace, g.role, g.expires_at, \
-                CASE WHEN gr.source = 'local' THEN gr.name ELSE gr.name || ' (' || gr.source || ')' END FROM grants g \
-           JOIN group_members m ON m.group_id = g.subject_id AND g.subject_kind = 'group' \
-           JOIN groups gr ON gr.id = g.subject_id \
-           WHERE m.user_id = ? AND (g.expires_at IS NULL OR g.expires_at > ?) \
+        "SELECT a.destination, a.namespace, a.role, a.expires_at, a.via, d.id, d.last_seen_at FROM ( \
+           SELECT g.destination, g.namespace, g.role, g.expires_at, '' AS via FROM grants g \
+             WHERE g.subject_kind = 'user' AND g.subject_id = ? AND (g.expires_at IS NULL OR g.expires_at > ?) \
+           UNION ALL \
+           SELECT g.destination, g.namespace, g.role, g.expires_at, \
+                  CASE WHEN gr.source = 'local' THEN gr.name ELSE gr.name || ' (' || gr.source || ')' END FROM grants g \
+             JOIN group_members m ON m.group_id = g.subject_id AND g.subject_kind = 'group' \
+             JOIN groups gr ON gr.id = g.subject_id \
+             WHERE m.user_id = ? AND (g.expires_at IS NULL OR g.expires_at > ?) \
+         ) a LEFT JOIN destinations d ON d.name = a.destination \
          ORDER BY 1, 2, 3",
         [user_id.into(), crate::server::now().into(), user_id.into(), crate::server::now().into()],
     )
@@ -246,11 +248,10 @@ pub async fn access_of(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec
         let destination: String = r.try_get_by_index(0)?;
         let namespace: String = r.try_get_by_index(1)?;
         let via_group: String = r.try_get_by_index(4)?;
-        let cluster_status = if destination == INFRA_RESOURCE {
-            None
-        } else {
-            destinations::find_by_name(db, &destination).await?.map(|d| destinations::status_of(d.last_seen_at, now))
-        };
+        // the cluster's status from the same query (one join, not one query per entry)
+        let cluster_id: Option<i64> = r.try_get_by_index(5)?;
+        let last_seen_at: Option<i64> = r.try_get_by_index(6)?;
+        let cluster_status = cluster_id.filter(|_| destination != INFRA_RESOURCE).map(|_| destinations::status_of(last_seen_at, now));
         entries.push(AccessEntry {
             resource: Resource::render(&destination, &namespace),
             role: r.try_get_by_index(2)?,
