@@ -89,6 +89,11 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     db.begin_with_options(TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() }).await
 }
 
+/// Whether `e` is a unique-constraint violation (on either database): the name or key is taken.
+pub fn unique_violation(e: &DbErr) -> bool {
+    matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+}
+
 /// Applies the migrations that have not run yet. Safe for several servers starting at once on PostgreSQL:
 /// an advisory lock serialises them.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {

@@ -95,7 +95,7 @@ pub async fn add(ctx: Ctx<'_>, new: &NewGrant) -> AppResult<(Grant, bool)> {
     let created = match created {
         Ok(c) => c,
         // a concurrent request created the same grant first: that is the idempotent outcome
-        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+        Err(e) if crate::server::db::unique_violation(&e) => {
             drop(txn);
             let existing = find(ctx.db, &subject, &role, &resource).await?.ok_or(AppError::Database(e))?;
             return Ok((get_by_id(ctx.db, existing.id).await?, false));

@@ -120,19 +120,14 @@ fn ensure_local(g: &group::Model) -> AppResult<()> {
     Ok(())
 }
 
-fn unique_violation(e: sea_orm::DbErr) -> AppError {
-    match e.sql_err() {
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => AppError::field("name", "a group with this name already exists"),
-        _ => AppError::Database(e),
-    }
+/// The unique index `groups_local_name` is the check that a local group's name is free.
+fn name_taken(e: sea_orm::DbErr) -> AppError {
+    AppError::or_taken("name", "a group with this name already exists")(e)
 }
 
 pub async fn create(ctx: Ctx<'_>, name: &str) -> AppResult<Group> {
     ctx.require_admin("groups.create", name).await?;
     let name = validate_name(name)?;
-    if find_local(ctx.db, &name).await?.is_some() {
-        return Err(AppError::field("name", "a group with this name already exists"));
-    }
     let txn = crate::server::db::begin_write(ctx.db).await?;
     let model = group::ActiveModel {
         name: Set(name.clone()),
@@ -143,7 +138,7 @@ pub async fn create(ctx: Ctx<'_>, name: &str) -> AppResult<Group> {
     }
     .insert(&txn)
     .await
-    .map_err(unique_violation)?;
+    .map_err(name_taken)?;
     audit::record(&txn, ctx.actor, "groups.create", &name, audit::Outcome::Success, "").await?;
     txn.commit().await?;
     to_model(ctx.db, model).await
@@ -154,17 +149,12 @@ pub async fn rename(ctx: Ctx<'_>, id: i64, new_name: &str) -> AppResult<Group> {
     let new_name = validate_name(new_name)?;
     let existing = get_model(ctx.db, id).await?;
     ensure_local(&existing)?;
-    if let Some(other) = find_local(ctx.db, &new_name).await?
-        && other.id != id
-    {
-        return Err(AppError::field("name", "a group with this name already exists"));
-    }
     let txn = crate::server::db::begin_write(ctx.db).await?;
     let old_name = existing.name.clone();
     let mut active: group::ActiveModel = existing.into();
     active.name = Set(new_name.clone());
     active.name_lc = Set(new_name.to_lowercase());
-    let model = active.update(&txn).await.map_err(unique_violation)?;
+    let model = active.update(&txn).await.map_err(name_taken)?;
     audit::record(&txn, ctx.actor, "groups.rename", &old_name, audit::Outcome::Success, &format!("to {new_name}")).await?;
     txn.commit().await?;
     super::changes::notify();

@@ -302,9 +302,6 @@ pub async fn create(ctx: Ctx<'_>, master: &MasterKey, new: &NewProvider) -> AppR
     if service_account.is_some() && kind != "google" {
         return Err(AppError::field("service_account_json", "only for google"));
     }
-    if find(ctx.db, By::Name(name.clone())).await?.is_some() {
-        return Err(AppError::field("name", "a provider with this name already exists"));
-    }
     let txn = db::begin_write(ctx.db).await?;
     db::execute(
         &txn,
@@ -329,7 +326,8 @@ pub async fn create(ctx: Ctx<'_>, master: &MasterKey, new: &NewProvider) -> AppR
             crate::server::now().into(),
         ],
     )
-    .await?;
+    .await
+    .map_err(AppError::or_taken("name", "a provider with this name already exists"))?;
     audit::record(&txn, ctx.actor, "providers.create", &name, audit::Outcome::Success, "").await?;
     txn.commit().await?;
     find(ctx.db, By::Name(name)).await?.map(|(p, _)| p).ok_or_else(|| AppError::Internal("the provider was not stored".into()))

@@ -73,9 +73,6 @@ pub async fn create(ctx: Ctx<'_>, new: NewUser) -> AppResult<(User, Option<Strin
         }
         None => (password::random_token(16), true),
     };
-    if find_by_email(ctx.db, &email).await?.is_some() {
-        return Err(AppError::field("email", "a user with this email already exists"));
-    }
     let hash = password::hash(&password).await?;
     let txn = crate::server::db::begin_write(ctx.db).await?;
     let model = insert(&txn, KIND_USER, &email, &name, Some(hash), one_time).await?;
@@ -110,10 +107,7 @@ pub async fn insert(
     }
     .insert(db)
     .await
-    .map_err(|e| match e.sql_err() {
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => AppError::field("email", "a user with this email already exists"),
-        _ => AppError::Database(e),
-    })?;
+    .map_err(AppError::or_taken("email", "a user with this email already exists"))?;
     Ok(model)
 }
 
