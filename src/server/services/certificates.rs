@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use sea_orm::ConnectionTrait;
 
-use super::{Ctx, audit, changes};
+use super::{Ctx, audit};
 use crate::model::{CertificateRequest, IssuedCertificate, is_kubernetes_system_name};
 use crate::server::db;
 use crate::server::error::{AppError, AppResult};
@@ -50,7 +50,6 @@ pub async fn issue(ctx: Ctx<'_>, cluster: &str, lifetime: Duration) -> AppResult
         .ok_or_else(|| AppError::Internal("the certificate request was not recorded".into()))?;
     let id: i64 = row.try_get_by_index(0)?;
     txn.commit().await?;
-    changes::notify();
 
     let deadline = tokio::time::Instant::now() + WAIT;
     let answer = loop {
@@ -77,8 +76,9 @@ pub async fn issue(ctx: Ctx<'_>, cluster: &str, lifetime: Duration) -> AppResult
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    db::execute(ctx.db, "DELETE FROM certificate_requests WHERE id = ?", [id.into()]).await?;
-    changes::notify();
+    let txn = db::begin_write(ctx.db).await?;
+    db::execute(&txn, "DELETE FROM certificate_requests WHERE id = ?", [id.into()]).await?;
+    txn.commit().await?;
     answer
 }
 

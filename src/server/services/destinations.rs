@@ -234,6 +234,5 @@ pub async fn remove(ctx: Ctx<'_>, name: &str) -> AppResult<()> {
     destination::Entity::delete_by_id(existing.id).exec(&txn).await?;
     audit::record(&txn, ctx.actor, "destinations.remove", &existing.name, audit::Outcome::Success, "").await?;
     txn.commit().await?;
-    super::changes::notify();
     Ok(())
 }

@@ -112,7 +112,6 @@ pub async fn add(ctx: Ctx<'_>, new: &NewGrant) -> AppResult<(Grant, bool)> {
     )
     .await?;
     txn.commit().await?;
-    super::changes::notify();
     Ok((get_by_id(ctx.db, created.id).await?, true))
 }
 
@@ -143,7 +142,6 @@ pub async fn remove(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     )
     .await?;
     txn.commit().await?;
-    super::changes::notify();
     Ok(())
 }
 

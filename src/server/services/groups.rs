@@ -157,7 +157,6 @@ pub async fn rename(ctx: Ctx<'_>, id: i64, new_name: &str) -> AppResult<Group> {
     let model = active.update(&txn).await.map_err(name_taken)?;
     audit::record(&txn, ctx.actor, "groups.rename", &old_name, audit::Outcome::Success, &format!("to {new_name}")).await?;
     txn.commit().await?;
-    super::changes::notify();
     to_model(ctx.db, model).await
 }
 
@@ -173,7 +172,6 @@ pub async fn delete(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     ensure_an_admin_remains(&txn).await?;
     audit::record(&txn, ctx.actor, "groups.delete", &existing.name, audit::Outcome::Success, "").await?;
     txn.commit().await?;
-    super::changes::notify();
     Ok(())
 }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use sea_orm::ConnectionTrait;
 
 use super::leases::Lease;
-use super::{Ctx, audit, changes, destinations};
+use super::{Ctx, audit, destinations};
 use crate::model::{NewProvider, Provider, ProviderCheck, ProviderUpdate, Unverified};
 use crate::server::auth::signing::MasterKey;
 use crate::server::db;
@@ -383,7 +383,6 @@ pub async fn delete(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     db::execute(&txn, "DELETE FROM providers WHERE id = ?", [id.into()]).await?;
     audit::record(&txn, ctx.actor, "providers.delete", &p.name, audit::Outcome::Success, "").await?;
     txn.commit().await?;
-    changes::notify();
     Ok(())
 }
 
@@ -496,7 +495,6 @@ pub async fn sign_in(
     let actor = crate::server::auth::actor_for_user(&txn, user_id, &provider.name).await?;
     audit::record(&txn, &actor, "auth.provider.login", &provider.name, audit::Outcome::Success, &format!("groups: {}", describe_groups(&who.groups))).await?;
     txn.commit().await?;
-    changes::notify();
     Ok(user_id)
 }
 
@@ -771,8 +769,5 @@ async fn refreshed(db: &sea_orm::DatabaseConnection, master: &MasterKey, provide
         audit::record(&txn, &actor, "auth.provider.groups", &who.email, audit::Outcome::Success, &format!("groups: {}", describe_groups(&who.groups))).await?;
     }
     txn.commit().await?;
-    if changed {
-        changes::notify();
-    }
     Ok(changed)
 }

@@ -179,9 +179,6 @@ pub async fn update(ctx: Ctx<'_>, id: i64, change: &UserUpdate) -> AppResult<Use
         audit::record(&txn, ctx.actor, action, &email, audit::Outcome::Success, "").await?;
     }
     txn.commit().await?;
-    if change.disabled.is_some() {
-        super::changes::notify();
-    }
     Ok(to_model(model))
 }
 
@@ -196,7 +193,6 @@ pub async fn delete(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     super::revocations::revoke_user(&txn, id).await?;
     audit::record(&txn, ctx.actor, "users.delete", &existing.email, audit::Outcome::Success, "").await?;
     txn.commit().await?;
-    super::changes::notify();
     Ok(())
 }
 
