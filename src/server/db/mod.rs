@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult, QueryResult, SqliteTransactionMode,
-    Statement, TransactionOptions, TransactionTrait, Value,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult, FromQueryResult, QueryResult,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
 };
 
 /// The migrations, in order. Each runs once, inside a transaction, and is recorded in `schema_migrations`.
@@ -226,10 +226,16 @@ pub async fn execute(db: &impl ConnectionTrait, sql: &str, values: impl IntoIter
     Ok(db.execute_raw(statement(db.get_database_backend(), sql, values)).await?.rows_affected())
 }
 
+/// Rows of hand-written SQL decoded by column name (`SELECT x AS name ...`) into `T`.
+pub fn decode<T: FromQueryResult>(rows: &[QueryResult]) -> Result<Vec<T>, DbErr> {
+    rows.iter().map(|row| T::from_query_result(row, "")).collect()
+}
+
 /// `SELECT COUNT(*) ...` as a number.
 pub async fn count(db: &impl ConnectionTrait, sql: &str, values: impl IntoIterator<Item = Value>) -> Result<u64, DbErr> {
     let row = query_one(db, sql, values).await?;
     let n: i64 = match row {
+        // the one column of a COUNT(*), whatever the database names it
         Some(row) => row.try_get_by_index(0)?,
         None => 0,
     };

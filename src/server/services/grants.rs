@@ -1,6 +1,6 @@
 //! Grants: subject x role x resource (`infra`, `cluster` or `cluster.namespace`), with optional expiry.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, Set};
 
 use super::{Ctx, Paging, audit, destinations, ensure_an_admin_remains, groups, users};
 use crate::model::{AccessEntry, Grant, INFRA_RESOURCE, INFRA_ROLES, NewGrant, Page, Resource, Subject, SubjectKind};
@@ -145,37 +145,53 @@ pub async fn remove(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     Ok(())
 }
 
-const GRANT_SELECT: &str = "SELECT g.id, g.subject_kind, g.subject_id, COALESCE(u.email, gr.name, ''), \
-       COALESCE(u.name, CASE WHEN gr.source <> 'local' THEN gr.source END, ''), \
-       g.role, g.destination, g.namespace, cb.email, g.created_at, g.expires_at \
+/// A grant with its subject's and creator's names: joins the entities do not state, read as [`GrantRow`].
+const GRANT_SELECT: &str = "SELECT g.id AS id, g.subject_kind AS subject_kind, g.subject_id AS subject_id, \
+       COALESCE(u.email, gr.name, '') AS subject_name, \
+       COALESCE(u.name, CASE WHEN gr.source <> 'local' THEN gr.source END, '') AS subject_detail, \
+       g.role AS role, g.destination AS destination, g.namespace AS namespace, cb.email AS created_by, \
+       g.created_at AS created_at, g.expires_at AS expires_at \
      FROM grants g \
      LEFT JOIN users u ON g.subject_kind = 'user' AND u.id = g.subject_id \
      LEFT JOIN groups gr ON g.subject_kind = 'group' AND gr.id = g.subject_id \
      LEFT JOIN users cb ON cb.id = g.created_by";
 
-fn row_to_grant(r: sea_orm::QueryResult) -> Result<Grant, sea_orm::DbErr> {
-    let kind: String = r.try_get_by_index(1)?;
-    let destination: String = r.try_get_by_index(6)?;
-    let namespace: String = r.try_get_by_index(7)?;
+#[derive(FromQueryResult)]
+struct GrantRow {
+    id: i64,
+    subject_kind: String,
+    subject_id: i64,
+    subject_name: String,
+    subject_detail: String,
+    role: String,
+    destination: String,
+    namespace: String,
+    created_by: Option<String>,
+    created_at: i64,
+    expires_at: Option<i64>,
+}
+
+fn row_to_grant(r: &sea_orm::QueryResult) -> Result<Grant, sea_orm::DbErr> {
+    let r = GrantRow::from_query_result(r, "")?;
     Ok(Grant {
-        id: r.try_get_by_index(0)?,
+        id: r.id,
         subject: Subject {
-            kind: SubjectKind::parse(&kind).unwrap_or(SubjectKind::User),
-            id: r.try_get_by_index(2)?,
-            name: r.try_get_by_index(3)?,
-            detail: r.try_get_by_index(4)?,
+            kind: SubjectKind::parse(&r.subject_kind).unwrap_or(SubjectKind::User),
+            id: r.subject_id,
+            name: r.subject_name,
+            detail: r.subject_detail,
         },
-        role: r.try_get_by_index(5)?,
-        resource: Resource::render(&destination, &namespace),
-        created_by: r.try_get_by_index(8)?,
-        created_at: r.try_get_by_index(9)?,
-        expires_at: r.try_get_by_index(10)?,
+        role: r.role,
+        resource: Resource::render(&r.destination, &r.namespace),
+        created_by: r.created_by,
+        created_at: r.created_at,
+        expires_at: r.expires_at,
     })
 }
 
 async fn get_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<Grant> {
     let row = db::query_one(db, &format!("{GRANT_SELECT} WHERE g.id = ?"), [id.into()]).await?.ok_or_else(|| AppError::NotFound(format!("grant {id}")))?;
-    Ok(row_to_grant(row)?)
+    Ok(row_to_grant(&row)?)
 }
 
 /// Also the query string of its list (`?subject=&cluster=&role=`, `?actor=&action=&outcome=`).
@@ -218,7 +234,7 @@ pub async fn list(ctx: Ctx<'_>, filter: &GrantFilter, paging: Paging) -> AppResu
     values.push((paging.limit as i64).into());
     values.push((paging.offset() as i64).into());
     let rows = db::query_all(ctx.db, &format!("{GRANT_SELECT} {filter_sql} ORDER BY g.id DESC LIMIT ? OFFSET ?"), values).await?;
-    let items = rows.into_iter().map(row_to_grant).collect::<Result<Vec<_>, _>>()?;
+    let items = rows.iter().map(row_to_grant).collect::<Result<Vec<_>, _>>()?;
     Ok(paging.wrap(items, total))
 }
 
@@ -226,7 +242,8 @@ pub async fn list(ctx: Ctx<'_>, filter: &GrantFilter, paging: Paging) -> AppResu
 pub async fn access_of(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec<AccessEntry>> {
     let rows = db::query_all(
         db,
-        "SELECT g.destination, g.namespace, g.role, g.expires_at, '' FROM grants g \
+        "SELECT g.destination AS destination, g.namespace AS namespace, g.role AS role, g.expires_at AS expires_at, '' AS via_group \
+         FROM grants g \
            WHERE g.subject_kind = 'user' AND g.subject_id = ? AND (g.expires_at IS NULL OR g.expires_at > ?) \
          UNION ALL \
          SELECT g.destination, g.namespace, g.role, g.expires_at, \
@@ -240,20 +257,25 @@ pub async fn access_of(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec
     .await?;
     let now = crate::server::now();
     let mut entries = Vec::with_capacity(rows.len());
-    for r in rows {
-        let destination: String = r.try_get_by_index(0)?;
-        let namespace: String = r.try_get_by_index(1)?;
-        let via_group: String = r.try_get_by_index(4)?;
-        let cluster_status = if destination == INFRA_RESOURCE {
+    #[derive(FromQueryResult)]
+    struct Row {
+        destination: String,
+        namespace: String,
+        role: String,
+        expires_at: Option<i64>,
+        via_group: String,
+    }
+    for r in db::decode::<Row>(&rows)? {
+        let cluster_status = if r.destination == INFRA_RESOURCE {
             None
         } else {
-            destinations::find_by_name(db, &destination).await?.map(|d| destinations::status_of(d.last_seen_at, now))
+            destinations::find_by_name(db, &r.destination).await?.map(|d| destinations::status_of(d.last_seen_at, now))
         };
         entries.push(AccessEntry {
-            resource: Resource::render(&destination, &namespace),
-            role: r.try_get_by_index(2)?,
-            via: if via_group.is_empty() { "direct".into() } else { format!("group {via_group}") },
-            expires_at: r.try_get_by_index(3)?,
+            resource: Resource::render(&r.destination, &r.namespace),
+            role: r.role,
+            via: if r.via_group.is_empty() { "direct".into() } else { format!("group {}", r.via_group) },
+            expires_at: r.expires_at,
             cluster_status,
         });
     }

@@ -1,6 +1,6 @@
 //! Users: create, disable, delete, passwords, listing and search.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::{Ctx, Paging, audit, ensure_an_admin_remains, prefix_range};
 use crate::model::{Page, Subject, SubjectKind, User, UserUpdate};
@@ -265,22 +265,21 @@ pub async fn list(ctx: Ctx<'_>, q: Option<&str>, paging: Paging) -> AppResult<Pa
 pub async fn search(db: &impl ConnectionTrait, q: &str, limit: u64) -> AppResult<Vec<Subject>> {
     let Some((lo, hi)) = prefix_range(q) else { return Ok(Vec::new()) };
     let mut found: Vec<Subject> = Vec::new();
-    for column in ["email", "name_lc"] {
-        let rows = db::query_all(
-            db,
-            &format!(
-                "SELECT id, email, name FROM users WHERE {column} >= ? AND {column} < ? AND kind = 'user' \
-                 AND disabled = ? ORDER BY {column} LIMIT ?"
-            ),
-            [lo.clone().into(), hi.clone().into(), false.into(), (limit as i64).into()],
-        )
-        .await?;
+    for column in [user::Column::Email, user::Column::NameLc] {
+        let rows = user::Entity::find()
+            .filter(column.gte(lo.clone()))
+            .filter(column.lt(hi.clone()))
+            .filter(user::Column::Kind.eq(KIND_USER))
+            .filter(user::Column::Disabled.eq(false))
+            .order_by_asc(column)
+            .limit(limit)
+            .all(db)
+            .await?;
         for row in rows {
-            let id: i64 = row.try_get_by_index(0)?;
-            if found.iter().any(|s| s.id == id) {
+            if found.iter().any(|s| s.id == row.id) {
                 continue;
             }
-            found.push(Subject { kind: SubjectKind::User, id, name: row.try_get_by_index(1)?, detail: row.try_get_by_index(2)? });
+            found.push(Subject { kind: SubjectKind::User, id: row.id, name: row.email, detail: row.name });
         }
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));
