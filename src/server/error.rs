@@ -19,6 +19,9 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// a name (or email) that must be unique is taken: 409, saying which field
+    #[error("{}: {}", .0.field, .0.message)]
+    Taken(FieldError),
     #[error("too many failed sign-ins: try again in {0} seconds")]
     Locked(i64),
     /// a part this request needs (a cluster's connector) did not answer
@@ -39,6 +42,18 @@ impl AppError {
         AppError::Invalid(format!("{field}: {message}"), vec![FieldError { field: field.to_string(), message }])
     }
 
+    /// A unique name (or email) is taken, by an existing row or by a concurrent create.
+    pub fn taken(field: &str, message: impl Into<String>) -> Self {
+        AppError::Taken(FieldError { field: field.to_string(), message: message.into() })
+    }
+
+    /// For the INSERT or UPDATE that is itself the uniqueness check (no check-then-insert, which two
+    /// concurrent creates both pass): its unique violation becomes [`AppError::taken`], any other error stays
+    /// a database error. `.map_err(AppError::or_taken("name", "a group with this name already exists"))`
+    pub fn or_taken(field: &'static str, message: &'static str) -> impl FnOnce(sea_orm::DbErr) -> AppError {
+        move |e| if crate::server::db::unique_violation(&e) { AppError::taken(field, message) } else { AppError::Database(e) }
+    }
+
     pub fn forbidden() -> Self {
         AppError::Forbidden("you do not have permission to do that".into())
     }
@@ -49,7 +64,7 @@ impl AppError {
             AppError::Unauthenticated | AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Conflict(_) | AppError::Taken(_) => StatusCode::CONFLICT,
             AppError::Locked(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Database(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -63,7 +78,7 @@ impl AppError {
             AppError::Unauthorized(_) => "unauthorized",
             AppError::Forbidden(_) => "forbidden",
             AppError::NotFound(_) => "not_found",
-            AppError::Conflict(_) => "conflict",
+            AppError::Conflict(_) | AppError::Taken(_) => "conflict",
             AppError::Locked(_) => "locked",
             AppError::Unavailable(_) => "unavailable",
             AppError::Database(_) | AppError::Internal(_) => "internal",
@@ -84,6 +99,7 @@ impl AppError {
         };
         let fields = match self {
             AppError::Invalid(_, fields) => fields.clone(),
+            AppError::Taken(field) => vec![field.clone()],
             _ => Vec::new(),
         };
         ApiError { code: self.code().to_string(), message, fields }

@@ -60,6 +60,7 @@ on_both_databases!(
     audit_log,
     typeahead_search,
     concurrent_writes,
+    concurrent_creates_of_one_name,
 );
 
 /// `infra server` as the harness prepares it, called through its router in this process (no port, no
@@ -201,8 +202,10 @@ async fn users_rules(s: Server) {
     assert!(r.body.get("one_time_password").is_none());
     let alice = r.body["user"]["id"].as_i64().unwrap();
     let before = s.count("users").await;
+    let r = s.post("/api/users", &s.admin, json!({"email": "ALICE@example.com"})).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "a taken email: {:?}", r.body);
+    assert_eq!((r.body["code"].as_str(), field(&r)), (Some("conflict"), "email"));
     for (body, bad_field) in [
-        (json!({"email": "ALICE@example.com"}), "email"),
         (json!({"email": "not-an-email"}), "email"),
         (json!({"email": "x@example.com", "password": "short"}), "password"),
         (json!({"email": "y@example.com", "name": "n".repeat(101)}), "name"),
@@ -250,7 +253,9 @@ async fn groups_rules(s: Server) {
     let r = s.post("/api/groups", &s.admin, json!({"name": "Engineering"})).await;
     assert_eq!(r.status, StatusCode::CREATED);
     let eng = r.body["id"].as_i64().unwrap();
-    for name in ["engineering", "", "a:b", "x@y", &"n".repeat(65)] {
+    let r = s.post("/api/groups", &s.admin, json!({"name": "engineering"})).await;
+    assert_eq!((r.status, field(&r)), (StatusCode::CONFLICT, "name"), "a taken name: {:?}", r.body);
+    for name in ["", "a:b", "x@y", &"n".repeat(65)] {
         let r = s.post("/api/groups", &s.admin, json!({"name": name})).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name:?} must be refused");
         assert_eq!(field(&r), "name");
@@ -274,7 +279,7 @@ async fn groups_rules(s: Server) {
     // rename, and a clash is refused
     s.post("/api/groups", &s.admin, json!({"name": "Ops"})).await;
     let r = s.call(Method::PATCH, &format!("/api/groups/{eng}"), Some(&s.admin), Some(json!({"name": "OPS"}))).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!((r.status, field(&r)), (StatusCode::CONFLICT, "name"), "{:?}", r.body);
     let r = s.call(Method::PATCH, &format!("/api/groups/{eng}"), Some(&s.admin), Some(json!({"name": "Platform"}))).await;
     assert_eq!(r.body["name"], "Platform");
 
@@ -1115,5 +1120,51 @@ async fn sqlite_files_are_private() {
     for file in &files {
         let mode = std::fs::metadata(file).unwrap_or_else(|e| panic!("{}: {e}", file.display())).permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{} has mode {mode:o}", file.display());
+    }
+}
+
+/// Creates of the same name at the same time: exactly one is created, every other one is told the name
+/// is taken (409, with the field), never an internal error; a later duplicate is told the same.
+async fn concurrent_creates_of_one_name(s: Server) {
+    let cases = [
+        ("/api/providers", json!({"name": "corp", "kind": "google", "client_id": "id", "client_secret": "secret"}), "name"),
+        ("/api/destinations", json!({"name": "edge"}), "name"),
+        ("/api/groups", json!({"name": "Racers"}), "name"),
+        ("/api/users", json!({"email": "racer@example.com", "password": "racer-pass-1"}), "email"),
+    ];
+    for (path, body, taken_field) in cases {
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (app, admin, body) = (s.app.clone(), s.admin.clone(), body.clone());
+            tasks.push(tokio::spawn(async move {
+                let req = Request::builder()
+                    .method(Method::POST)
+                    .uri(path)
+                    .header(header::HOST, "infra.test")
+                    .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from(body.to_string()))
+                    .unwrap();
+                let res = app.oneshot(req).await.unwrap();
+                let status = res.status();
+                let bytes = res.into_body().collect().await.unwrap().to_bytes();
+                (status, serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null))
+            }));
+        }
+        let mut replies = Vec::new();
+        for t in tasks {
+            replies.push(t.await.unwrap());
+        }
+        replies.push({
+            let r = s.post(path, &s.admin, body.clone()).await;
+            (r.status, r.body)
+        });
+        let created = replies.iter().filter(|(status, _)| *status == StatusCode::CREATED).count();
+        assert_eq!(created, 1, "{path}: exactly one create succeeds: {replies:?}");
+        for (status, body) in replies.iter().filter(|(status, _)| *status != StatusCode::CREATED) {
+            assert_eq!(*status, StatusCode::CONFLICT, "{path}: {body:?}");
+            assert_eq!(body["code"], "conflict", "{path}: {body:?}");
+            assert_eq!(body["fields"][0]["field"], taken_field, "{path}: {body:?}");
+        }
     }
 }

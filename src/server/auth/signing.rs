@@ -16,11 +16,12 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use ed25519_dalek::pkcs8::EncodePrivateKey;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rand::RngCore;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 
 use crate::model::ClusterClaims;
-use crate::server::db;
+use crate::server::db::entities::signing_key;
 use crate::server::error::{AppError, AppResult};
 
 /// A key signs for this long before a new one takes over (checked at start and on every reload).
@@ -158,17 +159,23 @@ async fn create_key(db: &impl ConnectionTrait, master: &MasterKey) -> AppResult<
     let public = URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes());
     let kid = crate::server::auth::password::random_token(16);
     let now = crate::server::now();
-    db::execute(
-        db,
-        "UPDATE signing_keys SET retired_at = ?, expires_at = ? WHERE retired_at IS NULL",
-        [now.into(), (now + MAX_TOKEN_LIFETIME.as_millis() as i64).into()],
-    )
-    .await?;
-    db::execute(
-        db,
-        "INSERT INTO signing_keys (kid, algorithm, private_key, public_key, created_at) VALUES (?, ?, ?, ?, ?)",
-        [kid.clone().into(), ALGORITHM.into(), master.encrypt(der.as_bytes(), &kid)?.into(), public.into(), now.into()],
-    )
+    signing_key::Entity::update_many()
+        .col_expr(signing_key::Column::RetiredAt, Expr::value(now))
+        .col_expr(signing_key::Column::ExpiresAt, Expr::value(now + MAX_TOKEN_LIFETIME.as_millis() as i64))
+        .filter(signing_key::Column::RetiredAt.is_null())
+        .exec(db)
+        .await?;
+    signing_key::ActiveModel {
+        kid: Set(kid.clone()),
+        algorithm: Set(ALGORITHM.into()),
+        private_key: Set(master.encrypt(der.as_bytes(), &kid)?),
+        public_key: Set(public),
+        created_at: Set(now),
+        retired_at: Set(None),
+        expires_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
     .await?;
     tracing::info!(kid, "new token signing key");
     Ok(kid)
@@ -176,28 +183,27 @@ async fn create_key(db: &impl ConnectionTrait, master: &MasterKey) -> AppResult<
 
 async fn load(db: &DatabaseConnection, master: &MasterKey) -> Result<KeySet, String> {
     let now = crate::server::now();
-    let active = |db| async move {
-        db::query_one(db, "SELECT kid, private_key, created_at FROM signing_keys WHERE retired_at IS NULL ORDER BY id DESC LIMIT 1", []).await
-    };
+    let active =
+        |db| async move { signing_key::Entity::find().filter(signing_key::Column::RetiredAt.is_null()).order_by_desc(signing_key::Column::Id).one(db).await };
     let mut row = active(db).await.map_err(|e| e.to_string())?;
     let stale = match &row {
         None => true,
-        Some(r) => r.try_get_by_index::<i64>(2).map_err(|e| e.to_string())? + (ROTATE_AFTER.as_millis() as i64) < now,
+        Some(k) => k.created_at + (ROTATE_AFTER.as_millis() as i64) < now,
     };
     if stale {
         create_key(db, master).await.map_err(|e| e.to_string())?;
         row = active(db).await.map_err(|e| e.to_string())?;
     }
-    let row = row.ok_or("no active signing key")?;
-    let kid: String = row.try_get_by_index(0).map_err(|e| e.to_string())?;
-    let sealed: String = row.try_get_by_index(1).map_err(|e| e.to_string())?;
+    let signing_key::Model { kid, private_key: sealed, .. } = row.ok_or("no active signing key")?;
     let der = master.decrypt(&sealed, &kid)?;
-    let published = db::query_all(db, "SELECT kid, public_key FROM signing_keys WHERE expires_at IS NULL OR expires_at > ? ORDER BY id DESC", [now.into()])
+    let published = signing_key::Entity::find()
+        .filter(Condition::any().add(signing_key::Column::ExpiresAt.is_null()).add(signing_key::Column::ExpiresAt.gt(now)))
+        .order_by_desc(signing_key::Column::Id)
+        .all(db)
         .await
         .map_err(|e| e.to_string())?
         .into_iter()
-        .map(|r| Ok(PublicJwk { kty: "OKP", crv: "Ed25519", alg: ALGORITHM, use_: "sig", kid: r.try_get_by_index(0)?, x: r.try_get_by_index(1)? }))
-        .collect::<Result<Vec<_>, sea_orm::DbErr>>()
-        .map_err(|e| e.to_string())?;
+        .map(|k| PublicJwk { kty: "OKP", crv: "Ed25519", alg: ALGORITHM, use_: "sig", kid: k.kid, x: k.public_key })
+        .collect();
     Ok(KeySet { kid, encoding: EncodingKey::from_ed_der(&der), published: Jwks { keys: published }, loaded: Instant::now() })
 }

@@ -176,3 +176,146 @@ pub mod setting {
     }
     no_relations!();
 }
+
+pub mod signing_key {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "signing_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub kid: String,
+        pub algorithm: String,
+        /// encrypted with the master key
+        pub private_key: String,
+        pub public_key: String,
+        pub created_at: i64,
+        pub retired_at: Option<i64>,
+        pub expires_at: Option<i64>,
+    }
+    no_relations!();
+}
+
+pub mod revocation {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "revocations")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub kind: String,
+        pub subject: String,
+        pub until_at: i64,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod certificate_request {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "certificate_requests")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub destination: String,
+        pub user_id: i64,
+        pub csr: String,
+        pub expiration_secs: i64,
+        pub certificate: String,
+        pub api_server: String,
+        pub api_server_ca: String,
+        pub error: String,
+        pub created_at: i64,
+    }
+    no_relations!();
+}
+
+pub mod provider {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "providers")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub name: String,
+        pub kind: String,
+        pub issuer: String,
+        pub client_id: String,
+        /// encrypted
+        pub client_secret: String,
+        /// space-separated
+        pub scopes: String,
+        pub groups_claim: String,
+        /// comma-separated email domains; empty: any
+        pub allowed_domains: String,
+        pub created_at: i64,
+        pub directory_url: String,
+        /// encrypted
+        pub directory_secret: String,
+        pub directory_admin: String,
+    }
+    no_relations!();
+}
+
+pub mod provider_user {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "provider_users")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: i64,
+        pub provider_id: i64,
+        pub subject: String,
+        /// encrypted; empty when the IdP gave none
+        pub refresh_token: String,
+        pub verified_at: Option<i64>,
+        pub verify_failing_since: Option<i64>,
+        pub verify_failures: i64,
+        pub verify_retry_at: Option<i64>,
+        pub verify_error: String,
+    }
+    no_relations!();
+}
+
+pub mod device_login {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "device_logins")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// SHA-256 of the device code, hex
+        pub device_code: String,
+        pub user_code: String,
+        pub client_name: String,
+        /// set when approved
+        pub user_id: Option<i64>,
+        pub expires_at: i64,
+        pub created_at: i64,
+        /// `INTEGER`: 32 bits on PostgreSQL
+        pub redirect_port: Option<i32>,
+        pub client_addr: String,
+    }
+    no_relations!();
+}
+
+pub mod lease {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "leases")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub holder: String,
+        pub expires_at: i64,
+    }
+    no_relations!();
+}

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, QueryResult, SqliteTransactionMode, Statement,
-    TransactionOptions, TransactionTrait, Value,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult, FromQueryResult, QueryResult,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
 };
 
 /// The migrations, in order. Each runs once, inside a transaction, and is recorded in `schema_migrations`.
@@ -86,8 +86,62 @@ fn make_private(path: &Path, create: bool) {
 /// waiting up to the busy timeout for another writer to finish. A deferred transaction that reads
 /// first and writes later fails at once with "database is locked" when another connection wrote in
 /// between, so every service that writes starts here. On PostgreSQL this is a plain `BEGIN`.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() }).await
+pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
+    let txn = db.begin_with_options(TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() }).await?;
+    Ok(WriteTxn(txn))
+}
+
+/// A transaction from [`begin_write`]: it is used as the transaction it wraps, and committing it also
+/// wakes the connectors' long polls ([`changes::notify`](crate::server::services::changes::notify)), so
+/// that no writer can forget to after changing grants, groups, users or clusters. A long poll woken by a
+/// write that changed nothing it serves re-reads its bindings and goes on waiting. Dropped without
+/// `commit`, it rolls back and wakes nobody.
+pub struct WriteTxn(DatabaseTransaction);
+
+impl WriteTxn {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.0.commit().await?;
+        crate::server::services::changes::notify();
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTxn {
+    type Target = DatabaseTransaction;
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.0
+    }
+}
+
+// so that `&txn` goes wherever a connection goes (`&impl ConnectionTrait`, `.insert(&txn)`, `.exec(&txn)`)
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTxn {
+    fn get_database_backend(&self) -> DbBackend {
+        self.0.get_database_backend()
+    }
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.0.execute_raw(stmt).await
+    }
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.0.execute_unprepared(sql).await
+    }
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.0.query_one_raw(stmt).await
+    }
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.0.query_all_raw(stmt).await
+    }
+    fn support_returning(&self) -> bool {
+        self.0.support_returning()
+    }
+    fn is_mock_connection(&self) -> bool {
+        self.0.is_mock_connection()
+    }
+}
+
+/// Whether `e` is a unique-constraint violation (on either database): the name or key is taken.
+pub fn unique_violation(e: &DbErr) -> bool {
+    matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
 }
 
 /// Applies the migrations that have not run yet. Safe for several servers starting at once on PostgreSQL:
@@ -173,10 +227,16 @@ pub async fn execute(db: &impl ConnectionTrait, sql: &str, values: impl IntoIter
     Ok(db.execute_raw(statement(db.get_database_backend(), sql, values)).await?.rows_affected())
 }
 
+/// Rows of hand-written SQL decoded by column name (`SELECT x AS name ...`) into `T`.
+pub fn decode<T: FromQueryResult>(rows: &[QueryResult]) -> Result<Vec<T>, DbErr> {
+    rows.iter().map(|row| T::from_query_result(row, "")).collect()
+}
+
 /// `SELECT COUNT(*) ...` as a number.
 pub async fn count(db: &impl ConnectionTrait, sql: &str, values: impl IntoIterator<Item = Value>) -> Result<u64, DbErr> {
     let row = query_one(db, sql, values).await?;
     let n: i64 = match row {
+        // the one column of a COUNT(*), whatever the database names it
         Some(row) => row.try_get_by_index(0)?,
         None => 0,
     };

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, FromQueryResult};
 use sha2::{Digest, Sha256};
 
 use super::groups::{CLUSTER_NAME, KEYED};
@@ -22,7 +22,7 @@ pub async fn desired(db: &impl ConnectionTrait, destination: &str) -> AppResult<
     let rows = db::query_all(
         db,
         &format!(
-            "SELECT g.role, g.namespace, 'User', u.email FROM grants g JOIN users u ON u.id = g.subject_id \
+            "SELECT g.role AS role, g.namespace AS namespace, 'User' AS kind, u.email AS name FROM grants g JOIN users u ON u.id = g.subject_id \
                WHERE g.subject_kind = 'user' AND g.destination = ? AND u.disabled = ? \
                  AND (g.expires_at IS NULL OR g.expires_at > ?) \
              UNION ALL \
@@ -32,12 +32,16 @@ pub async fn desired(db: &impl ConnectionTrait, destination: &str) -> AppResult<
         [destination.into(), false.into(), crate::server::now().into(), destination.into(), crate::server::now().into()],
     )
     .await?;
+    #[derive(FromQueryResult)]
+    struct Row {
+        role: String,
+        namespace: String,
+        kind: String,
+        name: String,
+    }
     let mut grouped: BTreeMap<(String, String), Vec<BindingSubject>> = BTreeMap::new();
-    for r in rows {
-        let role: String = r.try_get_by_index(0)?;
-        let namespace: String = r.try_get_by_index(1)?;
-        let subject = BindingSubject { kind: r.try_get_by_index(2)?, name: r.try_get_by_index(3)? };
-        grouped.entry((role, namespace)).or_default().push(subject);
+    for r in db::decode::<Row>(&rows)? {
+        grouped.entry((r.role, r.namespace)).or_default().push(BindingSubject { kind: r.kind, name: r.name });
     }
     let bindings: Vec<DesiredBinding> = grouped
         .into_iter()
@@ -59,7 +63,7 @@ async fn granted_group_members(db: &impl ConnectionTrait, destination: &str) -> 
     let rows = db::query_all(
         db,
         &format!(
-            "SELECT DISTINCT {CLUSTER_NAME}, u.email FROM grants g \
+            "SELECT DISTINCT {CLUSTER_NAME} AS grp, u.email AS email FROM grants g \
                JOIN groups gr ON gr.id = g.subject_id \
                JOIN group_members m ON m.group_id = gr.id \
                JOIN users u ON u.id = m.user_id \
@@ -70,9 +74,14 @@ async fn granted_group_members(db: &impl ConnectionTrait, destination: &str) -> 
         [destination.into(), false.into(), crate::server::now().into()],
     )
     .await?;
+    #[derive(FromQueryResult)]
+    struct Row {
+        grp: String,
+        email: String,
+    }
     let mut members: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for r in rows {
-        members.entry(r.try_get_by_index(0)?).or_default().push(r.try_get_by_index(1)?);
+    for r in db::decode::<Row>(&rows)? {
+        members.entry(r.grp).or_default().push(r.email);
     }
     Ok(members)
 }

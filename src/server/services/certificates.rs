@@ -11,11 +11,13 @@
 
 use std::time::Duration;
 
-use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, Set};
 
-use super::{Ctx, audit, changes};
+use super::{Ctx, audit};
 use crate::model::{CertificateRequest, IssuedCertificate, is_kubernetes_system_name};
 use crate::server::db;
+use crate::server::db::entities::certificate_request;
 use crate::server::error::{AppError, AppResult};
 
 /// Kubernetes signs no client certificate for less than this.
@@ -39,35 +41,32 @@ pub async fn issue(ctx: Ctx<'_>, cluster: &str, lifetime: Duration) -> AppResult
     let groups = subject_groups(ctx.db, ctx.actor.user_id, cluster).await?;
     let (csr, key_pem) = crate::tls::client_csr(&email, &groups).map_err(AppError::Internal)?;
     let txn = db::begin_write(ctx.db).await?;
-    db::execute(
-        &txn,
-        "INSERT INTO certificate_requests (destination, user_id, csr, expiration_secs, created_at) VALUES (?, ?, ?, ?, ?)",
-        [cluster.into(), ctx.actor.user_id.into(), csr.clone().into(), (lifetime.as_secs() as i64).into(), crate::server::now().into()],
-    )
-    .await?;
-    let row = db::query_one(&txn, "SELECT id FROM certificate_requests WHERE destination = ? AND csr = ?", [cluster.into(), csr.into()])
-        .await?
-        .ok_or_else(|| AppError::Internal("the certificate request was not recorded".into()))?;
-    let id: i64 = row.try_get_by_index(0)?;
+    let id = certificate_request::ActiveModel {
+        destination: Set(cluster.to_string()),
+        user_id: Set(ctx.actor.user_id),
+        csr: Set(csr),
+        expiration_secs: Set(lifetime.as_secs() as i64),
+        certificate: Set(String::new()),
+        api_server: Set(String::new()),
+        api_server_ca: Set(String::new()),
+        error: Set(String::new()),
+        created_at: Set(crate::server::now()),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?
+    .id;
     txn.commit().await?;
-    changes::notify();
 
     let deadline = tokio::time::Instant::now() + WAIT;
     let answer = loop {
-        let row = db::query_one(ctx.db, "SELECT certificate, api_server, api_server_ca, error FROM certificate_requests WHERE id = ?", [id.into()]).await?;
+        let row = certificate_request::Entity::find_by_id(id).one(ctx.db).await?;
         let Some(row) = row else { break Err(AppError::Internal("the certificate request vanished".into())) };
-        let certificate: String = row.try_get_by_index(0)?;
-        let error: String = row.try_get_by_index(3)?;
-        if !error.is_empty() {
-            break Err(AppError::Conflict(format!("cluster {cluster} did not sign the certificate: {error}")));
+        if !row.error.is_empty() {
+            break Err(AppError::Conflict(format!("cluster {cluster} did not sign the certificate: {}", row.error)));
         }
-        if !certificate.is_empty() {
-            break Ok(BreakGlass {
-                certificate_pem: certificate,
-                key_pem: key_pem.clone(),
-                api_server: row.try_get_by_index(1)?,
-                api_server_ca: row.try_get_by_index(2)?,
-            });
+        if !row.certificate.is_empty() {
+            break Ok(BreakGlass { certificate_pem: row.certificate, key_pem: key_pem.clone(), api_server: row.api_server, api_server_ca: row.api_server_ca });
         }
         if tokio::time::Instant::now() >= deadline {
             break Err(AppError::Unavailable(format!(
@@ -77,8 +76,9 @@ pub async fn issue(ctx: Ctx<'_>, cluster: &str, lifetime: Duration) -> AppResult
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    db::execute(ctx.db, "DELETE FROM certificate_requests WHERE id = ?", [id.into()]).await?;
-    changes::notify();
+    let txn = db::begin_write(ctx.db).await?;
+    certificate_request::Entity::delete_by_id(id).exec(&txn).await?;
+    txn.commit().await?;
     answer
 }
 
@@ -89,7 +89,7 @@ pub async fn subject_groups(db: &impl ConnectionTrait, user_id: i64, cluster: &s
     let rows = db::query_all(
         db,
         &format!(
-            "SELECT DISTINCT {} FROM grants g \
+            "SELECT DISTINCT {} AS name FROM grants g \
                JOIN groups gr ON gr.id = g.subject_id \
                JOIN group_members m ON m.group_id = gr.id \
              WHERE g.subject_kind = 'group' AND g.destination = ? AND m.user_id = ? AND {} \
@@ -100,7 +100,11 @@ pub async fn subject_groups(db: &impl ConnectionTrait, user_id: i64, cluster: &s
         [cluster.into(), user_id.into(), crate::server::now().into()],
     )
     .await?;
-    let mut groups = rows.into_iter().map(|r| r.try_get_by_index::<String>(0)).collect::<Result<Vec<_>, _>>()?;
+    #[derive(FromQueryResult)]
+    struct Row {
+        name: String,
+    }
+    let mut groups: Vec<String> = db::decode::<Row>(&rows)?.into_iter().map(|r| r.name).collect();
     groups.retain(|g| !is_kubernetes_system_name(g));
     groups.sort();
     Ok(groups)
@@ -114,7 +118,8 @@ pub async fn pending(db: &impl ConnectionTrait, cluster: &str) -> AppResult<Vec<
     let since = crate::server::now() - WAIT.as_millis() as i64;
     let rows = db::query_all(
         db,
-        "SELECT r.id, r.csr, r.expiration_secs, r.user_id, COALESCE(u.email, '') FROM certificate_requests r \
+        "SELECT r.id AS id, r.csr AS csr, r.expiration_secs AS expiration_secs, r.user_id AS user_id, COALESCE(u.email, '') AS email \
+         FROM certificate_requests r \
            LEFT JOIN users u ON u.id = r.user_id \
          WHERE r.destination = ? AND r.certificate = '' AND r.error = '' AND r.created_at > ? ORDER BY r.id",
         [cluster.into(), since.into()],
@@ -124,14 +129,22 @@ pub async fn pending(db: &impl ConnectionTrait, cluster: &str) -> AppResult<Vec<
         return Ok(Vec::new());
     }
     let max_expiration_secs = super::settings::token_max_lifetime(db).await?.as_secs() as i64;
+    #[derive(FromQueryResult)]
+    struct Row {
+        id: i64,
+        csr: String,
+        expiration_secs: i64,
+        user_id: i64,
+        email: String,
+    }
     let mut requests = Vec::new();
-    for r in rows {
+    for r in db::decode::<Row>(&rows)? {
         requests.push(CertificateRequest {
-            id: r.try_get_by_index(0)?,
-            csr: r.try_get_by_index(1)?,
-            expiration_secs: r.try_get_by_index(2)?,
-            groups: subject_groups(db, r.try_get_by_index(3)?, cluster).await?,
-            user: r.try_get_by_index(4)?,
+            id: r.id,
+            csr: r.csr,
+            expiration_secs: r.expiration_secs,
+            groups: subject_groups(db, r.user_id, cluster).await?,
+            user: r.email,
             max_expiration_secs,
         });
     }
@@ -146,20 +159,18 @@ pub async fn complete(ctx: Ctx<'_>, cluster: &str, id: i64, answer: &IssuedCerti
     }
     let error: String = answer.error.chars().take(500).collect();
     let txn = db::begin_write(ctx.db).await?;
-    let updated = db::execute(
-        &txn,
-        "UPDATE certificate_requests SET certificate = ?, api_server = ?, api_server_ca = ?, error = ? \
-         WHERE id = ? AND destination = ? AND certificate = '' AND error = ''",
-        [
-            answer.certificate.clone().into(),
-            answer.api_server.clone().into(),
-            answer.api_server_ca.clone().into(),
-            error.clone().into(),
-            id.into(),
-            cluster.into(),
-        ],
-    )
-    .await?;
+    let updated = certificate_request::Entity::update_many()
+        .col_expr(certificate_request::Column::Certificate, Expr::value(answer.certificate.clone()))
+        .col_expr(certificate_request::Column::ApiServer, Expr::value(answer.api_server.clone()))
+        .col_expr(certificate_request::Column::ApiServerCa, Expr::value(answer.api_server_ca.clone()))
+        .col_expr(certificate_request::Column::Error, Expr::value(error.clone()))
+        .filter(certificate_request::Column::Id.eq(id))
+        .filter(certificate_request::Column::Destination.eq(cluster))
+        .filter(certificate_request::Column::Certificate.eq(""))
+        .filter(certificate_request::Column::Error.eq(""))
+        .exec(&txn)
+        .await?
+        .rows_affected;
     if updated > 0 && !answer.error.is_empty() {
         // the connector refused (a CSR unlike its request) or the cluster did
         audit::record(&txn, ctx.actor, "destinations.certificate", cluster, audit::Outcome::Denied, &error).await?;

@@ -151,7 +151,8 @@ pub async fn register(ctx: Ctx<'_>, reg: DestinationRegistration) -> AppResult<D
                 ..Default::default()
             }
             .insert(&txn)
-            .await?;
+            .await
+            .map_err(AppError::or_taken("name", "a cluster with this name already exists"))?;
             audit::record(&txn, ctx.actor, "destinations.register", &model.name, audit::Outcome::Success, "").await?;
             model
         }
@@ -164,9 +165,6 @@ pub async fn register(ctx: Ctx<'_>, reg: DestinationRegistration) -> AppResult<D
 pub async fn create_pending(ctx: Ctx<'_>, name: &str) -> AppResult<Destination> {
     ctx.require_admin("destinations.create", name).await?;
     let name = validate_name(name)?;
-    if find_by_name(ctx.db, &name).await?.is_some() {
-        return Err(AppError::field("name", "a cluster with this name already exists"));
-    }
     let txn = crate::server::db::begin_write(ctx.db).await?;
     let model = destination::ActiveModel {
         name: Set(name.clone()),
@@ -183,7 +181,8 @@ pub async fn create_pending(ctx: Ctx<'_>, name: &str) -> AppResult<Destination> 
         ..Default::default()
     }
     .insert(&txn)
-    .await?;
+    .await
+    .map_err(AppError::or_taken("name", "a cluster with this name already exists"))?;
     audit::record(&txn, ctx.actor, "destinations.create", &name, audit::Outcome::Success, "").await?;
     txn.commit().await?;
     Ok(to_model(model))
@@ -235,6 +234,5 @@ pub async fn remove(ctx: Ctx<'_>, name: &str) -> AppResult<()> {
     destination::Entity::delete_by_id(existing.id).exec(&txn).await?;
     audit::record(&txn, ctx.actor, "destinations.remove", &existing.name, audit::Outcome::Success, "").await?;
     txn.commit().await?;
-    super::changes::notify();
     Ok(())
 }

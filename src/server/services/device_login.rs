@@ -7,12 +7,14 @@
 //! key at once. The redirect carries only the user code: the key still needs the secret device code.
 
 use rand::Rng;
-use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use super::{Ctx, audit, keys};
 use crate::model::{CreatedAccessKey, DevicePending, DeviceStart};
 use crate::server::auth::password::{random_token, sha256_hex};
 use crate::server::db;
+use crate::server::db::entities::device_login;
 use crate::server::error::{AppError, AppResult};
 
 const LIFETIME_SECS: i64 = 600;
@@ -46,20 +48,19 @@ pub async fn start(
     let device_code = random_token(32);
     let code = user_code();
     let txn = db::begin_write(db).await?;
-    db::execute(&txn, "DELETE FROM device_logins WHERE expires_at <= ?", [now.into()]).await?;
-    db::execute(
-        &txn,
-        "INSERT INTO device_logins (device_code, user_code, client_name, redirect_port, client_addr, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [
-            sha256_hex(device_code.as_bytes()).into(),
-            code.clone().into(),
-            super::keys::given_name(client_name).into(),
-            redirect_port.map(i64::from).into(),
-            client_addr.to_string().into(),
-            (now + LIFETIME_SECS * 1000).into(),
-            now.into(),
-        ],
-    )
+    device_login::Entity::delete_many().filter(device_login::Column::ExpiresAt.lte(now)).exec(&txn).await?;
+    device_login::ActiveModel {
+        device_code: Set(sha256_hex(device_code.as_bytes())),
+        user_code: Set(code.clone()),
+        client_name: Set(super::keys::given_name(client_name)),
+        user_id: Set(None),
+        redirect_port: Set(redirect_port.map(i32::from)),
+        client_addr: Set(client_addr.to_string()),
+        expires_at: Set(now + LIFETIME_SECS * 1000),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
     .await?;
     txn.commit().await?;
     Ok(DeviceStart {
@@ -84,16 +85,15 @@ pub async fn pending(db: &impl ConnectionTrait, code: &str) -> AppResult<DeviceP
 /// A pending code and its loopback port.
 async fn pending_login(db: &impl ConnectionTrait, code: &str) -> AppResult<(DevicePending, Option<i64>)> {
     let code = normalize(code);
-    let row = db::query_one(
-        db,
-        "SELECT client_name, redirect_port, client_addr, created_at FROM device_logins WHERE user_code = ? AND user_id IS NULL AND expires_at > ?",
-        [code.clone().into(), crate::server::now().into()],
-    )
-    .await?;
+    let row = device_login::Entity::find()
+        .filter(device_login::Column::UserCode.eq(code.clone()))
+        .filter(device_login::Column::UserId.is_null())
+        .filter(device_login::Column::ExpiresAt.gt(crate::server::now()))
+        .one(db)
+        .await?;
     let row = row.ok_or_else(|| AppError::NotFound("that code (it expires after 10 minutes and works once)".into()))?;
-    let pending =
-        DevicePending { user_code: code, client_name: row.try_get_by_index(0)?, client_addr: row.try_get_by_index(2)?, created_at: row.try_get_by_index(3)? };
-    Ok((pending, row.try_get_by_index(1)?))
+    let pending = DevicePending { user_code: code, client_name: row.client_name, client_addr: row.client_addr, created_at: row.created_at };
+    Ok((pending, row.redirect_port.map(i64::from)))
 }
 
 /// The signed-in person approves the code the CLI shows. Returns where to send the browser next: the
@@ -105,12 +105,14 @@ pub async fn approve(ctx: Ctx<'_>, code: &str) -> AppResult<Option<String>> {
     let (pending, port) = pending_login(ctx.db, &code).await?;
     let client = pending.client_name;
     let txn = db::begin_write(ctx.db).await?;
-    let n = db::execute(
-        &txn,
-        "UPDATE device_logins SET user_id = ? WHERE user_code = ? AND user_id IS NULL AND expires_at > ?",
-        [ctx.actor.user_id.into(), code.clone().into(), crate::server::now().into()],
-    )
-    .await?;
+    let n = device_login::Entity::update_many()
+        .col_expr(device_login::Column::UserId, Expr::value(ctx.actor.user_id))
+        .filter(device_login::Column::UserCode.eq(code.clone()))
+        .filter(device_login::Column::UserId.is_null())
+        .filter(device_login::Column::ExpiresAt.gt(crate::server::now()))
+        .exec(&txn)
+        .await?
+        .rows_affected;
     if n == 0 {
         return Err(AppError::NotFound("that code (it expires after 10 minutes and works once)".into()));
     }
@@ -122,16 +124,15 @@ pub async fn approve(ctx: Ctx<'_>, code: &str) -> AppResult<Option<String>> {
 /// The CLI polls: `None` while the person has not approved yet; then, once, a new access key.
 pub async fn poll(db: &sea_orm::DatabaseConnection, device_code: &str) -> AppResult<Option<CreatedAccessKey>> {
     let hash = sha256_hex(device_code.as_bytes());
-    let row = db::query_one(db, "SELECT user_id, client_name, expires_at FROM device_logins WHERE device_code = ?", [hash.clone().into()]).await?;
+    let row = device_login::Entity::find().filter(device_login::Column::DeviceCode.eq(hash.clone())).one(db).await?;
     let Some(row) = row else { return Err(AppError::Unauthorized("unknown device code: start again".into())) };
-    let expires_at: i64 = row.try_get_by_index(2)?;
-    if expires_at <= crate::server::now() {
+    if row.expires_at <= crate::server::now() {
         return Err(AppError::Unauthorized("the code expired before it was approved: start again".into()));
     }
-    let Some(user_id) = row.try_get_by_index::<Option<i64>>(0)? else { return Ok(None) };
-    let client: String = row.try_get_by_index(1)?;
+    let Some(user_id) = row.user_id else { return Ok(None) };
+    let client = row.client_name;
     // used once: whoever deletes the row hands out the key
-    if db::execute(db, "DELETE FROM device_logins WHERE device_code = ?", [hash.into()]).await? == 0 {
+    if device_login::Entity::delete_many().filter(device_login::Column::DeviceCode.eq(hash)).exec(db).await?.rows_affected == 0 {
         return Err(AppError::Unauthorized("this code was already used: start again".into()));
     }
     let actor = crate::server::auth::actor_for_user(db, user_id, "device login").await?;

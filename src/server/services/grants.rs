@@ -1,6 +1,6 @@
 //! Grants: subject x role x resource (`infra`, `cluster` or `cluster.namespace`), with optional expiry.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, Set};
 
 use super::{Ctx, Paging, audit, destinations, ensure_an_admin_remains, groups, users};
 use crate::model::{AccessEntry, Grant, INFRA_RESOURCE, INFRA_ROLES, NewGrant, Page, Resource, Subject, SubjectKind};
@@ -95,7 +95,7 @@ pub async fn add(ctx: Ctx<'_>, new: &NewGrant) -> AppResult<(Grant, bool)> {
     let created = match created {
         Ok(c) => c,
         // a concurrent request created the same grant first: that is the idempotent outcome
-        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+        Err(e) if crate::server::db::unique_violation(&e) => {
             drop(txn);
             let existing = find(ctx.db, &subject, &role, &resource).await?.ok_or(AppError::Database(e))?;
             return Ok((get_by_id(ctx.db, existing.id).await?, false));
@@ -112,7 +112,6 @@ pub async fn add(ctx: Ctx<'_>, new: &NewGrant) -> AppResult<(Grant, bool)> {
     )
     .await?;
     txn.commit().await?;
-    super::changes::notify();
     Ok((get_by_id(ctx.db, created.id).await?, true))
 }
 
@@ -143,41 +142,56 @@ pub async fn remove(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     )
     .await?;
     txn.commit().await?;
-    super::changes::notify();
     Ok(())
 }
 
-const GRANT_SELECT: &str = "SELECT g.id, g.subject_kind, g.subject_id, COALESCE(u.email, gr.name, ''), \
-       COALESCE(u.name, CASE WHEN gr.source <> 'local' THEN gr.source END, ''), \
-       g.role, g.destination, g.namespace, cb.email, g.created_at, g.expires_at \
+/// A grant with its subject's and creator's names: joins the entities do not state, read as [`GrantRow`].
+const GRANT_SELECT: &str = "SELECT g.id AS id, g.subject_kind AS subject_kind, g.subject_id AS subject_id, \
+       COALESCE(u.email, gr.name, '') AS subject_name, \
+       COALESCE(u.name, CASE WHEN gr.source <> 'local' THEN gr.source END, '') AS subject_detail, \
+       g.role AS role, g.destination AS destination, g.namespace AS namespace, cb.email AS created_by, \
+       g.created_at AS created_at, g.expires_at AS expires_at \
      FROM grants g \
      LEFT JOIN users u ON g.subject_kind = 'user' AND u.id = g.subject_id \
      LEFT JOIN groups gr ON g.subject_kind = 'group' AND gr.id = g.subject_id \
      LEFT JOIN users cb ON cb.id = g.created_by";
 
-fn row_to_grant(r: sea_orm::QueryResult) -> Result<Grant, sea_orm::DbErr> {
-    let kind: String = r.try_get_by_index(1)?;
-    let destination: String = r.try_get_by_index(6)?;
-    let namespace: String = r.try_get_by_index(7)?;
+#[derive(FromQueryResult)]
+struct GrantRow {
+    id: i64,
+    subject_kind: String,
+    subject_id: i64,
+    subject_name: String,
+    subject_detail: String,
+    role: String,
+    destination: String,
+    namespace: String,
+    created_by: Option<String>,
+    created_at: i64,
+    expires_at: Option<i64>,
+}
+
+fn row_to_grant(r: &sea_orm::QueryResult) -> Result<Grant, sea_orm::DbErr> {
+    let r = GrantRow::from_query_result(r, "")?;
     Ok(Grant {
-        id: r.try_get_by_index(0)?,
+        id: r.id,
         subject: Subject {
-            kind: SubjectKind::parse(&kind).unwrap_or(SubjectKind::User),
-            id: r.try_get_by_index(2)?,
-            name: r.try_get_by_index(3)?,
-            detail: r.try_get_by_index(4)?,
+            kind: SubjectKind::parse(&r.subject_kind).unwrap_or(SubjectKind::User),
+            id: r.subject_id,
+            name: r.subject_name,
+            detail: r.subject_detail,
         },
-        role: r.try_get_by_index(5)?,
-        resource: Resource::render(&destination, &namespace),
-        created_by: r.try_get_by_index(8)?,
-        created_at: r.try_get_by_index(9)?,
-        expires_at: r.try_get_by_index(10)?,
+        role: r.role,
+        resource: Resource::render(&r.destination, &r.namespace),
+        created_by: r.created_by,
+        created_at: r.created_at,
+        expires_at: r.expires_at,
     })
 }
 
 async fn get_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<Grant> {
     let row = db::query_one(db, &format!("{GRANT_SELECT} WHERE g.id = ?"), [id.into()]).await?.ok_or_else(|| AppError::NotFound(format!("grant {id}")))?;
-    Ok(row_to_grant(row)?)
+    Ok(row_to_grant(&row)?)
 }
 
 /// Also the query string of its list (`?subject=&cluster=&role=`, `?actor=&action=&outcome=`).
@@ -220,7 +234,7 @@ pub async fn list(ctx: Ctx<'_>, filter: &GrantFilter, paging: Paging) -> AppResu
     values.push((paging.limit as i64).into());
     values.push((paging.offset() as i64).into());
     let rows = db::query_all(ctx.db, &format!("{GRANT_SELECT} {filter_sql} ORDER BY g.id DESC LIMIT ? OFFSET ?"), values).await?;
-    let items = rows.into_iter().map(row_to_grant).collect::<Result<Vec<_>, _>>()?;
+    let items = rows.iter().map(row_to_grant).collect::<Result<Vec<_>, _>>()?;
     Ok(paging.wrap(items, total))
 }
 
@@ -228,8 +242,10 @@ pub async fn list(ctx: Ctx<'_>, filter: &GrantFilter, paging: Paging) -> AppResu
 pub async fn access_of(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec<AccessEntry>> {
     let rows = db::query_all(
         db,
-        "SELECT a.destination, a.namespace, a.role, a.expires_at, a.via, d.id, d.last_seen_at FROM ( \
-           SELECT g.destination, g.namespace, g.role, g.expires_at, '' AS via FROM grants g \
+        "SELECT a.destination AS destination, a.namespace AS namespace, a.role AS role, a.expires_at AS expires_at, \
+                a.via_group AS via_group, d.id AS cluster_id, d.last_seen_at AS last_seen_at FROM ( \
+           SELECT g.destination AS destination, g.namespace AS namespace, g.role AS role, g.expires_at AS expires_at, \
+                  '' AS via_group FROM grants g \
              WHERE g.subject_kind = 'user' AND g.subject_id = ? AND (g.expires_at IS NULL OR g.expires_at > ?) \
            UNION ALL \
            SELECT g.destination, g.namespace, g.role, g.expires_at, \
@@ -244,19 +260,24 @@ pub async fn access_of(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec
     .await?;
     let now = crate::server::now();
     let mut entries = Vec::with_capacity(rows.len());
-    for r in rows {
-        let destination: String = r.try_get_by_index(0)?;
-        let namespace: String = r.try_get_by_index(1)?;
-        let via_group: String = r.try_get_by_index(4)?;
-        // the cluster's status from the same query (one join, not one query per entry)
-        let cluster_id: Option<i64> = r.try_get_by_index(5)?;
-        let last_seen_at: Option<i64> = r.try_get_by_index(6)?;
-        let cluster_status = cluster_id.filter(|_| destination != INFRA_RESOURCE).map(|_| destinations::status_of(last_seen_at, now));
+    #[derive(FromQueryResult)]
+    struct Row {
+        destination: String,
+        namespace: String,
+        role: String,
+        expires_at: Option<i64>,
+        via_group: String,
+        /// the cluster's row, from the same query (one join, not one query per entry)
+        cluster_id: Option<i64>,
+        last_seen_at: Option<i64>,
+    }
+    for r in db::decode::<Row>(&rows)? {
+        let cluster_status = r.cluster_id.filter(|_| r.destination != INFRA_RESOURCE).map(|_| destinations::status_of(r.last_seen_at, now));
         entries.push(AccessEntry {
-            resource: Resource::render(&destination, &namespace),
-            role: r.try_get_by_index(2)?,
-            via: if via_group.is_empty() { "direct".into() } else { format!("group {via_group}") },
-            expires_at: r.try_get_by_index(3)?,
+            resource: Resource::render(&r.destination, &r.namespace),
+            role: r.role,
+            via: if r.via_group.is_empty() { "direct".into() } else { format!("group {}", r.via_group) },
+            expires_at: r.expires_at,
             cluster_status,
         });
     }

@@ -8,7 +8,7 @@
 //! and a bare name only when no other group has it. Clusters see a group under the same unique name:
 //! its name for a local group, `<provider>:<key>` for a provider's (see `CLUSTER_NAME`).
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::{Ctx, Paging, audit, ensure_an_admin_remains, prefix_range, users};
 use crate::model::{Group, GroupDetail, Page, TypeaheadOption};
@@ -120,19 +120,14 @@ fn ensure_local(g: &group::Model) -> AppResult<()> {
     Ok(())
 }
 
-fn unique_violation(e: sea_orm::DbErr) -> AppError {
-    match e.sql_err() {
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => AppError::field("name", "a group with this name already exists"),
-        _ => AppError::Database(e),
-    }
+/// The unique index `groups_local_name` is the check that a local group's name is free.
+fn name_taken(e: sea_orm::DbErr) -> AppError {
+    AppError::or_taken("name", "a group with this name already exists")(e)
 }
 
 pub async fn create(ctx: Ctx<'_>, name: &str) -> AppResult<Group> {
     ctx.require_admin("groups.create", name).await?;
     let name = validate_name(name)?;
-    if find_local(ctx.db, &name).await?.is_some() {
-        return Err(AppError::field("name", "a group with this name already exists"));
-    }
     let txn = crate::server::db::begin_write(ctx.db).await?;
     let model = group::ActiveModel {
         name: Set(name.clone()),
@@ -143,7 +138,7 @@ pub async fn create(ctx: Ctx<'_>, name: &str) -> AppResult<Group> {
     }
     .insert(&txn)
     .await
-    .map_err(unique_violation)?;
+    .map_err(name_taken)?;
     audit::record(&txn, ctx.actor, "groups.create", &name, audit::Outcome::Success, "").await?;
     txn.commit().await?;
     to_model(ctx.db, model).await
@@ -154,20 +149,14 @@ pub async fn rename(ctx: Ctx<'_>, id: i64, new_name: &str) -> AppResult<Group> {
     let new_name = validate_name(new_name)?;
     let existing = get_model(ctx.db, id).await?;
     ensure_local(&existing)?;
-    if let Some(other) = find_local(ctx.db, &new_name).await?
-        && other.id != id
-    {
-        return Err(AppError::field("name", "a group with this name already exists"));
-    }
     let txn = crate::server::db::begin_write(ctx.db).await?;
     let old_name = existing.name.clone();
     let mut active: group::ActiveModel = existing.into();
     active.name = Set(new_name.clone());
     active.name_lc = Set(new_name.to_lowercase());
-    let model = active.update(&txn).await.map_err(unique_violation)?;
+    let model = active.update(&txn).await.map_err(name_taken)?;
     audit::record(&txn, ctx.actor, "groups.rename", &old_name, audit::Outcome::Success, &format!("to {new_name}")).await?;
     txn.commit().await?;
-    super::changes::notify();
     to_model(ctx.db, model).await
 }
 
@@ -183,7 +172,6 @@ pub async fn delete(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     ensure_an_admin_remains(&txn).await?;
     audit::record(&txn, ctx.actor, "groups.delete", &existing.name, audit::Outcome::Success, "").await?;
     txn.commit().await?;
-    super::changes::notify();
     Ok(())
 }
 
@@ -259,26 +247,27 @@ pub async fn list(ctx: Ctx<'_>, q: Option<&str>, paging: Paging) -> AppResult<Pa
     let rows = db::query_all(
         ctx.db,
         &format!(
-            "SELECT g.id, g.name, g.source, g.created_at, \
-               (SELECT COUNT(*) FROM group_members m WHERE m.group_id = g.id), g.external_id \
+            "SELECT g.id AS id, g.name AS name, g.source AS source, g.created_at AS created_at, \
+               (SELECT COUNT(*) FROM group_members m WHERE m.group_id = g.id) AS member_count, g.external_id AS external_id \
              FROM groups g {filter} ORDER BY g.name_lc LIMIT ? OFFSET ?"
         ),
         values,
     )
     .await?;
-    let items = rows
+    // the raw SQL is for the member count of each group in the one query
+    #[derive(FromQueryResult)]
+    struct Row {
+        id: i64,
+        name: String,
+        source: String,
+        created_at: i64,
+        member_count: i64,
+        external_id: String,
+    }
+    let items = db::decode::<Row>(&rows)?
         .into_iter()
-        .map(|r| {
-            Ok(Group {
-                id: r.try_get_by_index(0)?,
-                name: r.try_get_by_index(1)?,
-                source: r.try_get_by_index(2)?,
-                created_at: r.try_get_by_index(3)?,
-                member_count: r.try_get_by_index(4)?,
-                external_id: r.try_get_by_index(5)?,
-            })
-        })
-        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
+        .map(|r| Group { id: r.id, name: r.name, source: r.source, created_at: r.created_at, member_count: r.member_count, external_id: r.external_id })
+        .collect();
     Ok(paging.wrap(items, total))
 }
 
@@ -310,23 +299,32 @@ pub async fn search(db: &impl ConnectionTrait, q: &str, limit: u64) -> AppResult
     Ok(options)
 }
 
+/// One `name` column of hand-written SQL (joins the ORM's entities do not state).
+#[derive(FromQueryResult)]
+struct NameRow {
+    name: String,
+}
+
 /// The groups a user belongs to, by name.
 pub async fn names_of_user(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec<String>> {
-    let rows =
-        db::query_all(db, "SELECT g.name FROM groups g JOIN group_members m ON m.group_id = g.id WHERE m.user_id = ? ORDER BY g.name_lc", [user_id.into()])
-            .await?;
-    rows.into_iter().map(|r| r.try_get_by_index(0)).collect::<Result<Vec<String>, _>>().map_err(Into::into)
+    let rows = db::query_all(
+        db,
+        "SELECT g.name AS name FROM groups g JOIN group_members m ON m.group_id = g.id WHERE m.user_id = ? ORDER BY g.name_lc",
+        [user_id.into()],
+    )
+    .await?;
+    Ok(db::decode::<NameRow>(&rows)?.into_iter().map(|r| r.name).collect())
 }
 
 /// The groups a user belongs to, by the names clusters know them by (`CLUSTER_NAME`).
 pub async fn cluster_names_of_user(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec<String>> {
     let rows = db::query_all(
         db,
-        &format!("SELECT {CLUSTER_NAME} FROM groups gr JOIN group_members m ON m.group_id = gr.id WHERE m.user_id = ? AND {KEYED} ORDER BY 1"),
+        &format!("SELECT {CLUSTER_NAME} AS name FROM groups gr JOIN group_members m ON m.group_id = gr.id WHERE m.user_id = ? AND {KEYED} ORDER BY 1"),
         [user_id.into()],
     )
     .await?;
-    rows.into_iter().map(|r| r.try_get_by_index(0)).collect::<Result<Vec<String>, _>>().map_err(Into::into)
+    Ok(db::decode::<NameRow>(&rows)?.into_iter().map(|r| r.name).collect())
 }
 
 /// Makes the user's memberships in `source`'s groups exactly `groups`, matched by key (never by name,
@@ -368,13 +366,17 @@ pub async fn sync_provider_memberships(txn: &impl ConnectionTrait, source: &str,
     }
     wanted.sort_unstable();
     wanted.dedup();
-    let rows = db::query_all(
-        txn,
-        "SELECT m.group_id FROM group_members m JOIN groups g ON g.id = m.group_id WHERE m.user_id = ? AND g.source = ? ORDER BY m.group_id",
-        [user_id.into(), source.into()],
-    )
-    .await?;
-    let current = rows.iter().map(|r| r.try_get_by_index::<i64>(0)).collect::<Result<Vec<_>, _>>()?;
+    let current: Vec<i64> = group_member::Entity::find()
+        .select_only()
+        .column(group_member::Column::GroupId)
+        .filter(group_member::Column::UserId.eq(user_id))
+        .filter(group_member::Column::GroupId.in_subquery(
+            sea_orm::sea_query::Query::select().column(group::Column::Id).from(group::Entity).and_where(group::Column::Source.eq(source)).to_owned(),
+        ))
+        .order_by_asc(group_member::Column::GroupId)
+        .into_tuple()
+        .all(txn)
+        .await?;
     if current == wanted {
         return Ok(false);
     }

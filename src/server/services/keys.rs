@@ -177,7 +177,6 @@ pub async fn revoke(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     super::revocations::revoke_key(&txn, &key.key_id, key.expires_at).await?;
     audit::record(&txn, ctx.actor, "keys.revoke", &key.name, audit::Outcome::Success, &key.key_id).await?;
     txn.commit().await?;
-    super::changes::notify();
     Ok(())
 }
 

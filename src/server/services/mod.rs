@@ -133,16 +133,19 @@ impl<'a> Ctx<'a> {
 pub async fn infra_roles(db: &impl ConnectionTrait, user_id: i64) -> AppResult<InfraRoles> {
     let rows = db::query_all(
         db,
-        "SELECT DISTINCT g.role FROM grants g \
+        "SELECT DISTINCT g.role AS role FROM grants g \
          WHERE g.destination = 'infra' AND (g.expires_at IS NULL OR g.expires_at > ?) AND ( \
            (g.subject_kind = 'user' AND g.subject_id = ?) OR \
            (g.subject_kind = 'group' AND g.subject_id IN (SELECT group_id FROM group_members WHERE user_id = ?)))",
         [crate::server::now().into(), user_id.into(), user_id.into()],
     )
     .await?;
+    #[derive(sea_orm::FromQueryResult)]
+    struct Row {
+        role: String,
+    }
     let mut roles = InfraRoles::default();
-    for row in rows {
-        let role: String = row.try_get_by_index(0)?;
+    for Row { role } in db::decode::<Row>(&rows)? {
         match role.as_str() {
             "admin" => roles.admin = true,
             "view" => roles.view = true,

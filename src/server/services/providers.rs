@@ -13,13 +13,14 @@
 
 use std::time::Duration;
 
-use sea_orm::ConnectionTrait;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
 
 use super::leases::Lease;
-use super::{Ctx, audit, changes, destinations};
+use super::{Ctx, audit, destinations};
 use crate::model::{NewProvider, Provider, ProviderCheck, ProviderUpdate, Unverified};
 use crate::server::auth::signing::MasterKey;
 use crate::server::db;
+use crate::server::db::entities::{provider, provider_user, user};
 use crate::server::directory::DirectoryError;
 use crate::server::error::{AppError, AppResult};
 use crate::server::oidc::{self, Identity, OidcClient, ProviderGroup, Refresh};
@@ -175,8 +176,15 @@ fn non_empty(field: &str, value: &str) -> AppResult<String> {
     Ok(v.to_string())
 }
 
-const SELECT: &str = "SELECT p.id, p.name, p.kind, p.issuer, p.client_id, p.client_secret, p.scopes, p.groups_claim, p.allowed_domains, p.created_at, \
-     (SELECT COUNT(*) FROM provider_users pu WHERE pu.provider_id = p.id), p.directory_url, p.directory_admin, p.directory_secret FROM providers p";
+/// A provider with its user count in one query (a subquery the entity does not state), read as [`ProviderRow`].
+const SELECT: &str = "SELECT p.*, (SELECT COUNT(*) FROM provider_users pu WHERE pu.provider_id = p.id) AS user_count FROM providers p";
+
+#[derive(FromQueryResult)]
+struct ProviderRow {
+    #[sea_orm(nested)]
+    provider: provider::Model,
+    user_count: i64,
+}
 
 fn split(text: &str, sep: char) -> Vec<String> {
     text.split(sep).map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
@@ -188,22 +196,23 @@ fn row_to_provider(r: &sea_orm::QueryResult) -> AppResult<(Provider, String)> {
 }
 
 fn row_to_sealed(r: &sea_orm::QueryResult) -> AppResult<(Provider, String, String)> {
-    let p = Provider {
-        id: r.try_get_by_index(0)?,
-        name: r.try_get_by_index(1)?,
-        kind: r.try_get_by_index(2)?,
-        issuer: r.try_get_by_index(3)?,
-        client_id: r.try_get_by_index(4)?,
-        scopes: split(&r.try_get_by_index::<String>(6)?, ' '),
-        groups_claim: r.try_get_by_index(7)?,
-        allowed_domains: split(&r.try_get_by_index::<String>(8)?, ','),
-        created_at: r.try_get_by_index(9)?,
-        user_count: r.try_get_by_index(10)?,
-        directory_url: r.try_get_by_index(11)?,
-        directory_admin: r.try_get_by_index(12)?,
+    let ProviderRow { provider: p, user_count } = ProviderRow::from_query_result(r, "")?;
+    let provider = Provider {
+        id: p.id,
+        name: p.name,
+        kind: p.kind,
+        issuer: p.issuer,
+        client_id: p.client_id,
+        scopes: split(&p.scopes, ' '),
+        groups_claim: p.groups_claim,
+        allowed_domains: split(&p.allowed_domains, ','),
+        created_at: p.created_at,
+        user_count,
+        directory_url: p.directory_url,
+        directory_admin: p.directory_admin,
         unverified: Unverified::default(),
     };
-    Ok((p, r.try_get_by_index(5)?, r.try_get_by_index(13)?))
+    Ok((provider, p.client_secret, p.directory_secret))
 }
 
 pub async fn list(ctx: Ctx<'_>) -> AppResult<Vec<Provider>> {
@@ -220,24 +229,38 @@ pub async fn list(ctx: Ctx<'_>) -> AppResult<Vec<Provider>> {
 async fn unverified(db: &impl ConnectionTrait, provider_id: i64) -> AppResult<Unverified> {
     const FAILING: &str =
         "FROM provider_users pu JOIN users u ON u.id = pu.user_id WHERE pu.provider_id = ? AND u.disabled = ? AND pu.verify_failing_since IS NOT NULL";
-    let row = db::query_one(db, &format!("SELECT COUNT(*), MIN(pu.verify_failing_since) {FAILING}"), [provider_id.into(), false.into()]).await?;
+    // aggregates over a join: hand-written
+    #[derive(FromQueryResult)]
+    struct Failing {
+        users: i64,
+        since: Option<i64>,
+    }
+    let row =
+        db::query_one(db, &format!("SELECT COUNT(*) AS users, MIN(pu.verify_failing_since) AS since {FAILING}"), [provider_id.into(), false.into()]).await?;
     let (users, since) = match row {
-        Some(r) => (r.try_get_by_index::<i64>(0)?, r.try_get_by_index::<Option<i64>>(1)?),
+        Some(r) => {
+            let f = Failing::from_query_result(&r, "")?;
+            (f.users, f.since)
+        }
         None => (0, None),
     };
     if users == 0 {
         return Ok(Unverified::default());
     }
     let latest =
-        db::query_one(db, &format!("SELECT pu.verify_error {FAILING} ORDER BY pu.verify_retry_at DESC LIMIT 1"), [provider_id.into(), false.into()]).await?;
-    let error = latest.map(|r| r.try_get_by_index::<String>(0)).transpose()?.unwrap_or_default();
+        db::query_one(db, &format!("SELECT pu.verify_error AS error {FAILING} ORDER BY pu.verify_retry_at DESC LIMIT 1"), [provider_id.into(), false.into()])
+            .await?;
+    #[derive(FromQueryResult)]
+    struct Latest {
+        error: String,
+    }
+    let error = latest.map(|r| Latest::from_query_result(&r, "")).transpose()?.map(|l| l.error).unwrap_or_default();
     Ok(Unverified { users, since, error })
 }
 
 /// The names of the providers, for the sign-in page (no secrets, no sign-in needed).
 pub async fn names(db: &impl ConnectionTrait) -> AppResult<Vec<String>> {
-    let rows = db::query_all(db, "SELECT name FROM providers ORDER BY name", []).await?;
-    rows.iter().map(|r| r.try_get_by_index::<String>(0).map_err(AppError::from)).collect()
+    Ok(provider::Entity::find().select_only().column(provider::Column::Name).order_by_asc(provider::Column::Name).into_tuple().all(db).await?)
 }
 
 /// How a provider is looked up (a fixed set of columns: no column name is ever formatted into SQL).
@@ -302,9 +325,6 @@ pub async fn create(ctx: Ctx<'_>, master: &MasterKey, new: &NewProvider) -> AppR
     if service_account.is_some() && kind != "google" {
         return Err(AppError::field("service_account_json", "only for google"));
     }
-    if find(ctx.db, By::Name(name.clone())).await?.is_some() {
-        return Err(AppError::field("name", "a provider with this name already exists"));
-    }
     let txn = db::begin_write(ctx.db).await?;
     db::execute(
         &txn,
@@ -329,7 +349,8 @@ pub async fn create(ctx: Ctx<'_>, master: &MasterKey, new: &NewProvider) -> AppR
             crate::server::now().into(),
         ],
     )
-    .await?;
+    .await
+    .map_err(AppError::or_taken("name", "a provider with this name already exists"))?;
     audit::record(&txn, ctx.actor, "providers.create", &name, audit::Outcome::Success, "").await?;
     txn.commit().await?;
     find(ctx.db, By::Name(name)).await?.map(|(p, _)| p).ok_or_else(|| AppError::Internal("the provider was not stored".into()))
@@ -373,9 +394,14 @@ pub async fn update(ctx: Ctx<'_>, master: &MasterKey, id: i64, change: &Provider
 pub async fn delete(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     ctx.require_admin("providers.delete", &id.to_string()).await?;
     let (p, _) = find(ctx.db, By::Id(id)).await?.ok_or_else(|| AppError::NotFound(format!("identity provider {id}")))?;
-    let users = db::query_all(ctx.db, "SELECT user_id FROM provider_users WHERE provider_id = ?", [id.into()]).await?;
-    for u in users {
-        let user_id: i64 = u.try_get_by_index(0)?;
+    let users: Vec<i64> = provider_user::Entity::find()
+        .select_only()
+        .column(provider_user::Column::UserId)
+        .filter(provider_user::Column::ProviderId.eq(id))
+        .into_tuple()
+        .all(ctx.db)
+        .await?;
+    for user_id in users {
         disable(ctx.db, user_id, &format!("provider {} removed", p.name)).await?;
     }
     let txn = db::begin_write(ctx.db).await?;
@@ -385,7 +411,6 @@ pub async fn delete(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     db::execute(&txn, "DELETE FROM providers WHERE id = ?", [id.into()]).await?;
     audit::record(&txn, ctx.actor, "providers.delete", &p.name, audit::Outcome::Success, "").await?;
     txn.commit().await?;
-    changes::notify();
     Ok(())
 }
 
@@ -425,11 +450,13 @@ fn usable_email(provider: &ProviderConfig, who: &Identity) -> AppResult<String> 
 /// other subject holds, and the IdP says the email is verified: a new subject with someone's email (a
 /// recreated IdP account, an email an IdP lets people choose) never takes their account over.
 async fn account_for(txn: &impl ConnectionTrait, provider: &ProviderConfig, who: &Identity, email: &str) -> AppResult<i64> {
-    let linked =
-        db::query_one(txn, "SELECT user_id FROM provider_users WHERE provider_id = ? AND subject = ?", [provider.id.into(), who.subject.clone().into()])
-            .await?;
-    if let Some(r) = linked {
-        return Ok(r.try_get_by_index::<i64>(0)?);
+    let linked = provider_user::Entity::find()
+        .filter(provider_user::Column::ProviderId.eq(provider.id))
+        .filter(provider_user::Column::Subject.eq(who.subject.clone()))
+        .one(txn)
+        .await?;
+    if let Some(linked) = linked {
+        return Ok(linked.user_id);
     }
     let Some(existing) = super::users::find_by_email(txn, email).await? else {
         let name = if who.name.trim().is_empty() { email.to_string() } else { who.name.trim().to_string() };
@@ -443,7 +470,7 @@ async fn account_for(txn: &impl ConnectionTrait, provider: &ProviderConfig, who:
     if existing.provider != provider.name {
         return Err(AppError::Unauthorized(format!("{email} already has an account that does not sign in through {}: ask an admin", provider.name)));
     }
-    let holder = db::query_one(txn, "SELECT subject FROM provider_users WHERE user_id = ?", [existing.id.into()]).await?;
+    let holder = provider_user::Entity::find_by_id(existing.id).one(txn).await?;
     if holder.is_some() {
         return Err(AppError::Unauthorized(format!(
             "{email} belongs to an account of another {} identity (another subject): a new identity does not take it over; ask an admin",
@@ -475,8 +502,8 @@ pub async fn sign_in(
     };
     let txn = db::begin_write(db).await?;
     let user_id = account_for(&txn, provider, &who, &email).await?;
-    let disabled = db::query_one(&txn, "SELECT disabled FROM users WHERE id = ?", [user_id.into()]).await?;
-    if disabled.map(|r| r.try_get_by_index::<bool>(0)).transpose()?.unwrap_or(true) {
+    let disabled = user::Entity::find_by_id(user_id).one(&txn).await?.is_none_or(|u| u.disabled);
+    if disabled {
         return Err(AppError::Unauthorized("your account is disabled: ask an admin".into()));
     }
     if !who.name.trim().is_empty() {
@@ -498,7 +525,6 @@ pub async fn sign_in(
     let actor = crate::server::auth::actor_for_user(&txn, user_id, &provider.name).await?;
     audit::record(&txn, &actor, "auth.provider.login", &provider.name, audit::Outcome::Success, &format!("groups: {}", describe_groups(&who.groups))).await?;
     txn.commit().await?;
-    changes::notify();
     Ok(user_id)
 }
 
@@ -616,26 +642,25 @@ async fn verify_providers(
         let provider = config(db, master, &name).await?;
         let rows = db::query_all(
             db,
-            "SELECT pu.user_id, pu.refresh_token, pu.subject, pu.verify_failures, pu.verify_failing_since, pu.verify_retry_at \
+            "SELECT pu.* \
              FROM provider_users pu JOIN users u ON u.id = pu.user_id \
              WHERE pu.provider_id = ? AND u.disabled = ? AND pu.refresh_token <> ''",
             [provider.id.into(), false.into()],
         )
         .await?;
         let mut users = Vec::new();
-        for r in rows {
-            if r.try_get_by_index::<Option<i64>>(5)?.is_some_and(|retry_at| retry_at > now) {
+        for r in db::decode::<provider_user::Model>(&rows)? {
+            if r.verify_retry_at.is_some_and(|retry_at| retry_at > now) {
                 report.skipped += 1;
                 continue;
             }
-            let sealed: String = r.try_get_by_index(1)?;
-            let token = master.decrypt(&sealed, &aad(&provider.name)).map_err(AppError::Internal)?;
+            let token = master.decrypt(&r.refresh_token, &aad(&provider.name)).map_err(AppError::Internal)?;
             users.push(Due {
-                user_id: r.try_get_by_index(0)?,
+                user_id: r.user_id,
                 refresh_token: String::from_utf8_lossy(&token).into_owned(),
-                subject: r.try_get_by_index(2)?,
-                failures: r.try_get_by_index(3)?,
-                failing_since: r.try_get_by_index(4)?,
+                subject: r.subject,
+                failures: r.verify_failures,
+                failing_since: r.verify_failing_since,
             });
         }
         if users.is_empty() {
@@ -773,8 +798,5 @@ async fn refreshed(db: &sea_orm::DatabaseConnection, master: &MasterKey, provide
         audit::record(&txn, &actor, "auth.provider.groups", &who.email, audit::Outcome::Success, &format!("groups: {}", describe_groups(&who.groups))).await?;
     }
     txn.commit().await?;
-    if changed {
-        changes::notify();
-    }
     Ok(changed)
 }

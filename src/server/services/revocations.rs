@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use sea_orm::ConnectionTrait;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use crate::model::Revoked;
-use crate::server::db;
+use crate::server::db::entities::revocation;
 use crate::server::error::AppResult;
 
 /// No cluster token lives longer than this, whatever an admin allows (see `kubeconfig` tokens), so a
@@ -34,29 +34,29 @@ pub async fn revoke_user(db: &impl ConnectionTrait, user_id: i64) -> AppResult<(
 /// The user was enabled again: tokens issued from now on are accepted. Tokens from before they were
 /// disabled are accepted again too; they expire within minutes (or at their chosen lifetime).
 pub async fn restore_user(db: &impl ConnectionTrait, user_id: i64) -> AppResult<()> {
-    db::execute(db, "DELETE FROM revocations WHERE kind = ? AND subject = ?", [USER.into(), user_id.to_string().into()]).await?;
+    revocation::Entity::delete_many().filter(revocation::Column::Kind.eq(USER)).filter(revocation::Column::Subject.eq(user_id.to_string())).exec(db).await?;
     Ok(())
 }
 
 async fn insert(db: &impl ConnectionTrait, kind: &str, subject: &str, until: i64) -> AppResult<()> {
     let now = crate::server::now();
-    db::execute(db, "DELETE FROM revocations WHERE until_at <= ?", [now.into()]).await?;
-    db::execute(
-        db,
-        "INSERT INTO revocations (kind, subject, until_at, created_at) VALUES (?, ?, ?, ?)",
-        [kind.into(), subject.into(), until.into(), now.into()],
-    )
-    .await?;
+    revocation::Entity::delete_many().filter(revocation::Column::UntilAt.lte(now)).exec(db).await?;
+    revocation::ActiveModel { kind: Set(kind.into()), subject: Set(subject.into()), until_at: Set(until), created_at: Set(now), ..Default::default() }
+        .insert(db)
+        .await?;
     Ok(())
 }
 
 /// What the proxies must refuse now, sorted, so that equal content has an equal digest.
 pub async fn current(db: &impl ConnectionTrait) -> AppResult<Revoked> {
-    let rows = db::query_all(db, "SELECT kind, subject FROM revocations WHERE until_at > ? ORDER BY kind, subject", [crate::server::now().into()]).await?;
+    let rows = revocation::Entity::find()
+        .filter(revocation::Column::UntilAt.gt(crate::server::now()))
+        .order_by_asc(revocation::Column::Kind)
+        .order_by_asc(revocation::Column::Subject)
+        .all(db)
+        .await?;
     let mut revoked = Revoked::default();
-    for r in rows {
-        let kind: String = r.try_get_by_index(0)?;
-        let subject: String = r.try_get_by_index(1)?;
+    for revocation::Model { kind, subject, .. } in rows {
         match kind.as_str() {
             KEY => revoked.keys.push(subject),
             USER => revoked.users.extend(subject.parse::<i64>().ok()),

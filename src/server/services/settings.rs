@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
-use sea_orm::ConnectionTrait;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, Set};
 
 use super::{Ctx, audit};
 use crate::model::ProductSettings;
 use crate::server::db;
+use crate::server::db::entities::setting;
 use crate::server::error::{AppError, AppResult};
 
 const TOKEN_MAX_LIFETIME: &str = "kubeconfig.token_max_lifetime_secs";
@@ -18,9 +19,9 @@ const CLI_LOGIN_LIFETIME: &str = "cli.login_lifetime_secs";
 pub const DEFAULT_CLI_LOGIN_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
 async fn seconds(db: &impl ConnectionTrait, name: &str, default: Duration) -> AppResult<Duration> {
-    let row = db::query_one(db, "SELECT value FROM settings WHERE name = ?", [name.into()]).await?;
+    let row = setting::Entity::find_by_id(name).one(db).await?;
     let secs = match row {
-        Some(r) => r.try_get_by_index::<String>(0)?.parse::<u64>().unwrap_or(default.as_secs()),
+        Some(r) => r.value.parse::<u64>().unwrap_or(default.as_secs()),
         None => default.as_secs(),
     };
     Ok(Duration::from_secs(secs))
@@ -60,8 +61,8 @@ pub async fn update(ctx: Ctx<'_>, new: &ProductSettings) -> AppResult<ProductSet
     let txn = db::begin_write(ctx.db).await?;
     for (name, _, value) in changes {
         let Some(value) = value else { continue };
-        db::execute(&txn, "DELETE FROM settings WHERE name = ?", [name.into()]).await?;
-        db::execute(&txn, "INSERT INTO settings (name, value) VALUES (?, ?)", [name.into(), value.to_string().into()]).await?;
+        setting::Entity::delete_by_id(name).exec(&txn).await?;
+        setting::ActiveModel { name: Set(name.to_string()), value: Set(value.to_string()) }.insert(&txn).await?;
         audit::record(&txn, ctx.actor, "settings.update", name, audit::Outcome::Success, &value.to_string()).await?;
     }
     txn.commit().await?;

@@ -1,6 +1,6 @@
 //! Users: create, disable, delete, passwords, listing and search.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::{Ctx, Paging, audit, ensure_an_admin_remains, prefix_range};
 use crate::model::{Page, Subject, SubjectKind, User, UserUpdate};
@@ -73,9 +73,6 @@ pub async fn create(ctx: Ctx<'_>, new: NewUser) -> AppResult<(User, Option<Strin
         }
         None => (password::random_token(16), true),
     };
-    if find_by_email(ctx.db, &email).await?.is_some() {
-        return Err(AppError::field("email", "a user with this email already exists"));
-    }
     let hash = password::hash(&password).await?;
     let txn = crate::server::db::begin_write(ctx.db).await?;
     let model = insert(&txn, KIND_USER, &email, &name, Some(hash), one_time).await?;
@@ -110,10 +107,7 @@ pub async fn insert(
     }
     .insert(db)
     .await
-    .map_err(|e| match e.sql_err() {
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => AppError::field("email", "a user with this email already exists"),
-        _ => AppError::Database(e),
-    })?;
+    .map_err(AppError::or_taken("email", "a user with this email already exists"))?;
     Ok(model)
 }
 
@@ -185,9 +179,6 @@ pub async fn update(ctx: Ctx<'_>, id: i64, change: &UserUpdate) -> AppResult<Use
         audit::record(&txn, ctx.actor, action, &email, audit::Outcome::Success, "").await?;
     }
     txn.commit().await?;
-    if change.disabled.is_some() {
-        super::changes::notify();
-    }
     Ok(to_model(model))
 }
 
@@ -202,7 +193,6 @@ pub async fn delete(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     super::revocations::revoke_user(&txn, id).await?;
     audit::record(&txn, ctx.actor, "users.delete", &existing.email, audit::Outcome::Success, "").await?;
     txn.commit().await?;
-    super::changes::notify();
     Ok(())
 }
 
@@ -275,22 +265,21 @@ pub async fn list(ctx: Ctx<'_>, q: Option<&str>, paging: Paging) -> AppResult<Pa
 pub async fn search(db: &impl ConnectionTrait, q: &str, limit: u64) -> AppResult<Vec<Subject>> {
     let Some((lo, hi)) = prefix_range(q) else { return Ok(Vec::new()) };
     let mut found: Vec<Subject> = Vec::new();
-    for column in ["email", "name_lc"] {
-        let rows = db::query_all(
-            db,
-            &format!(
-                "SELECT id, email, name FROM users WHERE {column} >= ? AND {column} < ? AND kind = 'user' \
-                 AND disabled = ? ORDER BY {column} LIMIT ?"
-            ),
-            [lo.clone().into(), hi.clone().into(), false.into(), (limit as i64).into()],
-        )
-        .await?;
+    for column in [user::Column::Email, user::Column::NameLc] {
+        let rows = user::Entity::find()
+            .filter(column.gte(lo.clone()))
+            .filter(column.lt(hi.clone()))
+            .filter(user::Column::Kind.eq(KIND_USER))
+            .filter(user::Column::Disabled.eq(false))
+            .order_by_asc(column)
+            .limit(limit)
+            .all(db)
+            .await?;
         for row in rows {
-            let id: i64 = row.try_get_by_index(0)?;
-            if found.iter().any(|s| s.id == id) {
+            if found.iter().any(|s| s.id == row.id) {
                 continue;
             }
-            found.push(Subject { kind: SubjectKind::User, id, name: row.try_get_by_index(1)?, detail: row.try_get_by_index(2)? });
+            found.push(Subject { kind: SubjectKind::User, id: row.id, name: row.email, detail: row.name });
         }
     }
     found.sort_by(|a, b| a.name.cmp(&b.name));
