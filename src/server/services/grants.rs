@@ -4,7 +4,10 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQ
 
 use super::{Ctx, Paging, audit, destinations, ensure_an_admin_remains, groups, users};
 use crate::model::{AccessEntry, Grant, INFRA_RESOURCE, INFRA_ROLES, NewGrant, Page, Resource, Subject, SubjectKind};
-use crate::server::db::{self, entities::grant};
+use crate::server::db::{
+    self,
+    entities::{destination, grant},
+};
 use crate::server::error::{AppError, AppResult};
 
 /// A resource from a request, or the request's field error.
@@ -265,12 +268,24 @@ pub async fn access_of(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec
         expires_at: Option<i64>,
         via_group: String,
     }
-    for r in db::decode::<Row>(&rows)? {
-        let cluster_status = if r.destination == INFRA_RESOURCE {
-            None
-        } else {
-            destinations::find_by_name(db, &r.destination).await?.map(|d| destinations::status_of(d.last_seen_at, now))
-        };
+    let rows = db::decode::<Row>(&rows)?;
+    // the clusters' statuses in one query, not one per grant
+    let mut names: Vec<&str> = rows.iter().map(|r| r.destination.as_str()).filter(|d| *d != INFRA_RESOURCE).collect();
+    names.sort_unstable();
+    names.dedup();
+    let status: std::collections::HashMap<String, _> = if names.is_empty() {
+        Default::default()
+    } else {
+        destination::Entity::find()
+            .filter(destination::Column::Name.is_in(names))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|d| (d.name, destinations::status_of(d.last_seen_at, now)))
+            .collect()
+    };
+    for r in rows {
+        let cluster_status = if r.destination == INFRA_RESOURCE { None } else { status.get(&r.destination).cloned() };
         entries.push(AccessEntry {
             resource: Resource::render(&r.destination, &r.namespace),
             role: r.role,
