@@ -3,6 +3,13 @@
 use super::Millis;
 use serde::{Deserialize, Serialize};
 
+/// A list of email domains as people type it or as it is stored: separated by commas and/or whitespace,
+/// empty entries dropped. The one parser of `allowed_domains` text (the console's forms, the database
+/// column); the service then checks and normalises each domain.
+pub fn parse_domain_list(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace()).filter(|d| !d.is_empty()).map(String::from).collect()
+}
+
 /// An identity provider as the API shows it (never its client secret).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Provider {
@@ -103,4 +110,15 @@ pub struct ProviderUpdate {
 pub struct ProviderCheck {
     pub ok: bool,
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_domain_list;
+
+    #[test]
+    fn domain_lists_split_on_commas_and_whitespace() {
+        assert_eq!(parse_domain_list(" example.com, corp.example\texample.org,,"), ["example.com", "corp.example", "example.org"]);
+        assert!(parse_domain_list(" , ").is_empty());
+    }
 }

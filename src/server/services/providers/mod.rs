@@ -129,7 +129,7 @@ fn row_to_sealed(r: &sea_orm::QueryResult) -> AppResult<(Provider, String, Strin
         client_id: p.client_id,
         scopes: split(&p.scopes, ' '),
         groups_claim: p.groups_claim,
-        allowed_domains: split(&p.allowed_domains, ','),
+        allowed_domains: crate::model::parse_domain_list(&p.allowed_domains),
         created_at: p.created_at,
         user_count,
         directory_url: p.directory_url,
