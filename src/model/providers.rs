@@ -3,6 +3,44 @@
 use super::Millis;
 use serde::{Deserialize, Serialize};
 
+/// The kinds of identity provider, stored and shown as their lowercase names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// any OpenID Provider, found by discovery
+    Oidc,
+    Okta,
+    /// Google Workspace
+    Google,
+    /// Azure AD (Microsoft Entra ID)
+    Azure,
+}
+
+impl ProviderKind {
+    pub const ALL: [ProviderKind; 4] = [ProviderKind::Oidc, ProviderKind::Okta, ProviderKind::Google, ProviderKind::Azure];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Oidc => "oidc",
+            ProviderKind::Okta => "okta",
+            ProviderKind::Google => "google",
+            ProviderKind::Azure => "azure",
+        }
+    }
+
+    /// A kind as typed (any case, spaces around) or stored.
+    pub fn parse(text: &str) -> Option<ProviderKind> {
+        let text = text.trim().to_lowercase();
+        ProviderKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A list of email domains as people type it or as it is stored: separated by commas and/or whitespace,
 /// empty entries dropped. The one parser of `allowed_domains` text (the console's forms, the database
 /// column); the service then checks and normalises each domain.

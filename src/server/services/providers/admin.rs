@@ -5,22 +5,22 @@ use super::*;
 
 /// The issuer URL for a kind: `oidc` takes a URL (https, or http on a loopback address for tests),
 /// `okta` a domain, `azure` a tenant, `google` nothing.
-pub fn issuer_for(kind: &str, given: &str) -> AppResult<String> {
+pub fn issuer_for(kind: ProviderKind, given: &str) -> AppResult<String> {
     let given = given.trim().trim_end_matches('/');
     let host_only = given.trim_start_matches("https://");
     match kind {
         // an issuer URL may be given (a test provider); Google itself needs none
-        "google" if given.contains("://") => issuer_for("oidc", given),
-        "google" => Ok("https://accounts.google.com".into()),
+        ProviderKind::Google if given.contains("://") => issuer_for(ProviderKind::Oidc, given),
+        ProviderKind::Google => Ok("https://accounts.google.com".into()),
         // an authorization server's issuer URL (https://example.okta.com/oauth2/default), or a test's
-        "okta" if given.contains("://") => issuer_for("oidc", given),
-        "okta" if !host_only.is_empty() && !host_only.contains('/') => Ok(format!("https://{host_only}")),
-        "okta" => Err(AppError::field("issuer", "the Okta domain, like example.okta.com, or an authorization server's issuer URL")),
-        "azure" if !given.is_empty() && !given.contains('/') => Ok(format!("https://login.microsoftonline.com/{given}/v2.0")),
+        ProviderKind::Okta if given.contains("://") => issuer_for(ProviderKind::Oidc, given),
+        ProviderKind::Okta if !host_only.is_empty() && !host_only.contains('/') => Ok(format!("https://{host_only}")),
+        ProviderKind::Okta => Err(AppError::field("issuer", "the Okta domain, like example.okta.com, or an authorization server's issuer URL")),
+        ProviderKind::Azure if !given.is_empty() && !given.contains('/') => Ok(format!("https://login.microsoftonline.com/{given}/v2.0")),
         // a national cloud's (or a test's) issuer URL as is
-        "azure" if given.contains("://") => issuer_for("oidc", given),
-        "azure" => Err(AppError::field("issuer", "the Azure AD tenant id or domain")),
-        "oidc" => {
+        ProviderKind::Azure if given.contains("://") => issuer_for(ProviderKind::Oidc, given),
+        ProviderKind::Azure => Err(AppError::field("issuer", "the Azure AD tenant id or domain")),
+        ProviderKind::Oidc => {
             let url = reqwest::Url::parse(given).map_err(|_| AppError::field("issuer", "the issuer URL, like https://idp.example.com"))?;
             let loopback = url.host_str().is_some_and(|h| h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()) || h == "[::1]");
             if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
@@ -28,14 +28,13 @@ pub fn issuer_for(kind: &str, given: &str) -> AppResult<String> {
             }
             Ok(given.to_string())
         }
-        _ => Err(AppError::field("kind", format!("one of {}", KINDS.join(", ")))),
     }
 }
 
-fn default_scopes(kind: &str) -> Vec<String> {
+fn default_scopes(kind: ProviderKind) -> Vec<String> {
     let list: &[&str] = match kind {
-        "google" => &["openid", "email", "profile"],
-        "azure" => &["openid", "email", "profile", "offline_access", "https://graph.microsoft.com/GroupMember.Read.All"],
+        ProviderKind::Google => &["openid", "email", "profile"],
+        ProviderKind::Azure => &["openid", "email", "profile", "offline_access", "https://graph.microsoft.com/GroupMember.Read.All"],
         _ => &["openid", "email", "profile", "groups", "offline_access"],
     };
     list.iter().map(|s| s.to_string()).collect()
@@ -64,7 +63,7 @@ fn directory_url(given: &str) -> AppResult<String> {
     if given.is_empty() {
         return Ok(String::new());
     }
-    issuer_for("oidc", given).map_err(|_| AppError::field("directory_url", "an https URL (plain http only on a loopback address)"))
+    issuer_for(ProviderKind::Oidc, given).map_err(|_| AppError::field("directory_url", "an https URL (plain http only on a loopback address)"))
 }
 
 fn validate_name(name: &str) -> AppResult<String> {
@@ -133,11 +132,11 @@ async fn unverified(db: &impl ConnectionTrait, provider_id: i64) -> AppResult<Un
 pub async fn create(ctx: Ctx<'_>, master: &MasterKey, new: &NewProvider) -> AppResult<Provider> {
     ctx.require_admin("providers.create", &new.name).await?;
     let name = validate_name(&new.name)?;
-    let kind = new.kind.trim().to_lowercase();
-    let issuer = issuer_for(&kind, &new.issuer)?;
+    let kind = ProviderKind::parse(&new.kind).ok_or_else(|| AppError::field("kind", format!("one of {}", KINDS.join(", "))))?;
+    let issuer = issuer_for(kind, &new.issuer)?;
     let client_id = non_empty("client_id", &new.client_id)?;
     let secret = non_empty("client_secret", &new.client_secret)?;
-    let scopes = new.scopes.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| default_scopes(&kind));
+    let scopes = new.scopes.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| default_scopes(kind));
     let groups_claim = new.groups_claim.clone().map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).unwrap_or_else(|| "groups".into());
     let domains = clean_domains(&new.allowed_domains)?;
     let directory_url = directory_url(new.directory_url.as_deref().unwrap_or(""))?;
@@ -149,7 +148,7 @@ pub async fn create(ctx: Ctx<'_>, master: &MasterKey, new: &NewProvider) -> AppR
     if service_account.is_some() == directory_admin.is_empty() {
         return Err(AppError::field("directory_admin", "give both the service account key and the admin it acts as, or neither"));
     }
-    if service_account.is_some() && kind != "google" {
+    if service_account.is_some() && kind != ProviderKind::Google {
         return Err(AppError::field("service_account_json", "only for google"));
     }
     let txn = db::begin_write(ctx.db).await?;
@@ -159,7 +158,7 @@ pub async fn create(ctx: Ctx<'_>, master: &MasterKey, new: &NewProvider) -> AppR
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             name.clone().into(),
-            kind.into(),
+            kind.as_str().into(),
             issuer.into(),
             client_id.into(),
             master.encrypt(secret.as_bytes(), &aad(&name))?.into(),
@@ -187,7 +186,7 @@ pub async fn update(ctx: Ctx<'_>, master: &MasterKey, id: i64, change: &Provider
     ctx.require_admin("providers.update", &id.to_string()).await?;
     let (p, sealed) = find(ctx.db, By::Id(id)).await?.ok_or_else(|| AppError::NotFound(format!("identity provider {id}")))?;
     let issuer = match &change.issuer {
-        Some(i) => issuer_for(&p.kind, i)?,
+        Some(i) => issuer_for(stored_kind(&p.kind)?, i)?,
         None => p.issuer.clone(),
     };
     let client_id = match &change.client_id {

@@ -25,7 +25,7 @@ pub use verify::*;
 
 use super::leases::Lease;
 use super::{Ctx, audit, destinations};
-use crate::model::{NewProvider, Provider, ProviderCheck, ProviderUpdate, Unverified};
+use crate::model::{NewProvider, Provider, ProviderCheck, ProviderKind, ProviderUpdate, Unverified};
 use crate::server::auth::signing::MasterKey;
 use crate::server::db;
 use crate::server::db::entities::{provider, provider_user, user};
@@ -34,6 +34,7 @@ use crate::server::error::{AppError, AppResult};
 use crate::server::oidc::{self, Identity, OidcClient, ProviderGroup, Refresh};
 
 pub const KINDS: &[&str] = &["oidc", "okta", "google", "azure"];
+const _: () = assert!(KINDS.len() == ProviderKind::ALL.len());
 /// The interval of continuous verification unless an admin sets another one.
 pub const DEFAULT_VERIFY_INTERVAL: Duration = Duration::from_secs(300);
 /// How long a user may stay unverifiable (no definite answer from the IdP) before being disabled.
@@ -49,7 +50,7 @@ const LEASE_TTL: Duration = Duration::from_secs(120);
 pub struct ProviderConfig {
     pub id: i64,
     pub name: String,
-    pub kind: String,
+    pub kind: ProviderKind,
     pub issuer: String,
     pub client_id: String,
     pub client_secret: String,
@@ -65,12 +66,12 @@ impl ProviderConfig {
     /// The user's groups, each with its key at the provider: from Microsoft Graph for `azure`, from the
     /// Directory API for `google` with a service account, else from the groups claim.
     pub async fn groups(&self, http: &reqwest::Client, who: &Identity) -> Result<Vec<ProviderGroup>, DirectoryError> {
-        match self.kind.as_str() {
-            "azure" => {
+        match self.kind {
+            ProviderKind::Azure => {
                 let base = if self.directory_url.is_empty() { crate::server::directory::GRAPH } else { &self.directory_url };
                 crate::server::directory::azure_groups(http, base, &who.access_token).await
             }
-            "google" => match &self.google {
+            ProviderKind::Google => match &self.google {
                 Some((sa, admin)) => {
                     let base = if self.directory_url.is_empty() { crate::server::directory::GOOGLE_DIRECTORY } else { &self.directory_url };
                     crate::server::directory::google_groups(http, base, sa, admin, &who.email).await
@@ -89,11 +90,16 @@ impl ProviderConfig {
 
 /// Parameters a kind's authorization URL needs: Google gives a refresh token (which verification
 /// needs) only with `access_type=offline`, and again on later sign-ins only with `prompt=consent`.
-pub fn authorization_params(kind: &str) -> &'static [(&'static str, &'static str)] {
+pub fn authorization_params(kind: &ProviderKind) -> &'static [(&'static str, &'static str)] {
     match kind {
-        "google" => &[("access_type", "offline"), ("prompt", "consent")],
+        ProviderKind::Google => &[("access_type", "offline"), ("prompt", "consent")],
         _ => &[],
     }
+}
+
+/// The kind of a stored provider (always one of the kinds: `create` stores no other).
+fn stored_kind(kind: &str) -> AppResult<ProviderKind> {
+    ProviderKind::parse(kind).ok_or_else(|| AppError::Internal(format!("a provider of unknown kind {kind}")))
 }
 
 fn aad(name: &str) -> String {
@@ -171,8 +177,8 @@ pub async fn config(db: &impl ConnectionTrait, master: &MasterKey, name: &str) -
     };
     Ok(ProviderConfig {
         id: p.id,
+        kind: stored_kind(&p.kind)?,
         name: p.name,
-        kind: p.kind,
         issuer: p.issuer,
         client_id: p.client_id,
         client_secret: String::from_utf8_lossy(&secret).into_owned(),

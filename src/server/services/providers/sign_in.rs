@@ -72,7 +72,7 @@ pub async fn sign_in(
 ) -> AppResult<i64> {
     let email = usable_email(provider, who)?;
     let who = Identity { email: email.clone(), ..who.clone() };
-    let who = if provider.kind == "azure" || provider.google.is_some() {
+    let who = if provider.kind == ProviderKind::Azure || provider.google.is_some() {
         let groups = provider.groups(http, &who).await.map_err(|e| AppError::Unauthorized(e.to_string()))?;
         Identity { groups, ..who }
     } else {
