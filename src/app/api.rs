@@ -211,7 +211,7 @@ pub async fn create_provider(
         client_secret,
         scopes: None,
         groups_claim: Some(groups_claim),
-        allowed_domains: allowed_domains.split([',', ' ']).map(String::from).collect(),
+        allowed_domains: crate::model::parse_domain_list(&allowed_domains),
         directory_url: None,
         service_account_json: None,
         directory_admin: None,
@@ -238,7 +238,7 @@ pub async fn update_provider(
         client_secret: Some(client_secret),
         scopes: Some(words(&scopes)),
         groups_claim: Some(groups_claim),
-        allowed_domains: Some(words(&allowed_domains)),
+        allowed_domains: Some(crate::model::parse_domain_list(&allowed_domains)),
     };
     Ok(services::providers::update(Ctx::new(&s.db, &a), &s.master, id, &change).await?)
 }

@@ -3,6 +3,51 @@
 use super::Millis;
 use serde::{Deserialize, Serialize};
 
+/// The kinds of identity provider, stored and shown as their lowercase names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// any OpenID Provider, found by discovery
+    Oidc,
+    Okta,
+    /// Google Workspace
+    Google,
+    /// Azure AD (Microsoft Entra ID)
+    Azure,
+}
+
+impl ProviderKind {
+    pub const ALL: [ProviderKind; 4] = [ProviderKind::Oidc, ProviderKind::Okta, ProviderKind::Google, ProviderKind::Azure];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Oidc => "oidc",
+            ProviderKind::Okta => "okta",
+            ProviderKind::Google => "google",
+            ProviderKind::Azure => "azure",
+        }
+    }
+
+    /// A kind as typed (any case, spaces around) or stored.
+    pub fn parse(text: &str) -> Option<ProviderKind> {
+        let text = text.trim().to_lowercase();
+        ProviderKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A list of email domains as people type it or as it is stored: separated by commas and/or whitespace,
+/// empty entries dropped. The one parser of `allowed_domains` text (the console's forms, the database
+/// column); the service then checks and normalises each domain.
+pub fn parse_domain_list(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace()).filter(|d| !d.is_empty()).map(String::from).collect()
+}
+
 /// An identity provider as the API shows it (never its client secret).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Provider {
@@ -103,4 +148,15 @@ pub struct ProviderUpdate {
 pub struct ProviderCheck {
     pub ok: bool,
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_domain_list;
+
+    #[test]
+    fn domain_lists_split_on_commas_and_whitespace() {
+        assert_eq!(parse_domain_list(" example.com, corp.example\texample.org,,"), ["example.com", "corp.example", "example.org"]);
+        assert!(parse_domain_list(" , ").is_empty());
+    }
 }
