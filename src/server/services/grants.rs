@@ -4,10 +4,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQ
 
 use super::{Ctx, Paging, audit, destinations, ensure_an_admin_remains, groups, users};
 use crate::model::{AccessEntry, Grant, INFRA_RESOURCE, INFRA_ROLES, NewGrant, Page, Resource, Subject, SubjectKind};
-use crate::server::db::{
-    self,
-    entities::{destination, grant},
-};
+use crate::server::db::{self, entities::grant};
 use crate::server::error::{AppError, AppResult};
 
 /// A resource from a request, or the request's field error.
