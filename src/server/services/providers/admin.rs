@@ -250,3 +250,29 @@ pub async fn check(ctx: Ctx<'_>, master: &MasterKey, id: i64, http: &reqwest::Cl
         Err(e) => ProviderCheck { ok: false, message: e.to_string() },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::issuer_for;
+    use crate::model::ProviderKind::{Azure, Google, Oidc, Okta};
+
+    #[test]
+    fn each_kind_maps_what_an_admin_types_to_its_issuer() {
+        let ok = |kind, given| issuer_for(kind, given).expect(given);
+        assert_eq!(ok(Google, ""), "https://accounts.google.com");
+        assert_eq!(ok(Okta, "example.okta.com"), "https://example.okta.com");
+        assert_eq!(ok(Okta, "https://example.okta.com/"), "https://example.okta.com");
+        assert_eq!(ok(Okta, "https://example.okta.com/oauth2/default"), "https://example.okta.com/oauth2/default");
+        assert_eq!(ok(Azure, "contoso.onmicrosoft.com"), "https://login.microsoftonline.com/contoso.onmicrosoft.com/v2.0");
+        assert_eq!(ok(Azure, "https://login.microsoftonline.us/tenant/v2.0"), "https://login.microsoftonline.us/tenant/v2.0");
+        assert_eq!(ok(Oidc, " https://idp.example.com/ "), "https://idp.example.com");
+        // a test provider on this machine, and only there, may speak plain http
+        assert_eq!(ok(Oidc, "http://127.0.0.1:9000"), "http://127.0.0.1:9000");
+        assert_eq!(ok(Oidc, "http://localhost:9000/idp"), "http://localhost:9000/idp");
+        assert_eq!(ok(Google, "http://[::1]:9000"), "http://[::1]:9000");
+        for (kind, given) in [(Oidc, "http://idp.example.com"), (Oidc, "idp.example.com"), (Okta, ""), (Okta, "example.okta.com/x"), (Azure, "")] {
+            let err = issuer_for(kind, given).expect_err(given);
+            assert!(err.to_string().starts_with("issuer: "), "{given}: {err}");
+        }
+    }
+}
