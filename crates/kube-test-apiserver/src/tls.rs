@@ -45,16 +45,9 @@ pub async fn serve(listener: TcpListener, config: Arc<rustls::ServerConfig>, rou
                     let _ = tcp.set_nodelay(true);
                     let (acceptor, router) = (acceptor.clone(), router.clone());
                     connections.spawn(async move {
-                        let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                            Ok(Ok(tls)) => tls,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!(%peer, "TLS handshake timed out");
-                                return;
-                            }
+                        let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await else {
+                            tracing::debug!(%peer, "TLS handshake failed or timed out");
+                            return;
                         };
                         let identity = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| certs::identity_from_cert(c));
                         let peer_identity = PeerIdentity(identity);
