@@ -2,7 +2,7 @@
 //! delete and "test connection".
 
 use super::*;
-use crate::server::db::entities::group;
+use crate::server::db::entities::{grant, group};
 use sea_orm::{ActiveModelTrait, Set, sea_query::Expr};
 
 /// The issuer URL for a kind: `oidc` takes a URL (https, or http on a loopback address for tests),
@@ -235,8 +235,12 @@ pub async fn delete(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
         disable(ctx.db, user_id, &format!("provider {} removed", p.name)).await?;
     }
     let txn = db::begin_write(ctx.db).await?;
-    // raw: the grants to delete are found by a subquery over groups
-    db::execute(&txn, "DELETE FROM grants WHERE subject_kind = 'group' AND subject_id IN (SELECT id FROM groups WHERE source = ?)", [p.name.clone().into()])
+    grant::Entity::delete_many()
+        .filter(grant::Column::SubjectKind.eq(crate::model::SubjectKind::Group.as_str()))
+        .filter(grant::Column::SubjectId.in_subquery(
+            sea_orm::sea_query::Query::select().column(group::Column::Id).from(group::Entity).and_where(group::Column::Source.eq(p.name.clone())).to_owned(),
+        ))
+        .exec(&txn)
         .await?;
     group::Entity::delete_many().filter(group::Column::Source.eq(p.name.clone())).exec(&txn).await?;
     provider::Entity::delete_many().filter(provider::Column::Id.eq(id)).exec(&txn).await?;
