@@ -11,10 +11,13 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set, sea_query::Expr};
 
 use crate::model::INFRA_RESOURCE;
-use crate::server::db::{self, entities::user};
+use crate::server::db::{
+    self,
+    entities::{grant, user},
+};
 use crate::server::error::{AppError, AppResult};
 use crate::server::services::{Actor, audit, infra_roles, users};
 
@@ -117,7 +120,7 @@ pub async fn login(db: &DatabaseConnection, limiter: &LoginLimiter, email: &str,
         return Err(AppError::Unauthorized("wrong email or password".into()));
     };
     if !ok {
-        // one statement, so that concurrent guesses each count (a read-modify-write would lose some)
+        // raw: one statement, so that concurrent guesses each count (a read-modify-write would lose some)
         db::execute(
             db,
             "UPDATE users SET \
@@ -152,7 +155,7 @@ pub async fn actor_for_user(db: &impl ConnectionTrait, user_id: i64, source: &st
     }
     let now = crate::server::now();
     if u.last_seen_at.is_none_or(|t| now - t >= LAST_SEEN_RESOLUTION_MS) {
-        db::execute(db, "UPDATE users SET last_seen_at = ? WHERE id = ?", [now.into(), u.id.into()]).await?;
+        user::Entity::update_many().col_expr(user::Column::LastSeenAt, Expr::value(now)).filter(user::Column::Id.eq(u.id)).exec(db).await?;
     }
     Ok(Actor {
         user_id: u.id,
@@ -169,7 +172,7 @@ pub async fn actor_for_user(db: &impl ConnectionTrait, user_id: i64, source: &st
 /// Creates the first admin when there is no user yet, with a one-time password that must be changed
 /// at first sign-in. Returns that password (to print) when it created the admin.
 pub async fn bootstrap_first_admin(db: &DatabaseConnection, email: &str) -> AppResult<Option<String>> {
-    let people = db::count(db, "SELECT COUNT(*) FROM users WHERE kind = 'user'", []).await?;
+    let people = user::Entity::find().filter(user::Column::Kind.eq(users::KIND_USER)).count(db).await?;
     if people > 0 {
         return Ok(None);
     }
@@ -177,12 +180,18 @@ pub async fn bootstrap_first_admin(db: &DatabaseConnection, email: &str) -> AppR
     let one_time = password::random_token(20);
     let hash = password::hash(&one_time).await?;
     let admin = users::insert(db, users::KIND_USER, &email, "Admin", Some(hash), true).await?;
-    db::execute(
-        db,
-        "INSERT INTO grants (subject_kind, subject_id, role, destination, namespace, created_by, created_at) \
-         VALUES ('user', ?, 'admin', ?, '', NULL, ?)",
-        [admin.id.into(), INFRA_RESOURCE.into(), crate::server::now().into()],
-    )
+    grant::ActiveModel {
+        subject_kind: Set("user".into()),
+        subject_id: Set(admin.id),
+        role: Set("admin".into()),
+        destination: Set(INFRA_RESOURCE.into()),
+        namespace: Set(String::new()),
+        created_by: Set(None),
+        created_at: Set(crate::server::now()),
+        expires_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
     .await?;
     audit::record_as(db, "system", "", "users.create", &email, audit::Outcome::Success, "first admin").await?;
     Ok(Some(one_time))

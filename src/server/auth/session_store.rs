@@ -2,12 +2,12 @@
 //! tower-sessions 0.15 and sqlx 0.9). The cookie carries the session id; only its SHA-256 is stored, so a
 //! copy of the database does not hold live session ids. Any server replica can serve any session.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, Set, sea_query::OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set, sea_query::OnConflict};
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 
 use crate::server::auth::password::sha256_hex;
-use crate::server::db::{self, entities::session};
+use crate::server::db::entities::session;
 use crate::server::error::AppResult;
 
 /// The key under which a session holds the signed-in user's id.
@@ -47,7 +47,7 @@ impl DbSessionStore {
 
     /// Deletes expired sessions; run now and then.
     pub async fn delete_expired(&self) -> AppResult<u64> {
-        Ok(db::execute(&self.db, "DELETE FROM sessions WHERE expires_at < ?", [crate::server::now().into()]).await?)
+        Ok(session::Entity::delete_many().filter(session::Column::ExpiresAt.lt(crate::server::now())).exec(&self.db).await?.rows_affected)
     }
 }
 
@@ -61,7 +61,7 @@ fn backend(e: impl std::fmt::Display) -> session_store::Error {
 
 /// Ends every session of a user (disabled, removed).
 pub async fn delete_user_sessions(db: &impl ConnectionTrait, user_id: i64) -> AppResult<u64> {
-    Ok(db::execute(db, "DELETE FROM sessions WHERE user_id = ?", [user_id.into()]).await?)
+    Ok(session::Entity::delete_many().filter(session::Column::UserId.eq(user_id)).exec(db).await?.rows_affected)
 }
 
 #[async_trait::async_trait]

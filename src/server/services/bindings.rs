@@ -19,6 +19,7 @@ use crate::server::error::{AppError, AppResult};
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
 
 pub async fn desired(db: &impl ConnectionTrait, destination: &str) -> AppResult<DesiredBindings> {
+    // raw: a UNION over joins of grants with users and with groups, which the ORM cannot express
     let rows = db::query_all(
         db,
         &format!(
@@ -60,6 +61,7 @@ pub async fn desired(db: &impl ConnectionTrait, destination: &str) -> AppResult<
 
 /// Members (emails, enabled users only) of the groups with a current grant on the cluster.
 async fn granted_group_members(db: &impl ConnectionTrait, destination: &str) -> AppResult<BTreeMap<String, Vec<String>>> {
+    // raw: a DISTINCT over a four-table join with a computed group name, which the entity API cannot say
     let rows = db::query_all(
         db,
         &format!(

@@ -86,6 +86,7 @@ pub async fn issue(ctx: Ctx<'_>, cluster: &str, lifetime: Duration) -> AppResult
 /// connector binds there), without `system:` groups, sorted.
 pub async fn subject_groups(db: &impl ConnectionTrait, user_id: i64, cluster: &str) -> AppResult<Vec<String>> {
     // by the names clusters know groups by (a provider's as `<provider>:<key>`)
+    // raw: a DISTINCT over a three-table join with a computed group name, which the entity API cannot say
     let rows = db::query_all(
         db,
         &format!(
@@ -116,6 +117,7 @@ pub async fn subject_groups(db: &impl ConnectionTrait, user_id: i64, cluster: &s
 /// [`issue`] is not signed.
 pub async fn pending(db: &impl ConnectionTrait, cluster: &str) -> AppResult<Vec<CertificateRequest>> {
     let since = crate::server::now() - WAIT.as_millis() as i64;
+    // raw: a LEFT JOIN with users for the email, and the entities declare no relations to join by
     let rows = db::query_all(
         db,
         "SELECT r.id AS id, r.csr AS csr, r.expiration_secs AS expiration_secs, r.user_id AS user_id, COALESCE(u.email, '') AS email \

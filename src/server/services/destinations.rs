@@ -4,7 +4,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 
 use super::{Ctx, Paging, audit, grants, is_dns_label, is_role_name};
 use crate::model::{BUILTIN_KUBERNETES_ROLES, ClusterDetail, ClusterStatus, Destination, DestinationRegistration, INFRA_RESOURCE};
-use crate::server::db::{self, entities::destination};
+use crate::server::db::entities::{destination, grant};
 use crate::server::error::{AppError, AppResult};
 
 /// A cluster whose connector was seen within this window is connected.
@@ -230,7 +230,7 @@ pub async fn remove(ctx: Ctx<'_>, name: &str) -> AppResult<()> {
     ctx.require_admin("destinations.remove", name).await?;
     let txn = crate::server::db::begin_write(ctx.db).await?;
     let existing = find_by_name(&txn, name).await?.ok_or_else(|| AppError::NotFound(format!("cluster {name}")))?;
-    db::execute(&txn, "DELETE FROM grants WHERE destination = ?", [existing.name.clone().into()]).await?;
+    grant::Entity::delete_many().filter(grant::Column::Destination.eq(existing.name.clone())).exec(&txn).await?;
     destination::Entity::delete_by_id(existing.id).exec(&txn).await?;
     audit::record(&txn, ctx.actor, "destinations.remove", &existing.name, audit::Outcome::Success, "").await?;
     txn.commit().await?;

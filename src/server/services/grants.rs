@@ -190,6 +190,7 @@ fn row_to_grant(r: &sea_orm::QueryResult) -> Result<Grant, sea_orm::DbErr> {
 }
 
 async fn get_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<Grant> {
+    // raw: the shared GRANT_SELECT joins the subject's name from users or groups
     let row = db::query_one(db, &format!("{GRANT_SELECT} WHERE g.id = ?"), [id.into()]).await?.ok_or_else(|| AppError::NotFound(format!("grant {id}")))?;
     Ok(row_to_grant(&row)?)
 }
@@ -230,9 +231,11 @@ pub async fn list(ctx: Ctx<'_>, filter: &GrantFilter, paging: Paging) -> AppResu
         values.push(role.to_string().into());
     }
     let filter_sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+    // raw: the same WHERE text as the page query below, so that the count and the page agree
     let total = db::count(ctx.db, &format!("SELECT COUNT(*) FROM grants g {filter_sql}"), values.clone()).await?;
     values.push((paging.limit as i64).into());
     values.push((paging.offset() as i64).into());
+    // raw: the shared GRANT_SELECT (subject names joined) with the filter above
     let rows = db::query_all(ctx.db, &format!("{GRANT_SELECT} {filter_sql} ORDER BY g.id DESC LIMIT ? OFFSET ?"), values).await?;
     let items = rows.iter().map(row_to_grant).collect::<Result<Vec<_>, _>>()?;
     Ok(paging.wrap(items, total))
@@ -240,6 +243,7 @@ pub async fn list(ctx: Ctx<'_>, filter: &GrantFilter, paging: Paging) -> AppResu
 
 /// What one user can reach now: their own grants and their groups' grants, not expired.
 pub async fn access_of(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec<AccessEntry>> {
+    // raw: a UNION of a user's and their groups' grants, joined with clusters, which the ORM cannot express
     let rows = db::query_all(
         db,
         "SELECT a.destination AS destination, a.namespace AS namespace, a.role AS role, a.expires_at AS expires_at, \

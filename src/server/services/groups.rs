@@ -8,13 +8,15 @@
 //! and a bare name only when no other group has it. Clusters see a group under the same unique name:
 //! its name for a local group, `<provider>:<key>` for a provider's (see `CLUSTER_NAME`).
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, sea_query::Expr,
+};
 
 use super::{Ctx, Paging, audit, ensure_an_admin_remains, prefix_range, users};
 use crate::model::{Group, GroupDetail, Page, TypeaheadOption};
 use crate::server::db::{
     self,
-    entities::{group, group_member, user},
+    entities::{grant, group, group_member, user},
 };
 use crate::server::error::{AppError, AppResult};
 use crate::server::oidc::ProviderGroup;
@@ -53,7 +55,7 @@ fn validate_name(name: &str) -> AppResult<String> {
 }
 
 async fn member_count(db: &impl ConnectionTrait, group_id: i64) -> AppResult<i64> {
-    Ok(db::count(db, "SELECT COUNT(*) FROM group_members WHERE group_id = ?", [group_id.into()]).await? as i64)
+    Ok(group_member::Entity::find().filter(group_member::Column::GroupId.eq(group_id)).count(db).await? as i64)
 }
 
 async fn to_model(db: &impl ConnectionTrait, g: group::Model) -> AppResult<Group> {
@@ -166,8 +168,12 @@ pub async fn delete(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     let txn = crate::server::db::begin_write(ctx.db).await?;
     let existing = get_model(&txn, id).await?;
     ensure_local(&existing)?;
-    db::execute(&txn, "DELETE FROM grants WHERE subject_kind = 'group' AND subject_id = ?", [id.into()]).await?;
-    db::execute(&txn, "DELETE FROM group_members WHERE group_id = ?", [id.into()]).await?;
+    grant::Entity::delete_many()
+        .filter(grant::Column::SubjectKind.eq(crate::model::SubjectKind::Group.as_str()))
+        .filter(grant::Column::SubjectId.eq(id))
+        .exec(&txn)
+        .await?;
+    group_member::Entity::delete_many().filter(group_member::Column::GroupId.eq(id)).exec(&txn).await?;
     group::Entity::delete_by_id(id).exec(&txn).await?;
     ensure_an_admin_remains(&txn).await?;
     audit::record(&txn, ctx.actor, "groups.delete", &existing.name, audit::Outcome::Success, "").await?;
@@ -241,9 +247,11 @@ pub async fn list(ctx: Ctx<'_>, q: Option<&str>, paging: Paging) -> AppResult<Pa
         Some((lo, hi)) => ("WHERE g.name_lc >= ? AND g.name_lc < ?", vec![lo.into(), hi.into()]),
         None => ("", vec![]),
     };
+    // raw: the same WHERE text as the page query below, so that the count and the page agree
     let total = db::count(ctx.db, &format!("SELECT COUNT(*) FROM groups g {filter}"), values.clone()).await?;
     values.push((paging.limit as i64).into());
     values.push((paging.offset() as i64).into());
+    // raw: each group's member count in a subquery of the one query, which the entity API cannot say
     let rows = db::query_all(
         ctx.db,
         &format!(
@@ -254,7 +262,6 @@ pub async fn list(ctx: Ctx<'_>, q: Option<&str>, paging: Paging) -> AppResult<Pa
         values,
     )
     .await?;
-    // the raw SQL is for the member count of each group in the one query
     #[derive(FromQueryResult)]
     struct Row {
         id: i64,
@@ -287,7 +294,7 @@ pub async fn search(db: &impl ConnectionTrait, q: &str, limit: u64) -> AppResult
         .await?;
     let mut options = Vec::with_capacity(rows.len());
     for g in rows {
-        let shared = db::count(db, "SELECT COUNT(*) FROM groups WHERE name_lc = ?", [g.name_lc.clone().into()]).await? > 1;
+        let shared = group::Entity::find().filter(group::Column::NameLc.eq(g.name_lc.clone())).count(db).await? > 1;
         let value = if shared { unique_reference(&g) } else { g.name.clone() };
         let detail = match g.source.as_str() {
             SOURCE_LOCAL => "group".to_string(),
@@ -307,6 +314,7 @@ struct NameRow {
 
 /// The groups a user belongs to, by name.
 pub async fn names_of_user(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec<String>> {
+    // raw: a join with memberships, and the entities declare no relations to join by
     let rows = db::query_all(
         db,
         "SELECT g.name AS name FROM groups g JOIN group_members m ON m.group_id = g.id WHERE m.user_id = ? ORDER BY g.name_lc",
@@ -318,6 +326,7 @@ pub async fn names_of_user(db: &impl ConnectionTrait, user_id: i64) -> AppResult
 
 /// The groups a user belongs to, by the names clusters know them by (`CLUSTER_NAME`).
 pub async fn cluster_names_of_user(db: &impl ConnectionTrait, user_id: i64) -> AppResult<Vec<String>> {
+    // raw: a join with memberships and the computed CLUSTER_NAME, which the entity API cannot say
     let rows = db::query_all(
         db,
         &format!("SELECT {CLUSTER_NAME} AS name FROM groups gr JOIN group_members m ON m.group_id = gr.id WHERE m.user_id = ? AND {KEYED} ORDER BY 1"),
@@ -344,7 +353,11 @@ pub async fn sync_provider_memberships(txn: &impl ConnectionTrait, source: &str,
         match find_provider_group(txn, source, key).await? {
             Some(g) => {
                 if g.name != label {
-                    db::execute(txn, "UPDATE groups SET name = ?, name_lc = ? WHERE id = ?", [label.clone().into(), label.to_lowercase().into(), g.id.into()])
+                    group::Entity::update_many()
+                        .col_expr(group::Column::Name, Expr::value(label.clone()))
+                        .col_expr(group::Column::NameLc, Expr::value(label.to_lowercase()))
+                        .filter(group::Column::Id.eq(g.id))
+                        .exec(txn)
                         .await?;
                 }
                 wanted.push(g.id);
@@ -380,15 +393,17 @@ pub async fn sync_provider_memberships(txn: &impl ConnectionTrait, source: &str,
     if current == wanted {
         return Ok(false);
     }
-    db::execute(txn, "DELETE FROM group_members WHERE user_id = ? AND group_id IN (SELECT id FROM groups WHERE source = ?)", [user_id.into(), source.into()])
+    group_member::Entity::delete_many()
+        .filter(group_member::Column::UserId.eq(user_id))
+        .filter(group_member::Column::GroupId.in_subquery(
+            sea_orm::sea_query::Query::select().column(group::Column::Id).from(group::Entity).and_where(group::Column::Source.eq(source)).to_owned(),
+        ))
+        .exec(txn)
         .await?;
     for group_id in wanted {
-        db::execute(
-            txn,
-            "INSERT INTO group_members (group_id, user_id, created_at) VALUES (?, ?, ?)",
-            [group_id.into(), user_id.into(), crate::server::now().into()],
-        )
-        .await?;
+        group_member::Entity::insert(group_member::ActiveModel { group_id: Set(group_id), user_id: Set(user_id), created_at: Set(crate::server::now()) })
+            .exec_without_returning(txn)
+            .await?;
     }
     Ok(true)
 }

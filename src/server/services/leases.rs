@@ -32,6 +32,7 @@ impl Lease {
     pub async fn acquire(db: &DatabaseConnection, name: &'static str, ttl: Duration) -> AppResult<Option<Lease>> {
         let holder = crate::server::auth::password::random_token(16);
         let now = crate::server::now();
+        // raw: lease acquisition, one conditional UPDATE, so that two replicas cannot both take it
         let taken = db::execute(
             db,
             "UPDATE leases SET holder = ?, expires_at = ? WHERE name = ? AND expires_at <= ?",
@@ -47,6 +48,7 @@ impl Lease {
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(ttl / 3).await;
+                    // raw: lease renewal, conditional on still being the holder, in one statement
                     let renewed = db::execute(
                         &db,
                         "UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ?",
@@ -77,6 +79,7 @@ impl Lease {
     /// should run once per interval does not run again on another replica's timer meanwhile.
     pub async fn release(self, hold_for: Duration) -> AppResult<()> {
         self.keeper.abort();
+        // raw: lease release, conditional on still being the holder, in one statement
         db::execute(
             &self.db,
             "UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ?",

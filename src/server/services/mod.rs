@@ -131,6 +131,7 @@ impl<'a> Ctx<'a> {
 
 /// The infra roles a user holds now, directly or through any of their groups; expired grants do not count.
 pub async fn infra_roles(db: &impl ConnectionTrait, user_id: i64) -> AppResult<InfraRoles> {
+    // raw: a DISTINCT over direct and group grants (a subquery over memberships) in one statement
     let rows = db::query_all(
         db,
         "SELECT DISTINCT g.role AS role FROM grants g \
@@ -158,6 +159,7 @@ pub async fn infra_roles(db: &impl ConnectionTrait, user_id: i64) -> AppResult<I
 
 /// Number of enabled users who are infra admins now. Used to refuse any change that would leave none.
 pub async fn admin_count(db: &impl ConnectionTrait) -> AppResult<u64> {
+    // raw: a COUNT over a UNION of direct and group grants with a join, which the ORM cannot express
     Ok(db::count(
         db,
         "SELECT COUNT(*) FROM users u WHERE u.disabled = ? AND u.kind = 'user' AND u.id IN ( \

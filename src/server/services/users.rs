@@ -1,11 +1,14 @@
 //! Users: create, disable, delete, passwords, listing and search.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::{Ctx, Paging, audit, ensure_an_admin_remains, prefix_range};
 use crate::model::{Page, Subject, SubjectKind, User, UserUpdate};
 use crate::server::auth::password;
-use crate::server::db::{self, entities::user};
+use crate::server::db::{
+    self,
+    entities::{grant, user},
+};
 use crate::server::error::{AppError, AppResult};
 
 pub const KIND_USER: &str = "user";
@@ -186,7 +189,7 @@ pub async fn delete(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
     ctx.require_admin("users.delete", &id.to_string()).await?;
     let txn = crate::server::db::begin_write(ctx.db).await?;
     let existing = get_model(&txn, id).await?;
-    db::execute(&txn, "DELETE FROM grants WHERE subject_kind = 'user' AND subject_id = ?", [id.into()]).await?;
+    grant::Entity::delete_many().filter(grant::Column::SubjectKind.eq(SubjectKind::User.as_str())).filter(grant::Column::SubjectId.eq(id)).exec(&txn).await?;
     crate::server::auth::session_store::delete_user_sessions(&txn, id).await?;
     user::Entity::delete_by_id(id).exec(&txn).await?;
     ensure_an_admin_remains(&txn).await?;
@@ -229,7 +232,7 @@ pub async fn list(ctx: Ctx<'_>, q: Option<&str>, paging: Paging) -> AppResult<Pa
     ctx.require_view("users.list", "users").await?;
     let (items, total) = match q.and_then(prefix_range) {
         None => {
-            let total = db::count(ctx.db, "SELECT COUNT(*) FROM users WHERE kind = 'user'", []).await?;
+            let total = user::Entity::find().filter(user::Column::Kind.eq(KIND_USER)).count(ctx.db).await?;
             let rows = user::Entity::find()
                 .from_raw_sql(db::statement(
                     ctx.db.get_database_backend(),
@@ -243,6 +246,7 @@ pub async fn list(ctx: Ctx<'_>, q: Option<&str>, paging: Paging) -> AppResult<Pa
         Some((lo, hi)) => {
             let filter = "kind = 'user' AND ((email >= ? AND email < ?) OR (name_lc >= ? AND name_lc < ?))";
             let args = || [lo.clone().into(), hi.clone().into(), lo.clone().into(), hi.clone().into()];
+            // raw: the same WHERE text as the page query below, so that the count and the page agree
             let total = db::count(ctx.db, &format!("SELECT COUNT(*) FROM users WHERE {filter}"), args()).await?;
             let mut values: Vec<sea_orm::Value> = args().into();
             values.push((paging.limit as i64).into());

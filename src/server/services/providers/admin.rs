@@ -2,6 +2,8 @@
 //! delete and "test connection".
 
 use super::*;
+use crate::server::db::entities::{grant, group};
+use sea_orm::{ActiveModelTrait, Set, sea_query::Expr};
 
 /// The issuer URL for a kind: `oidc` takes a URL (https, or http on a loopback address for tests),
 /// `okta` a domain, `azure` a tenant, `google` nothing.
@@ -88,6 +90,7 @@ fn non_empty(field: &str, value: &str) -> AppResult<String> {
 
 pub async fn list(ctx: Ctx<'_>) -> AppResult<Vec<Provider>> {
     ctx.require_view("providers.list", "").await?;
+    // raw: the shared SELECT counts each provider's users in a subquery, which the entity API cannot say
     let rows = db::query_all(ctx.db, &format!("{SELECT} ORDER BY p.name"), []).await?;
     let mut list = rows.iter().map(|r| row_to_provider(r).map(|(p, _)| p)).collect::<AppResult<Vec<_>>>()?;
     for p in &mut list {
@@ -100,12 +103,12 @@ pub async fn list(ctx: Ctx<'_>) -> AppResult<Vec<Provider>> {
 async fn unverified(db: &impl ConnectionTrait, provider_id: i64) -> AppResult<Unverified> {
     const FAILING: &str =
         "FROM provider_users pu JOIN users u ON u.id = pu.user_id WHERE pu.provider_id = ? AND u.disabled = ? AND pu.verify_failing_since IS NOT NULL";
-    // aggregates over a join: hand-written
     #[derive(FromQueryResult)]
     struct Failing {
         users: i64,
         since: Option<i64>,
     }
+    // raw: aggregates (COUNT, MIN) over a join with users, which the entity API cannot say
     let row =
         db::query_one(db, &format!("SELECT COUNT(*) AS users, MIN(pu.verify_failing_since) AS since {FAILING}"), [provider_id.into(), false.into()]).await?;
     let (users, since) = match row {
@@ -118,6 +121,7 @@ async fn unverified(db: &impl ConnectionTrait, provider_id: i64) -> AppResult<Un
     if users == 0 {
         return Ok(Unverified::default());
     }
+    // raw: the same join with users (FAILING) as the aggregates above
     let latest =
         db::query_one(db, &format!("SELECT pu.verify_error AS error {FAILING} ORDER BY pu.verify_retry_at DESC LIMIT 1"), [provider_id.into(), false.into()])
             .await?;
@@ -152,29 +156,25 @@ pub async fn create(ctx: Ctx<'_>, master: &MasterKey, new: &NewProvider) -> AppR
         return Err(AppError::field("service_account_json", "only for google"));
     }
     let txn = db::begin_write(ctx.db).await?;
-    db::execute(
-        &txn,
-        "INSERT INTO providers (name, kind, issuer, client_id, client_secret, scopes, groups_claim, allowed_domains, directory_url, directory_secret, directory_admin, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            name.clone().into(),
-            kind.as_str().into(),
-            issuer.into(),
-            client_id.into(),
-            master.encrypt(secret.as_bytes(), &aad(&name))?.into(),
-            scopes.join(" ").into(),
-            groups_claim.into(),
-            domains.join(",").into(),
-            directory_url.into(),
-            match service_account {
-                Some(json) => master.encrypt(json.as_bytes(), &aad(&name))?,
-                None => String::new(),
-            }
-            .into(),
-            directory_admin.into(),
-            crate::server::now().into(),
-        ],
-    )
+    provider::ActiveModel {
+        name: Set(name.clone()),
+        kind: Set(kind.as_str().into()),
+        issuer: Set(issuer),
+        client_id: Set(client_id),
+        client_secret: Set(master.encrypt(secret.as_bytes(), &aad(&name))?),
+        scopes: Set(scopes.join(" ")),
+        groups_claim: Set(groups_claim),
+        allowed_domains: Set(domains.join(",")),
+        directory_url: Set(directory_url),
+        directory_secret: Set(match service_account {
+            Some(json) => master.encrypt(json.as_bytes(), &aad(&name))?,
+            None => String::new(),
+        }),
+        directory_admin: Set(directory_admin),
+        created_at: Set(crate::server::now()),
+        ..Default::default()
+    }
+    .insert(&txn)
     .await
     .map_err(AppError::or_taken("name", "a provider with this name already exists"))?;
     audit::record(&txn, ctx.actor, "providers.create", &name, audit::Outcome::Success, "").await?;
@@ -204,12 +204,16 @@ pub async fn update(ctx: Ctx<'_>, master: &MasterKey, id: i64, change: &Provider
         None => p.allowed_domains.clone(),
     };
     let txn = db::begin_write(ctx.db).await?;
-    db::execute(
-        &txn,
-        "UPDATE providers SET issuer = ?, client_id = ?, client_secret = ?, scopes = ?, groups_claim = ?, allowed_domains = ? WHERE id = ?",
-        [issuer.into(), client_id.into(), sealed.into(), scopes.join(" ").into(), groups_claim.into(), domains.join(",").into(), id.into()],
-    )
-    .await?;
+    provider::Entity::update_many()
+        .col_expr(provider::Column::Issuer, Expr::value(issuer))
+        .col_expr(provider::Column::ClientId, Expr::value(client_id))
+        .col_expr(provider::Column::ClientSecret, Expr::value(sealed))
+        .col_expr(provider::Column::Scopes, Expr::value(scopes.join(" ")))
+        .col_expr(provider::Column::GroupsClaim, Expr::value(groups_claim))
+        .col_expr(provider::Column::AllowedDomains, Expr::value(domains.join(",")))
+        .filter(provider::Column::Id.eq(id))
+        .exec(&txn)
+        .await?;
     audit::record(&txn, ctx.actor, "providers.update", &p.name, audit::Outcome::Success, "").await?;
     txn.commit().await?;
     find(ctx.db, By::Id(id)).await?.map(|(p, _)| p).ok_or_else(|| AppError::NotFound(format!("identity provider {id}")))
@@ -231,10 +235,15 @@ pub async fn delete(ctx: Ctx<'_>, id: i64) -> AppResult<()> {
         disable(ctx.db, user_id, &format!("provider {} removed", p.name)).await?;
     }
     let txn = db::begin_write(ctx.db).await?;
-    db::execute(&txn, "DELETE FROM grants WHERE subject_kind = 'group' AND subject_id IN (SELECT id FROM groups WHERE source = ?)", [p.name.clone().into()])
+    grant::Entity::delete_many()
+        .filter(grant::Column::SubjectKind.eq(crate::model::SubjectKind::Group.as_str()))
+        .filter(grant::Column::SubjectId.in_subquery(
+            sea_orm::sea_query::Query::select().column(group::Column::Id).from(group::Entity).and_where(group::Column::Source.eq(p.name.clone())).to_owned(),
+        ))
+        .exec(&txn)
         .await?;
-    db::execute(&txn, "DELETE FROM groups WHERE source = ?", [p.name.clone().into()]).await?;
-    db::execute(&txn, "DELETE FROM providers WHERE id = ?", [id.into()]).await?;
+    group::Entity::delete_many().filter(group::Column::Source.eq(p.name.clone())).exec(&txn).await?;
+    provider::Entity::delete_many().filter(provider::Column::Id.eq(id)).exec(&txn).await?;
     audit::record(&txn, ctx.actor, "providers.delete", &p.name, audit::Outcome::Success, "").await?;
     txn.commit().await?;
     Ok(())

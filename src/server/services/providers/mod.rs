@@ -157,6 +157,7 @@ enum By {
 }
 
 async fn find(db: &impl ConnectionTrait, by: By) -> AppResult<Option<(Provider, String)>> {
+    // raw: the shared SELECT counts each provider's users in a subquery, which the entity API cannot say
     let row = match by {
         By::Id(id) => db::query_one(db, &format!("{SELECT} WHERE p.id = ?"), [id.into()]).await?,
         By::Name(name) => db::query_one(db, &format!("{SELECT} WHERE p.name = ?"), [name.into()]).await?,
@@ -166,6 +167,7 @@ async fn find(db: &impl ConnectionTrait, by: By) -> AppResult<Option<(Provider, 
 
 /// A provider with its decrypted secret, by name.
 pub async fn config(db: &impl ConnectionTrait, master: &MasterKey, name: &str) -> AppResult<ProviderConfig> {
+    // raw: the shared SELECT (see `find`)
     let row = db::query_one(db, &format!("{SELECT} WHERE p.name = ?"), [name.trim().to_lowercase().into()]).await?;
     let (p, sealed, sealed_sa) = row.as_ref().map(row_to_sealed).transpose()?.ok_or_else(|| AppError::NotFound(format!("identity provider {name}")))?;
     let secret = master.decrypt(&sealed, &aad(&p.name)).map_err(AppError::Internal)?;

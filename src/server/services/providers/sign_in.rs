@@ -2,6 +2,7 @@
 //! over another subject's), and the user's groups brought up to date.
 
 use super::*;
+use sea_orm::{ActiveModelTrait, Set, sea_query::Expr};
 
 /// The email a provider's sign-in names, normalised as local emails are (`users::normalize_email`):
 /// present, with an `@`, outside Kubernetes' `system:` names, not one the IdP says is unverified, and in
@@ -39,7 +40,7 @@ async fn account_for(txn: &impl ConnectionTrait, provider: &ProviderConfig, who:
     let Some(existing) = crate::server::services::users::find_by_email(txn, email).await? else {
         let name = if who.name.trim().is_empty() { email.to_string() } else { who.name.trim().to_string() };
         let user = crate::server::services::users::insert(txn, crate::server::services::users::KIND_USER, email, &name, None, false).await?;
-        db::execute(txn, "UPDATE users SET provider = ? WHERE id = ?", [provider.name.clone().into(), user.id.into()]).await?;
+        user::Entity::update_many().col_expr(user::Column::Provider, Expr::value(provider.name.clone())).filter(user::Column::Id.eq(user.id)).exec(txn).await?;
         return Ok(user.id);
     };
     if existing.kind != crate::server::services::users::KIND_USER {
@@ -86,18 +87,27 @@ pub async fn sign_in(
     }
     if !who.name.trim().is_empty() {
         let name = who.name.trim();
-        db::execute(&txn, "UPDATE users SET name = ?, name_lc = ? WHERE id = ?", [name.into(), name.to_lowercase().into(), user_id.into()]).await?;
+        user::Entity::update_many()
+            .col_expr(user::Column::Name, Expr::value(name))
+            .col_expr(user::Column::NameLc, Expr::value(name.to_lowercase()))
+            .filter(user::Column::Id.eq(user_id))
+            .exec(&txn)
+            .await?;
     }
     let sealed = match &who.refresh_token {
         Some(t) => master.encrypt(t.as_bytes(), &aad(&provider.name))?,
         None => String::new(),
     };
-    db::execute(&txn, "DELETE FROM provider_users WHERE user_id = ?", [user_id.into()]).await?;
-    db::execute(
-        &txn,
-        "INSERT INTO provider_users (user_id, provider_id, subject, refresh_token, verified_at) VALUES (?, ?, ?, ?, ?)",
-        [user_id.into(), provider.id.into(), who.subject.clone().into(), sealed.into(), crate::server::now().into()],
-    )
+    provider_user::Entity::delete_many().filter(provider_user::Column::UserId.eq(user_id)).exec(&txn).await?;
+    provider_user::ActiveModel {
+        user_id: Set(user_id),
+        provider_id: Set(provider.id),
+        subject: Set(who.subject.clone()),
+        refresh_token: Set(sealed),
+        verified_at: Set(Some(crate::server::now())),
+        ..Default::default()
+    }
+    .insert(&txn)
     .await?;
     crate::server::services::groups::sync_provider_memberships(&txn, &provider.name, user_id, &who.groups).await?;
     let actor = crate::server::auth::actor_for_user(&txn, user_id, &provider.name).await?;

@@ -3,6 +3,7 @@
 
 use super::sign_in::describe_groups;
 use super::*;
+use sea_orm::sea_query::Expr;
 
 /// What one verification pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -101,6 +102,7 @@ async fn verify_providers(
     let mut report = VerifyReport::default();
     for name in names(db).await? {
         let provider = config(db, master, &name).await?;
+        // raw: a join with users, and the entities declare no relations to join by
         let rows = db::query_all(
             db,
             "SELECT pu.* \
@@ -215,6 +217,7 @@ const NO_TROUBLE: &str = "verify_failures = 0, verify_failing_since = NULL, veri
 
 async fn disable_unverified(db: &sea_orm::DatabaseConnection, user_id: i64, why: &str) -> AppResult<()> {
     disable(db, user_id, why).await?;
+    // raw: the reset's text (NO_TROUBLE) is shared with `refreshed`
     db::execute(db, &format!("UPDATE provider_users SET {NO_TROUBLE} WHERE user_id = ?"), [user_id.into()]).await?;
     Ok(())
 }
@@ -231,12 +234,14 @@ async fn no_answer(db: &sea_orm::DatabaseConnection, user: &Due, why: &str, now:
     let backoff = (60_000_i64 << (failures - 1).clamp(0, 10)).min(MAX_BACKOFF.as_millis() as i64);
     let retry_at = now.saturating_add(backoff).min(grace_ends);
     let why: String = why.chars().take(500).collect();
-    db::execute(
-        db,
-        "UPDATE provider_users SET verify_failures = ?, verify_failing_since = ?, verify_retry_at = ?, verify_error = ? WHERE user_id = ?",
-        [failures.into(), since.into(), retry_at.into(), why.into(), user.user_id.into()],
-    )
-    .await?;
+    provider_user::Entity::update_many()
+        .col_expr(provider_user::Column::VerifyFailures, Expr::value(failures))
+        .col_expr(provider_user::Column::VerifyFailingSince, Expr::value(since))
+        .col_expr(provider_user::Column::VerifyRetryAt, Expr::value(retry_at))
+        .col_expr(provider_user::Column::VerifyError, Expr::value(why))
+        .filter(provider_user::Column::UserId.eq(user.user_id))
+        .exec(db)
+        .await?;
     Ok(false)
 }
 
@@ -247,6 +252,7 @@ async fn refreshed(db: &sea_orm::DatabaseConnection, master: &MasterKey, provide
         Some(t) => master.encrypt(t.as_bytes(), &aad(&provider.name))?,
         None => String::new(),
     };
+    // raw: the reset's text (NO_TROUBLE) is shared with `disable_unverified`
     db::execute(
         &txn,
         &format!("UPDATE provider_users SET refresh_token = ?, verified_at = ?, {NO_TROUBLE} WHERE user_id = ?"),
