@@ -46,7 +46,7 @@ async fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Version => {
-            println!("infra {}", env!("CARGO_PKG_VERSION"));
+            infra::cli::write_out(format!("infra {}\n", env!("CARGO_PKG_VERSION")).as_bytes());
             Ok(())
         }
         Command::Login(args) => infra::cli::login(args).await,
@@ -55,7 +55,10 @@ async fn main() {
         Command::Logout(args) => infra::cli::logout(args).await,
         Command::Tokens(args) => infra::cli::tokens(args).await,
         Command::Completion { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "infra", &mut std::io::stdout());
+            // into memory first: clap_complete panics when it cannot write (a closed pipe)
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "infra", &mut script);
+            infra::cli::write_out(&script);
             Ok(())
         }
         Command::Server(config) => run_server(config).await,

@@ -2,6 +2,12 @@
 //! plugin kubectl runs. Every failure is one sentence that says what to do (kubectl shows what a
 //! credential plugin prints), never a stack trace.
 
+/// `println!` for what the CLI prints: output into a pipe whose reader went away (`infra list | head -1`)
+/// ends the command quietly instead of with a panic.
+macro_rules! say {
+    ($($arg:tt)*) => { $crate::cli::write_out(format!("{}\n", format_args!($($arg)*)).as_bytes()) };
+}
+
 pub mod config;
 pub mod kubeconfig;
 pub mod trust;
@@ -13,6 +19,19 @@ use serde_json::{Value, json};
 use self::config::{CachedToken, CliConfig};
 use self::trust::Trust;
 use crate::model::{AccessEntry, CredentialStyle, IssuedToken, KubeconfigFile, KubeconfigRequest};
+
+/// Writes to standard output. A closed pipe ends the process quietly (status 0: the reader has what it
+/// wanted); any other failure to write ends it with a sentence.
+pub fn write_out(bytes: &[u8]) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("infra: cannot write the output: {e}");
+        std::process::exit(1);
+    }
+}
 
 /// A cached token is used until this long before it expires.
 const TOKEN_MARGIN_MS: i64 = 60_000;
@@ -174,7 +193,7 @@ pub async fn login(args: LoginArgs) -> Result<(), String> {
     config::save(&CliConfig { server: server.clone(), access_key: key, user: user.clone(), trust })?;
     config::save_tokens(&Default::default())?;
     let contexts = refresh_kubeconfig().await?;
-    println!("Logged in to {server} as {user}.");
+    say!("Logged in to {server} as {user}.");
     describe_contexts(&contexts)?;
     Ok(())
 }
@@ -193,7 +212,7 @@ async fn web_login(server: &str, trust: &Trust, host: &str) -> Result<String, St
     let body = json!({"name": format!("infra CLI on {host}"), "redirect_port": port});
     let started = call(server, trust, None, reqwest::Method::POST, "/api/device", Some(body)).await?;
     let started: crate::model::DeviceStart = serde_json::from_value(started).map_err(|e| format!("unexpected answer from the server: {e}"))?;
-    println!("Open this page, sign in, type the code {} and approve:\n  {}", started.user_code, started.verification_uri);
+    say!("Open this page, sign in, type the code {} and approve:\n  {}", started.user_code, started.verification_uri);
     std::io::stdout().flush().ok();
     let opened = browser.as_ref().is_some_and(|(program, args)| {
         std::process::Command::new(program)
@@ -206,7 +225,7 @@ async fn web_login(server: &str, trust: &Trust, host: &str) -> Result<String, St
             .is_ok()
     });
     if opened {
-        println!("(opened in your browser; this terminal continues once you approve)");
+        say!("(opened in your browser; this terminal continues once you approve)");
         std::io::stdout().flush().ok();
     }
     // with a loopback redirect to come, polling is only the fallback (another browser, a blocked redirect)
@@ -286,10 +305,10 @@ async fn loopback_answer(mut stream: tokio::net::TcpStream, message: &str) {
 fn describe_contexts(contexts: &[String]) -> Result<(), String> {
     let path = kubeconfig::path()?;
     if contexts.is_empty() {
-        println!("You cannot reach any cluster yet: ask an admin for a grant, then run infra list.");
+        say!("You cannot reach any cluster yet: ask an admin for a grant, then run infra list.");
     } else {
-        println!("kubectl contexts in {}: {}", path.display(), contexts.join(", "));
-        println!("Switch with: infra use <cluster>[.<namespace>]");
+        say!("kubectl contexts in {}: {}", path.display(), contexts.join(", "));
+        say!("Switch with: infra use <cluster>[.<namespace>]");
     }
     Ok(())
 }
@@ -316,16 +335,16 @@ pub async fn list(args: ListArgs) -> Result<(), String> {
     // the kubeconfig follows access: new clusters appear, removed ones go
     refresh_kubeconfig().await?;
     match args.format.as_str() {
-        "json" => println!("{}", serde_json::to_string_pretty(&entries).map_err(|e| e.to_string())?),
-        "yaml" => print!("{}", serde_saphyr::to_string(&entries).map_err(|e| e.to_string())?),
+        "json" => say!("{}", serde_json::to_string_pretty(&entries).map_err(|e| e.to_string())?),
+        "yaml" => write_out(serde_saphyr::to_string(&entries).map_err(|e| e.to_string())?.as_bytes()),
         "table" => {
             if entries.is_empty() {
-                println!("You cannot reach any cluster yet: ask an admin for a grant.");
+                say!("You cannot reach any cluster yet: ask an admin for a grant.");
                 return Ok(());
             }
-            println!("{:<32} {:<14} {:<20} CONTEXT", "CLUSTER[.NAMESPACE]", "ROLE", "VIA");
+            say!("{:<32} {:<14} {:<20} CONTEXT", "CLUSTER[.NAMESPACE]", "ROLE", "VIA");
             for e in entries {
-                println!("{:<32} {:<14} {:<20} infra:{}", e.resource, e.role, e.via, e.resource);
+                say!("{:<32} {:<14} {:<20} infra:{}", e.resource, e.role, e.via, e.resource);
             }
         }
         other => return Err(format!("--format {other}: use table, json or yaml")),
@@ -340,7 +359,7 @@ pub fn use_context(target: &str) -> Result<(), String> {
         return Err(format!("no context {name}: run infra list to see what you can reach"));
     }
     kubeconfig::use_context(&name)?;
-    println!("Switched to {name}.");
+    say!("Switched to {name}.");
     Ok(())
 }
 
@@ -360,7 +379,7 @@ pub async fn logout(args: LogoutArgs) -> Result<(), String> {
     if !args.clear && !config.server.is_empty() {
         config::save(&CliConfig { server: config.server.clone(), trust: config.trust.clone(), ..Default::default() })?;
     }
-    println!("Logged out. infra's kubectl contexts are removed.");
+    say!("Logged out. infra's kubectl contexts are removed.");
     Ok(())
 }
 
@@ -385,7 +404,7 @@ pub async fn tokens(args: TokensArgs) -> Result<(), String> {
             t
         }
     };
-    println!("{}", exec_credential(&token.token, token.expires_at)?);
+    say!("{}", exec_credential(&token.token, token.expires_at)?);
     Ok(())
 }
 

@@ -486,3 +486,17 @@ async fn a_malicious_server_cannot_plant_entries_or_commands_in_the_kubeconfig()
     cli.kubectl(&["--context", "infra:prod", "get", "pods"]);
     assert!(!pwned.exists(), "kubectl ran the server's command");
 }
+
+/// `infra completion bash | head -3`, `infra list | head -1`: when the reader goes away, the CLI ends
+/// quietly, without a panic's message and backtrace.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    for args in [&["completion", "bash"][..], &["version"][..]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_infra")).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        // the reader goes away before the CLI has written anything
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && stderr.is_empty(), "infra {args:?} into a closed pipe: {:?}, stderr {stderr:?}", out.status);
+    }
+}
