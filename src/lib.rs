@@ -3,11 +3,14 @@
 //! - [`model`]: request and response types shared by the API, the console and the CLI
 //! - [`app`]: the Leptos console (server-rendered, hydrated in the browser)
 //! - [`server`]: everything server-only: database, services (the domain rules), auth, REST API
+//! - [`client`]: the typed client of the REST API (the CLI and the connector use it)
 //! - [`connector`]: `infra connector`: registration, RBAC reconcile, the authenticating proxy
 
 pub mod app;
 #[cfg(feature = "ssr")]
 pub mod cli;
+#[cfg(feature = "ssr")]
+pub mod client;
 #[cfg(feature = "ssr")]
 pub mod connector;
 #[cfg(feature = "ssr")]

@@ -1,6 +1,7 @@
 //! `infra`: one binary, several roles: `infra server`, `infra connector`; the CLI roles are subcommands too.
 
 use clap::{CommandFactory, Parser, Subcommand};
+use infra::cli::admin;
 use infra::server::config::ServerConfig;
 
 #[derive(Parser)]
@@ -29,14 +30,47 @@ enum Command {
     Logout(infra::cli::LogoutArgs),
     /// The kubectl credential plugin: print an ExecCredential with a short-lived token for a cluster.
     Tokens(infra::cli::TokensArgs),
-    /// Print a shell completion script: infra completion bash|zsh|fish
+    /// Grant and remove roles on clusters and namespaces, and list grants.
+    #[command(subcommand)]
+    Grants(admin::GrantsCommand),
+    /// Manage local users.
+    #[command(subcommand)]
+    Users(admin::UsersCommand),
+    /// Manage groups and their members.
+    #[command(subcommand)]
+    Groups(admin::GroupsCommand),
+    /// Manage access keys (yours, everyone's, and connector keys).
+    #[command(subcommand)]
+    Keys(admin::KeysCommand),
+    /// List and remove clusters.
+    #[command(subcommand)]
+    Destinations(admin::DestinationsCommand),
+    /// Manage identity providers.
+    #[command(subcommand)]
+    Providers(admin::ProvidersCommand),
+    /// Where the CLI points and as whom: server, version, user, groups, infra role.
+    Info(infra::cli::output::FormatArg),
+    /// Print a shell completion script (names of clusters, users and groups come from the server):
+    /// source <(infra completion bash)
     Completion { shell: clap_complete::Shell },
     /// Print the version.
     Version,
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // the shell asking for completions (`COMPLETE=bash infra -- …`): answered here, before anything else
+    clap_complete::CompleteEnv::with_factory(Cli::command).var(infra::cli::complete::VAR).complete();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("infra: cannot start: {e}");
+            std::process::exit(1);
+        }
+    };
+    runtime.block_on(run());
+}
+
+async fn run() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
@@ -54,13 +88,14 @@ async fn main() {
         Command::Use { target } => infra::cli::use_context(&target),
         Command::Logout(args) => infra::cli::logout(args).await,
         Command::Tokens(args) => infra::cli::tokens(args).await,
-        Command::Completion { shell } => {
-            // into memory first: clap_complete panics when it cannot write (a closed pipe)
-            let mut script = Vec::new();
-            clap_complete::generate(shell, &mut Cli::command(), "infra", &mut script);
-            infra::cli::write_out(&script);
-            Ok(())
-        }
+        Command::Grants(c) => admin::grants(c).await,
+        Command::Users(c) => admin::users(c).await,
+        Command::Groups(c) => admin::groups(c).await,
+        Command::Keys(c) => admin::keys(c).await,
+        Command::Destinations(c) => admin::destinations(c).await,
+        Command::Providers(c) => admin::providers(c).await,
+        Command::Info(f) => admin::info(f.format).await,
+        Command::Completion { shell } => infra::cli::complete::registration(shell).map(|script| infra::cli::write_out(&script)),
         Command::Server(config) => run_server(config).await,
         Command::Connector(config) => infra::connector::run(config).await,
     };

@@ -8,17 +8,21 @@ macro_rules! say {
     ($($arg:tt)*) => { $crate::cli::write_out(format!("{}\n", format_args!($($arg)*)).as_bytes()) };
 }
 
+pub mod admin;
+pub mod complete;
 pub mod config;
 pub mod kubeconfig;
+pub mod output;
 pub mod trust;
 
 use std::io::{BufRead, Write};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use self::config::{CachedToken, CliConfig};
 use self::trust::Trust;
-use crate::model::{AccessEntry, CredentialStyle, IssuedToken, KubeconfigFile, KubeconfigRequest};
+use crate::client::{Client, ClientError};
+use crate::model::{AccessEntry, CliLogin, CredentialStyle, DeviceStartRequest, KubeconfigRequest};
 
 /// Writes to standard output. A closed pipe ends the process quietly (status 0: the reader has what it
 /// wanted); any other failure to write ends it with a sentence.
@@ -61,9 +65,9 @@ pub struct LoginArgs {
 
 #[derive(clap::Args)]
 pub struct ListArgs {
-    /// table, json or yaml
-    #[arg(long, default_value = "table")]
-    pub format: String,
+    /// How to print the list
+    #[arg(long, value_enum, default_value_t = output::Format::Table)]
+    pub format: output::Format,
 }
 
 #[derive(clap::Args)]
@@ -86,28 +90,19 @@ pub fn normalize_server(server: &str) -> String {
     if s.starts_with("http://") || s.starts_with("https://") { s.to_string() } else { format!("https://{s}") }
 }
 
-/// One call to the server; errors become sentences for the terminal.
-async fn call(server: &str, trust: &Trust, key: Option<&str>, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
-    let mut req = trust.client()?.request(method, format!("{server}{path}"));
-    if let Some(key) = key {
-        req = req.bearer_auth(key);
+/// The CLI's words for a failed call: a refused key means the login is over.
+impl From<ClientError> for String {
+    fn from(e: ClientError) -> String {
+        match e {
+            ClientError::KeyRefused { server, .. } => format!("your login to {server} has expired or was revoked: run infra login {server}"),
+            other => other.to_string(),
+        }
     }
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let res = req.send().await.map_err(|e| format!("cannot reach {server}: {}", root_cause(&e)))?;
-    let status = res.status();
-    let body: Value = res.json().await.unwrap_or(Value::Null);
-    if status.is_success() {
-        return Ok(body);
-    }
-    let message = body["message"].as_str().unwrap_or("").to_string();
-    Err(match status.as_u16() {
-        401 if key.is_some() => format!("your login to {server} has expired or was revoked: run infra login {server}"),
-        401 | 403 | 423 | 429 if !message.is_empty() => message,
-        _ if !message.is_empty() => format!("{server} refused: {message}"),
-        code => format!("{server} answered {code}"),
-    })
+}
+
+/// A client for `server`, trusting what the login settled, calling with `key`.
+pub fn client(server: &str, trust: &Trust, key: Option<&str>) -> Result<Client, String> {
+    Ok(Client::new(server, key, trust.client()?))
 }
 
 pub(crate) fn root_cause(e: &dyn std::error::Error) -> String {
@@ -118,13 +113,27 @@ pub(crate) fn root_cause(e: &dyn std::error::Error) -> String {
     cause.to_string()
 }
 
+/// The stored login; or, for scripts, `$INFRA_SERVER` with `$INFRA_ACCESS_KEY` (trusting what a login to
+/// that server settled, else the system's certificate authorities).
 fn logged_in() -> Result<CliConfig, String> {
     let config = config::load()?;
+    let env = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    if let (Some(server), Some(key)) = (env("INFRA_SERVER"), env("INFRA_ACCESS_KEY")) {
+        let server = normalize_server(&server);
+        let trust = if config.server == server { config.trust.clone() } else { Trust::default() };
+        return Ok(CliConfig { server, access_key: key, user: String::new(), trust });
+    }
     if config.server.is_empty() || config.access_key.is_empty() {
-        let server = std::env::var("INFRA_SERVER").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "SERVER".into());
+        let server = env("INFRA_SERVER").unwrap_or_else(|| "SERVER".into());
         return Err(format!("not logged in: run infra login {server}"));
     }
     Ok(config)
+}
+
+/// The client of the stored login (or of `$INFRA_SERVER` with `$INFRA_ACCESS_KEY`).
+pub fn session() -> Result<Client, String> {
+    let config = logged_in()?;
+    client(&config.server, &config.trust, Some(&config.access_key))
 }
 
 pub(crate) fn prompt(question: &str) -> Result<String, String> {
@@ -133,6 +142,16 @@ pub(crate) fn prompt(question: &str) -> Result<String, String> {
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
     Ok(line.trim().to_string())
+}
+
+/// A secret (a password, a client secret): on a terminal asked for without echo; from a pipe (scripts)
+/// the first line.
+pub(crate) fn secret(question: String) -> Result<String, String> {
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        rpassword::prompt_password(question).map_err(|e| format!("cannot read the secret: {e}"))
+    } else {
+        prompt("")
+    }
 }
 
 pub async fn login(args: LoginArgs) -> Result<(), String> {
@@ -149,10 +168,10 @@ pub async fn login(args: LoginArgs) -> Result<(), String> {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "this computer".into());
     let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stdin());
     // on a terminal, when the server has identity providers, offer them
+    let anonymous = client(&server, &trust, None)?;
     let web = args.web
         || (args.key.is_none() && args.email.is_none() && on_terminal && {
-            let providers = call(&server, &trust, None, reqwest::Method::GET, "/api/login/providers", None).await.unwrap_or_default();
-            let names: Vec<&str> = providers.as_array().into_iter().flatten().filter_map(|p| p.as_str()).collect();
+            let names = anonymous.login_providers().await.unwrap_or_default();
             !names.is_empty() && {
                 let answer = prompt(&format!("Sign in with a password, or with {} in the browser? [password/{}] ", names.join(" or "), names.join("/")))?;
                 !answer.is_empty() && !"password".starts_with(&answer.to_lowercase())
@@ -160,36 +179,21 @@ pub async fn login(args: LoginArgs) -> Result<(), String> {
         });
     let key = match args.key.filter(|k| !k.trim().is_empty()) {
         Some(key) => key.trim().to_string(),
-        None if web => web_login(&server, &trust, &host).await?,
+        None if web => web_login(&anonymous, &host).await?,
         None => {
             let email = match args.email {
                 Some(e) => e,
                 None => prompt("Email: ")?,
             };
-            // on a terminal the password is not echoed; from a pipe (scripts) it is the first line
-            let password = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-                rpassword::prompt_password("Password: ").map_err(|e| format!("cannot read the password: {e}"))?
-            } else {
-                prompt("")?
-            };
-            let created = call(
-                &server,
-                &trust,
-                None,
-                reqwest::Method::POST,
-                "/api/login",
-                Some(json!({
-                    "email": email, "password": password, "name": format!("infra CLI on {host}"),
-                })),
-            )
-            .await?;
-            created["access_key"].as_str().ok_or("the server did not return a key")?.to_string()
+            let password = secret("Password: ".into())?;
+            anonymous.login(&CliLogin { email, password, name: Some(format!("infra CLI on {host}")) }).await?.access_key
         }
     };
-    let me = call(&server, &trust, Some(&key), reqwest::Method::GET, "/api/me", None)
-        .await
-        .map_err(|e| if e.contains("expired or was revoked") { "that access key is not valid (revoked, expired or mistyped)".to_string() } else { e })?;
-    let user = me["email"].as_str().unwrap_or("").to_string();
+    let me = anonymous.with_key(Some(&key)).me().await.map_err(|e| match e {
+        ClientError::KeyRefused { .. } => "that access key is not valid (revoked, expired or mistyped)".to_string(),
+        other => String::from(other),
+    })?;
+    let user = me.user.email;
     config::save(&CliConfig { server: server.clone(), access_key: key, user: user.clone(), trust })?;
     config::save_tokens(&Default::default())?;
     let contexts = refresh_kubeconfig().await?;
@@ -202,16 +206,14 @@ pub async fn login(args: LoginArgs) -> Result<(), String> {
 /// in (password or identity provider). Where a browser can open, it opens on the approval page and comes
 /// back to a loopback port of this process once approved (the key is collected then, and the tab says
 /// so); elsewhere the person opens the printed link on any device and this process polls.
-async fn web_login(server: &str, trust: &Trust, host: &str) -> Result<String, String> {
+async fn web_login(anonymous: &Client, host: &str) -> Result<String, String> {
     let browser = browser_command();
     let listener = match browser {
         Some(_) => tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.ok(),
         None => None,
     };
     let port = listener.as_ref().and_then(|l| l.local_addr().ok()).map(|a| a.port());
-    let body = json!({"name": format!("infra CLI on {host}"), "redirect_port": port});
-    let started = call(server, trust, None, reqwest::Method::POST, "/api/device", Some(body)).await?;
-    let started: crate::model::DeviceStart = serde_json::from_value(started).map_err(|e| format!("unexpected answer from the server: {e}"))?;
+    let started = anonymous.device_start(&DeviceStartRequest { name: Some(format!("infra CLI on {host}")), redirect_port: port }).await?;
     say!("Open this page, sign in, type the code {} and approve:\n  {}", started.user_code, started.verification_uri);
     std::io::stdout().flush().ok();
     let opened = browser.as_ref().is_some_and(|(program, args)| {
@@ -236,8 +238,8 @@ async fn web_login(server: &str, trust: &Trust, host: &str) -> Result<String, St
             _ = tokio::time::sleep(interval) => None,
             Some(stream) = accept(listener.as_ref()) => Some(stream),
         };
-        let answer = call(server, trust, None, reqwest::Method::POST, "/api/device/token", Some(json!({"device_code": started.device_code}))).await;
-        let key = answer.as_ref().ok().and_then(|a| a["access_key"].as_str()).map(String::from);
+        let answer = anonymous.device_token(&started.device_code).await;
+        let key = answer.as_ref().ok().and_then(|a| a.as_ref()).map(|created| created.access_key.clone());
         let was_redirected = redirected.is_some();
         if let Some(stream) = redirected {
             let page = match (&key, &answer) {
@@ -257,7 +259,7 @@ async fn web_login(server: &str, trust: &Trust, host: &str) -> Result<String, St
             }
             return Ok(key);
         }
-        answer?;
+        answer.map_err(String::from)?;
     }
     Err("the code was not approved within 10 minutes: run infra login again".into())
 }
@@ -317,39 +319,27 @@ fn describe_contexts(contexts: &[String]) -> Result<(), String> {
 /// user running this very binary as its credential plugin whatever the server wrote
 /// ([`kubeconfig::ours_only`]). Returns infra's context names.
 pub async fn refresh_kubeconfig() -> Result<Vec<String>, String> {
-    let config = logged_in()?;
+    let api = session()?;
     let command = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "infra".into());
     let request = KubeconfigRequest { clusters: vec![], style: CredentialStyle::Exec, lifetime_secs: None, command: None };
-    let body = call(&config.server, &config.trust, Some(&config.access_key), reqwest::Method::POST, "/api/kubeconfig", Some(json!(request))).await?;
-    let file: KubeconfigFile = serde_json::from_value(body).map_err(|e| format!("unexpected answer from the server: {e}"))?;
-    let ours = kubeconfig::ours_only(&file.kubeconfig, &command, &config.server);
+    let file = api.kubeconfig(&request).await?;
+    let ours = kubeconfig::ours_only(&file.kubeconfig, &command, api.server());
     kubeconfig::merge(&ours)?;
     Ok(kubeconfig::context_names(&ours))
 }
 
 pub async fn list(args: ListArgs) -> Result<(), String> {
-    let config = logged_in()?;
-    let body = call(&config.server, &config.trust, Some(&config.access_key), reqwest::Method::GET, "/api/me/access", None).await?;
-    let entries: Vec<AccessEntry> = serde_json::from_value(body).map_err(|e| format!("unexpected answer from the server: {e}"))?;
+    let entries = session()?.my_access().await?;
     let entries: Vec<&AccessEntry> = entries.iter().filter(|e| e.resource != crate::model::INFRA_RESOURCE).collect();
     // the kubeconfig follows access: new clusters appear, removed ones go
     refresh_kubeconfig().await?;
-    match args.format.as_str() {
-        "json" => say!("{}", serde_json::to_string_pretty(&entries).map_err(|e| e.to_string())?),
-        "yaml" => write_out(serde_saphyr::to_string(&entries).map_err(|e| e.to_string())?.as_bytes()),
-        "table" => {
-            if entries.is_empty() {
-                say!("You cannot reach any cluster yet: ask an admin for a grant.");
-                return Ok(());
-            }
-            say!("{:<32} {:<14} {:<20} CONTEXT", "CLUSTER[.NAMESPACE]", "ROLE", "VIA");
-            for e in entries {
-                say!("{:<32} {:<14} {:<20} infra:{}", e.resource, e.role, e.via, e.resource);
-            }
+    output::print(args.format, &entries, "You cannot reach any cluster yet: ask an admin for a grant.", || {
+        let mut t = output::Table::new(&["CLUSTER[.NAMESPACE]", "ROLE", "VIA", "CONTEXT"]);
+        for e in &entries {
+            t.row(vec![e.resource.clone(), e.role.clone(), e.via.clone(), format!("infra:{}", e.resource)]);
         }
-        other => return Err(format!("--format {other}: use table, json or yaml")),
-    }
-    Ok(())
+        vec![t]
+    })
 }
 
 pub fn use_context(target: &str) -> Result<(), String> {
@@ -367,10 +357,11 @@ pub async fn logout(args: LogoutArgs) -> Result<(), String> {
     let config = config::load()?;
     if !config.access_key.is_empty() {
         // revoke the key on the server too, so that a copy of it is worthless; offline, it expires anyway
-        if let Ok(keys) = call(&config.server, &config.trust, Some(&config.access_key), reqwest::Method::GET, "/api/keys", None).await {
+        let api = client(&config.server, &config.trust, Some(&config.access_key))?;
+        if let Ok(keys) = api.keys(false).await {
             let key_id = crate::model::KeyText::parse(&config.access_key).map_or("", |k| k.key_id);
-            if let Some(id) = keys.as_array().into_iter().flatten().find(|k| k["key_id"] == key_id).and_then(|k| k["id"].as_i64()) {
-                let _ = call(&config.server, &config.trust, Some(&config.access_key), reqwest::Method::DELETE, &format!("/api/keys/{id}"), None).await;
+            if let Some(key) = keys.iter().find(|k| k.key_id == key_id) {
+                let _ = api.revoke_key(key.id).await;
             }
         }
     }
@@ -393,10 +384,7 @@ pub async fn tokens(args: TokensArgs) -> Result<(), String> {
     let token = match cache.get(&cache_key).filter(|t| t.expires_at - now > TOKEN_MARGIN_MS) {
         Some(t) => t.clone(),
         None => {
-            let body =
-                call(&config.server, &config.trust, Some(&config.access_key), reqwest::Method::POST, "/api/tokens", Some(json!({"destination": args.cluster})))
-                    .await?;
-            let issued: IssuedToken = serde_json::from_value(body).map_err(|e| format!("unexpected answer from the server: {e}"))?;
+            let issued = client(&config.server, &config.trust, Some(&config.access_key))?.token(&args.cluster).await?;
             let t = CachedToken { token: issued.token, expires_at: issued.expires_at };
             cache.retain(|_, t| t.expires_at > now);
             cache.insert(cache_key, t.clone());

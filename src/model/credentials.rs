@@ -34,6 +34,10 @@ pub struct ClusterClaims {
     /// the access key the token was minted with, if any: revoking it refuses the token
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// the token is in a downloaded kubeconfig (`token` style), not from `infra tokens`: a refusal then
+    /// says to download a new kubeconfig rather than to log in again
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub downloaded: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -197,7 +201,24 @@ pub struct DevicePending {
     pub created_at: Millis,
 }
 
-/// `POST /api/device`: the CLI starts a login it completes in the console.
+/// `POST /api/device`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceStartRequest {
+    /// the key's name, e.g. "infra CLI on laptop"
+    #[serde(default)]
+    pub name: Option<String>,
+    /// the CLI's loopback port, where the browser goes after the approval
+    #[serde(default)]
+    pub redirect_port: Option<u16>,
+}
+
+/// `POST /api/device/token`: the CLI polls with the secret device code.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeviceTokenRequest {
+    pub device_code: String,
+}
+
+/// The answer to `POST /api/device`: the CLI starts a login it completes in the console.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeviceStart {
     /// secret: the CLI polls with it

@@ -30,6 +30,52 @@ pub struct Group {
     pub created_at: Millis,
 }
 
+/// `GET /api/me`: the caller, their groups and their role on infra itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Whoami {
+    #[serde(flatten)]
+    pub user: User,
+    /// the groups the caller belongs to, by name
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// `admin`, `view`, or empty: the caller's role on the `infra` resource
+    #[serde(default)]
+    pub infra_role: String,
+}
+
+/// `POST /api/users`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreateUser {
+    pub email: String,
+    #[serde(default)]
+    pub name: String,
+    /// none: the server makes a one-time password
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+/// The answer to `POST /api/users`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CreatedUser {
+    pub user: User,
+    /// when no password was given: the one to sign in with once (then it must be changed)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_time_password: Option<String>,
+}
+
+/// A name: `POST /api/groups`, `PATCH /api/groups/{id}`, `POST /api/destinations`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Named {
+    pub name: String,
+}
+
+/// `POST /api/groups/{id}/members`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewMember {
+    /// a user id or email
+    pub user: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GroupDetail {
     pub group: Group,

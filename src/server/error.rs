@@ -55,7 +55,7 @@ impl AppError {
     }
 
     pub fn forbidden() -> Self {
-        AppError::Forbidden("you do not have permission to do that".into())
+        AppError::Forbidden("you do not have permission to do that: ask an infra admin".into())
     }
 
     pub fn status(&self) -> StatusCode {

@@ -12,15 +12,15 @@ use std::time::Duration;
 use harness::{Infra, connected_prod, eventually, test_api_server};
 use serde_json::{Value, json};
 
-struct Cli {
-    home: PathBuf,
-    server: String,
+pub(crate) struct Cli {
+    pub home: PathBuf,
+    pub server: String,
 }
 
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Out {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Cli {
@@ -30,7 +30,7 @@ impl Cli {
     fn config_dir(&self) -> PathBuf {
         self.home.join("config")
     }
-    fn command(&self, program: &str) -> Command {
+    pub fn command(&self, program: &str) -> Command {
         let mut c = Command::new(program);
         c.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -39,7 +39,7 @@ impl Cli {
             .env("KUBECONFIG", self.kubeconfig());
         c
     }
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Out {
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Out {
         let mut c = self.command(env!("CARGO_BIN_EXE_infra"));
         c.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = c.spawn().expect("infra runs");
@@ -53,9 +53,15 @@ impl Cli {
         let out = child.wait_with_output().unwrap();
         Out { ok: out.status.success(), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
     }
-    fn kubectl(&self, args: &[&str]) -> Out {
+    pub fn kubectl(&self, args: &[&str]) -> Out {
         let out = self.command("kubectl").args(["--request-timeout", "10s"]).args(args).output().expect("kubectl runs");
         Out { ok: out.status.success(), stdout: String::from_utf8_lossy(&out.stdout).into(), stderr: String::from_utf8_lossy(&out.stderr).into() }
+    }
+    /// What the shell completion offers after these words (the last one being typed), as fish asks.
+    pub fn complete(&self, words: &[&str]) -> Vec<String> {
+        let out = self.command(env!("CARGO_BIN_EXE_infra")).env("COMPLETE", "fish").arg("--").args(words).output().expect("infra runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| l.split('\t').next().unwrap_or("").to_string()).collect()
     }
     fn kubeconfig_yaml(&self) -> String {
         std::fs::read_to_string(self.kubeconfig()).unwrap()
@@ -85,9 +91,12 @@ async fn login_kubeconfig_tokens_and_logout() {
 
     // completion scripts name the commands; version prints one line
     let r = cli.run(&["completion", "bash"], None);
-    assert!(r.ok && r.stdout.contains("_infra") && r.stdout.contains("login") && r.stdout.contains("tokens"), "{}", r.stderr);
+    assert!(r.ok && r.stdout.contains("COMPLETE=\"bash\"") && r.stdout.contains("complete -o nospace -o bashdefault -F"), "{} {}", r.stdout, r.stderr);
     let r = cli.run(&["completion", "fish"], None);
-    assert!(r.ok && r.stdout.contains("complete -c infra"), "{}", r.stderr);
+    assert!(r.ok && r.stdout.contains("complete --keep-order --exclusive --command infra"), "{}", r.stderr);
+    // what the scripts ask: the commands, from the binary
+    let words = cli.complete(&["infra", "lo"]);
+    assert!(words.contains(&"login".to_string()) && words.contains(&"logout".to_string()), "{words:?}");
     let r = cli.run(&["version"], None);
     assert!(r.ok && r.stdout.starts_with("infra "), "{}", r.stdout);
 
@@ -153,7 +162,7 @@ async fn login_kubeconfig_tokens_and_logout() {
     let listed: Value = serde_json::from_str(&r.stdout).expect("JSON");
     assert_eq!(listed[0]["resource"], "prod.web");
     let r = cli.run(&["list", "--format", "xml"], None);
-    assert!(!r.ok && r.stderr.contains("use table, json or yaml"), "{}", r.stderr);
+    assert!(!r.ok && r.stderr.contains("[possible values: table, json, yaml]"), "{}", r.stderr);
 
     // access changes reach the kubeconfig: a new grant on db adds a context, list rewrites it
     infra.post("/api/grants", &infra.admin, json!({"subject": "user:alice@example.com", "role": "view", "resource": "prod.db"})).await;
@@ -188,11 +197,14 @@ async fn login_kubeconfig_tokens_and_logout() {
         keys.as_array().unwrap().iter().find(|k| k["name"].as_str().unwrap_or("").starts_with("kubeconfig token for prod")).expect("a key names the download");
     let (status, _) = infra.call(reqwest::Method::DELETE, &format!("/api/keys/{}", row["id"]), &alice_key, None).await;
     assert_eq!(status, 204);
-    eventually("the downloaded token is refused after its key is revoked", Duration::from_secs(5), || async {
+    let refused = eventually("the downloaded token is refused after its key is revoked", Duration::from_secs(5), || async {
         let r = with_file(&["get", "pods"]);
-        (!r.ok && r.stderr.contains("You must be logged in")).then_some(())
+        (!r.ok && r.stderr.contains("You must be logged in")).then_some(r.stderr)
     })
     .await;
+    // kubectl shows the proxy's sentence: the cause, and what to do
+    let expected = format!("the token in this kubeconfig was revoked, or its user disabled: download a new kubeconfig from {}", infra.url);
+    assert!(refused.contains(&expected), "{refused}");
     let (_, audit) = infra.get("/api/audit?action=kubeconfig.download", &infra.admin).await;
     assert!(audit["items"].as_array().unwrap().iter().any(|e| e["detail"] == "token for 10 minutes"), "{audit}");
 
@@ -232,11 +244,16 @@ async fn login_kubeconfig_tokens_and_logout() {
     let id = keys.as_array().unwrap().iter().find(|k| k["key_id"] == key.split('.').next().unwrap()).unwrap()["id"].clone();
     let (status, _) = infra.call(reqwest::Method::DELETE, &format!("/api/keys/{id}"), &infra.admin, None).await;
     assert_eq!(status, 204);
-    eventually("kubectl is refused after the CLI's key is revoked", Duration::from_secs(5), || async {
+    let refused = eventually("kubectl is refused after the CLI's key is revoked", Duration::from_secs(5), || async {
         let r = cli.kubectl(&["get", "pods", "-n", "web"]);
-        (!r.ok && r.stderr.contains("You must be logged in")).then_some(())
+        (!r.ok && r.stderr.contains("You must be logged in")).then_some(r.stderr)
     })
     .await;
+    assert!(refused.contains(&format!("your login to {0} was revoked, or your user disabled: run infra login {0}", infra.url)), "{refused}");
+    // and `infra tokens`, which kubectl runs for a new token, says the same
+    std::fs::remove_file(cli.config_dir().join("tokens.json")).unwrap();
+    let r = cli.run(&["tokens", "--cluster", "prod"], None);
+    assert!(!r.ok && r.stderr.contains(&format!("your login to {0} has expired or was revoked: run infra login {0}", infra.url)), "{}", r.stderr);
     let r = cli.run(&["list"], None);
     assert!(!r.ok && r.stderr.contains("expired or was revoked: run infra login"), "{}", r.stderr);
     connector.abort();
@@ -453,7 +470,7 @@ async fn a_malicious_server_cannot_plant_entries_or_commands_in_the_kubeconfig()
     let pwned = dir.path().join("pwned");
     let answer = malicious_kubeconfig(&pwned);
     let app = axum::Router::new()
-        .route("/api/me", axum::routing::get(|| async { axum::Json(json!({"id": 1, "email": "alice@example.com"})) }))
+        .route("/api/me", axum::routing::get(|| async { axum::Json(json!({"id": 1, "email": "alice@example.com", "name": "", "provider": "local", "disabled": false, "must_change_password": false, "last_seen_at": null, "created_at": 0})) }))
         .route("/api/kubeconfig", axum::routing::post(move || async move { axum::Json(answer) }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = format!("http://{}", listener.local_addr().unwrap());

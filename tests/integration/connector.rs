@@ -232,11 +232,16 @@ async fn kubectl_through_the_proxy_follows_the_grants() {
         jti: "expired".into(),
         uid: alice_id,
         sid: None,
+        downloaded: false,
     };
     let expired = infra.state.signer.sign(&infra.state.db, &expired_claims).await.unwrap();
     let expired = kubeconfig(dir.path(), "expired.kubeconfig", &endpoint, &proxy_ca, &expired);
     let r = kubectl(&expired, &["get", "pods", "-n", "web"]);
     assert!(!r.ok && r.stderr.contains("You must be logged in"), "{}", r.stderr);
+    // kubectl shows the proxy's reason for a request it makes (here without discovery first, whose
+    // failure kubectl words itself when it has nothing cached)
+    let r = kubectl(&expired, &["get", "--raw", "/api/v1/namespaces/web/pods"]);
+    assert!(!r.ok && r.stderr.contains(&format!("(your token has expired: run infra login {})", infra.url)), "{}", r.stderr);
 
     // a rotated signing key: old tokens still work, new ones too, even when the proxy fetched the keys
     // a moment ago (here for a token naming a key that does not exist) and its rate limit applies
@@ -898,6 +903,7 @@ async fn open_streams_end_when_their_access_ends() {
         jti: "short".into(),
         uid: alice_id,
         sid: None,
+        downloaded: false,
     };
     let short = infra.state.signer.sign(&infra.state.db, &claims).await.unwrap();
     let short = kubeconfig(dir.path(), "short", &endpoint, &ca, &short);

@@ -4,6 +4,7 @@
 // a test that cannot go on fails at once, with the value it choked on
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin_cli;
 mod cli;
 mod connector;
 mod kube_test_server;

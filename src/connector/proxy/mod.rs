@@ -134,15 +134,17 @@ impl Proxy {
     async fn handle(&self, mut req: Request<Incoming>, remote: SocketAddr) -> Response<Body> {
         let token = bearer(req.headers());
         let identity = match token {
-            None => return status_response(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized"),
+            None => {
+                return status_response(StatusCode::UNAUTHORIZED, "Unauthorized", &verify::Refusal::Missing.sentence(self.verifier.server()));
+            }
             Some(token) => match self.verifier.verify(token).await {
                 Ok(identity) => identity,
-                Err(verify::Refusal::NotReady) => {
-                    return status_response(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "the connector is starting: try again in a moment");
+                Err(refusal @ verify::Refusal::NotReady) => {
+                    return status_response(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", &refusal.sentence(self.verifier.server()));
                 }
                 Err(refusal) => {
                     tracing::debug!(%refusal, %remote, "refused a token");
-                    return status_response(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized");
+                    return status_response(StatusCode::UNAUTHORIZED, "Unauthorized", &refusal.sentence(self.verifier.server()));
                 }
             },
         };

@@ -19,6 +19,8 @@ use crate::model::ClusterClaims;
 
 /// The JWKS is fetched again at most this often, however many unknown key ids arrive.
 const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(2);
+/// Clock skew allowed between the server and the connector, in seconds.
+const LEEWAY_SECS: u64 = 5;
 /// Verified tokens remembered at most; the cache is emptied when it is full.
 const CACHE_LIMIT: usize = 100_000;
 
@@ -31,6 +33,8 @@ pub struct Identity {
     pub user_id: i64,
     /// the access key the token was minted with
     pub key_id: Option<String>,
+    /// the token came in a downloaded kubeconfig (not from `infra tokens`)
+    pub downloaded: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -45,10 +49,32 @@ pub enum Refusal {
     UnknownKey,
     #[error("the token is not valid here: {0}")]
     Invalid(String),
+    #[error("the token has expired")]
+    Expired { downloaded: bool },
     #[error("the token's key or user has been revoked")]
-    Revoked,
+    Revoked { downloaded: bool },
     #[error("the connector has not yet heard which credentials are revoked")]
     NotReady,
+}
+
+impl Refusal {
+    /// What kubectl shows in the parentheses of "You must be logged in to the server (…)": the cause
+    /// and the command that mends it, `server` being the infra server the tokens come from.
+    pub fn sentence(&self, server: &str) -> String {
+        match self {
+            Refusal::Missing => format!("no credentials: run infra login {server}, or download a kubeconfig from {server}"),
+            Refusal::Revoked { downloaded: false } => {
+                format!("your login to {server} was revoked, or your user disabled: run infra login {server}")
+            }
+            Refusal::Revoked { downloaded: true } => {
+                format!("the token in this kubeconfig was revoked, or its user disabled: download a new kubeconfig from {server}")
+            }
+            Refusal::Expired { downloaded: false } => format!("your token has expired: run infra login {server}"),
+            Refusal::Expired { downloaded: true } => format!("the token in this kubeconfig has expired: download a new kubeconfig from {server}"),
+            Refusal::NotReady => "the connector is starting: try again in a moment".to_string(),
+            other => format!("{other}: run infra login {server}, or download a new kubeconfig from {server}"),
+        }
+    }
 }
 
 /// What the proxy refuses, and who is in which granted group, as last heard from the server.
@@ -62,6 +88,7 @@ struct RevokedSets {
 
 pub struct Verifier {
     api: ServerApi,
+    issuer: String,
     validation: Validation,
     keys: RwLock<HashMap<String, DecodingKey>>,
     /// when the JWKS was last fetched; held while fetching, so fetches never overlap
@@ -71,14 +98,22 @@ pub struct Verifier {
 }
 
 impl Verifier {
+    /// The infra server the tokens come from (their issuer).
+    pub fn server(&self) -> &str {
+        &self.issuer
+    }
+
     pub fn new(api: ServerApi, issuer: &str, cluster: &str) -> Verifier {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[cluster]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECS;
+        // the expiry is checked after the signature, in `verify`, to say which kind of token expired
+        validation.validate_exp = false;
         Verifier {
             api,
+            issuer: issuer.to_string(),
             validation,
             keys: RwLock::new(HashMap::new()),
             last_fetch: tokio::sync::Mutex::new(None),
@@ -112,7 +147,7 @@ impl Verifier {
 
     /// Whether the identity's key or user is known to be revoked now (for streams opened before).
     pub fn is_revoked(&self, identity: &Identity) -> bool {
-        self.check_revoked(identity) == Err(Refusal::Revoked)
+        matches!(self.check_revoked(identity), Err(Refusal::Revoked { .. }))
     }
 
     fn check_revoked(&self, identity: &Identity) -> Result<(), Refusal> {
@@ -121,7 +156,7 @@ impl Verifier {
             return Err(Refusal::NotReady);
         }
         if sets.users.contains(&identity.user_id) || identity.key_id.as_ref().is_some_and(|k| sets.keys.contains(k)) {
-            return Err(Refusal::Revoked);
+            return Err(Refusal::Revoked { downloaded: identity.downloaded });
         }
         Ok(())
     }
@@ -150,7 +185,17 @@ impl Verifier {
             }
         };
         let claims = jsonwebtoken::decode::<ClusterClaims>(token, &key, &self.validation).map_err(|e| Refusal::Invalid(e.to_string()))?.claims;
-        let identity = Arc::new(Identity { user: claims.sub, groups: claims.groups, expires: claims.exp, user_id: claims.uid, key_id: claims.sid });
+        if claims.exp + (LEEWAY_SECS as i64) < now {
+            return Err(Refusal::Expired { downloaded: claims.downloaded });
+        }
+        let identity = Arc::new(Identity {
+            user: claims.sub,
+            groups: claims.groups,
+            expires: claims.exp,
+            user_id: claims.uid,
+            key_id: claims.sid,
+            downloaded: claims.downloaded,
+        });
         self.check_revoked(&identity)?;
         if let Ok(mut cache) = self.verified.lock() {
             if cache.len() >= CACHE_LIMIT {

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 
 use super::ListQuery;
 use super::extract::{ApiJson, ApiQuery};
-use super::groups::Named;
+use crate::model::Named;
 use crate::server::auth::actor::SignedIn;
 use crate::server::error::AppResult;
 use crate::server::services::{Ctx, destinations, grants, keys};

@@ -5,10 +5,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
 
 use super::ListQuery;
 use super::extract::{ApiJson, ApiQuery};
+use crate::model::{Named, NewMember};
 use crate::server::auth::actor::SignedIn;
 use crate::server::error::AppResult;
 use crate::server::services::{Ctx, groups};
@@ -23,11 +23,6 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The body that names something: a group, a pending cluster.
-#[derive(Deserialize)]
-pub(super) struct Named {
-    pub name: String,
-}
-
 async fn list_groups(State(s): State<AppState>, SignedIn(a): SignedIn, ApiQuery(q): ApiQuery<ListQuery>) -> AppResult<impl IntoResponse> {
     Ok(Json(groups::list(Ctx::new(&s.db, &a), q.q.as_deref(), q.paging()).await?))
 }
@@ -49,13 +44,7 @@ async fn delete_group(State(s): State<AppState>, SignedIn(a): SignedIn, Path(id)
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-struct Member {
-    /// a user id or email
-    user: String,
-}
-
-async fn add_member(State(s): State<AppState>, SignedIn(a): SignedIn, Path(id): Path<i64>, ApiJson(body): ApiJson<Member>) -> AppResult<impl IntoResponse> {
+async fn add_member(State(s): State<AppState>, SignedIn(a): SignedIn, Path(id): Path<i64>, ApiJson(body): ApiJson<NewMember>) -> AppResult<impl IntoResponse> {
     Ok(Json(groups::add_member(Ctx::new(&s.db, &a), id, &body.user).await?))
 }
 

@@ -6,10 +6,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::extract::ApiJson;
-use crate::model::CliLogin;
+use crate::model::{CliLogin, DeviceStartRequest, DeviceTokenRequest};
 use crate::server::auth::{self, actor::ClientIp};
 use crate::server::error::{AppError, AppResult};
 use crate::server::services::{Ctx, device_login, keys, providers};
@@ -40,25 +40,11 @@ async fn login_providers(State(s): State<AppState>) -> AppResult<impl IntoRespon
     Ok(Json(providers::names(&s.db).await?))
 }
 
-#[derive(Deserialize)]
-struct DeviceStartRequest {
-    #[serde(default)]
-    name: Option<String>,
-    /// the CLI's loopback port, where the browser goes after the approval
-    #[serde(default)]
-    redirect_port: Option<u16>,
-}
-
 async fn device_start(State(s): State<AppState>, ClientIp(ip): ClientIp, ApiJson(body): ApiJson<DeviceStartRequest>) -> AppResult<Response> {
     s.unauthenticated.device.attempt(ip, crate::server::now())?;
     let name = body.name.as_deref().unwrap_or_default();
     let started = device_login::start(&s.db, &s.public_url, name, body.redirect_port, &ip.to_string()).await?;
     Ok((StatusCode::CREATED, Json(started)).into_response())
-}
-
-#[derive(Deserialize)]
-struct DeviceTokenRequest {
-    device_code: String,
 }
 
 #[derive(Serialize)]

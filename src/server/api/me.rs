@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 
-use crate::model::{AccessEntry, User};
+use crate::model::{AccessEntry, Whoami};
 use crate::server::auth::actor::SignedIn;
 use crate::server::error::AppResult;
 use crate::server::services::{Ctx, grants, users};
@@ -14,8 +14,8 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/me", get(me)).route("/me/access", get(my_access))
 }
 
-async fn me(State(s): State<AppState>, SignedIn(a): SignedIn) -> AppResult<Json<User>> {
-    Ok(Json(users::get(Ctx::new(&s.db, &a), a.user_id).await?))
+async fn me(State(s): State<AppState>, SignedIn(a): SignedIn) -> AppResult<Json<Whoami>> {
+    Ok(Json(users::whoami(Ctx::new(&s.db, &a)).await?))
 }
 
 async fn my_access(State(s): State<AppState>, SignedIn(a): SignedIn) -> AppResult<Json<Vec<AccessEntry>>> {

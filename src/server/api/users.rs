@@ -5,11 +5,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 
 use super::ListQuery;
 use super::extract::{ApiJson, ApiQuery};
-use crate::model::{User, UserUpdate};
+use crate::model::{CreateUser, CreatedUser, User, UserUpdate};
 use crate::server::auth::actor::SignedIn;
 use crate::server::error::AppResult;
 use crate::server::services::{Ctx, users};
@@ -21,22 +20,6 @@ pub fn router() -> Router<AppState> {
 
 async fn list_users(State(s): State<AppState>, SignedIn(a): SignedIn, ApiQuery(q): ApiQuery<ListQuery>) -> AppResult<impl IntoResponse> {
     Ok(Json(users::list(Ctx::new(&s.db, &a), q.q.as_deref(), q.paging()).await?))
-}
-
-#[derive(Deserialize)]
-struct CreateUser {
-    email: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    password: Option<String>,
-}
-
-#[derive(Serialize)]
-struct CreatedUser {
-    user: User,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    one_time_password: Option<String>,
 }
 
 async fn create_user(State(s): State<AppState>, SignedIn(a): SignedIn, ApiJson(body): ApiJson<CreateUser>) -> AppResult<Response> {

@@ -46,7 +46,7 @@ async fn validate_role(db: &impl ConnectionTrait, role: &str, resource: &Resourc
     }
     if resource.destination == INFRA_RESOURCE {
         if !INFRA_ROLES.contains(&role) {
-            return Err(AppError::field("role", format!("`infra` offers the roles {}", INFRA_ROLES.join(", "))));
+            return Err(AppError::field("role", format!("{role:?} is not a role of infra ({})", INFRA_ROLES.join(", "))));
         }
         return Ok(());
     }
@@ -55,7 +55,7 @@ async fn validate_role(db: &impl ConnectionTrait, role: &str, resource: &Resourc
     };
     let offered = destinations::offered_roles(&dest);
     if !offered.iter().any(|r| r == role) {
-        return Err(AppError::field("role", format!("cluster {} offers the roles {}", dest.name, offered.join(", "))));
+        return Err(AppError::field("role", format!("{role:?} is not a role of {} ({})", dest.name, offered.join(", "))));
     }
     Ok(())
 }
@@ -203,6 +203,9 @@ pub struct GrantFilter {
     /// a cluster name (all its namespaces) or `infra`
     pub cluster: Option<String>,
     pub role: Option<String>,
+    /// with a user as `subject`: also the grants of the user's groups
+    #[serde(default)]
+    pub inherited: bool,
 }
 
 fn non_empty(s: &Option<String>) -> Option<&str> {
@@ -218,8 +221,16 @@ pub async fn list(ctx: Ctx<'_>, filter: &GrantFilter, paging: Paging) -> AppResu
         let Ok(subject) = resolve_subject(ctx.db, subject).await else {
             return Ok(paging.wrap(Vec::new(), 0));
         };
-        clauses.push("g.subject_kind = ? AND g.subject_id = ?");
-        values.push(subject.kind.as_str().into());
+        if filter.inherited && subject.kind == SubjectKind::User {
+            clauses.push(
+                "((g.subject_kind = 'user' AND g.subject_id = ?) \
+                  OR (g.subject_kind = 'group' AND g.subject_id IN (SELECT group_id FROM group_members WHERE user_id = ?)))",
+            );
+            values.push(subject.id.into());
+        } else {
+            clauses.push("g.subject_kind = ? AND g.subject_id = ?");
+            values.push(subject.kind.as_str().into());
+        }
         values.push(subject.id.into());
     }
     if let Some(cluster) = non_empty(&filter.cluster) {

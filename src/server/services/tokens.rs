@@ -17,16 +17,24 @@ pub const TOKEN_LIFETIME: Duration = Duration::from_secs(5 * 60);
 /// or through a group). Not audited: the proxy audits every request the token is used for.
 pub async fn issue(ctx: Ctx<'_>, signer: &Signer, issuer: &str, destination: &str) -> AppResult<IssuedToken> {
     let key = ctx.actor.key_id.clone();
-    mint(ctx, signer, issuer, destination, TOKEN_LIFETIME, key).await
+    mint(ctx, signer, issuer, destination, TOKEN_LIFETIME, key, false).await
 }
 
 /// A token for a downloaded kubeconfig: `lifetime` as the user chose (checked by the caller against
 /// the admin's maximum), naming `key_id`, the key made for this download, so that it can be revoked.
 pub async fn issue_for_kubeconfig(ctx: Ctx<'_>, signer: &Signer, issuer: &str, destination: &str, lifetime: Duration, key_id: &str) -> AppResult<IssuedToken> {
-    mint(ctx, signer, issuer, destination, lifetime, Some(key_id.to_string())).await
+    mint(ctx, signer, issuer, destination, lifetime, Some(key_id.to_string()), true).await
 }
 
-async fn mint(ctx: Ctx<'_>, signer: &Signer, issuer: &str, destination: &str, lifetime: Duration, key_id: Option<String>) -> AppResult<IssuedToken> {
+async fn mint(
+    ctx: Ctx<'_>,
+    signer: &Signer,
+    issuer: &str,
+    destination: &str,
+    lifetime: Duration,
+    key_id: Option<String>,
+    downloaded: bool,
+) -> AppResult<IssuedToken> {
     let destination = destination.trim();
     if destination.is_empty() || destination == INFRA_RESOURCE {
         return Err(AppError::field("destination", "name a cluster"));
@@ -47,6 +55,7 @@ async fn mint(ctx: Ctx<'_>, signer: &Signer, issuer: &str, destination: &str, li
         jti: random_token(16),
         uid: ctx.actor.user_id,
         sid: key_id,
+        downloaded,
     };
     let token = signer.sign(ctx.db, &claims).await?;
     Ok(IssuedToken { token, expires_at: exp * 1000 })

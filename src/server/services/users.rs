@@ -3,7 +3,7 @@
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::{Ctx, Paging, audit, ensure_an_admin_remains, prefix_range};
-use crate::model::{Page, Subject, SubjectKind, User, UserUpdate};
+use crate::model::{Page, Subject, SubjectKind, User, UserUpdate, Whoami};
 use crate::server::auth::password;
 use crate::server::db::{
     self,
@@ -127,6 +127,21 @@ pub async fn get(ctx: Ctx<'_>, id: i64) -> AppResult<User> {
         ctx.require_view("users.get", &id.to_string()).await?;
     }
     Ok(to_model(get_model(ctx.db, id).await?))
+}
+
+/// The caller, with their groups and their role on infra itself.
+pub async fn whoami(ctx: Ctx<'_>) -> AppResult<Whoami> {
+    let user = get(ctx, ctx.actor.user_id).await?;
+    let groups = super::groups::names_of_user(ctx.db, ctx.actor.user_id).await?;
+    let roles = ctx.actor.roles;
+    let infra_role = if roles.admin {
+        "admin"
+    } else if roles.view {
+        "view"
+    } else {
+        ""
+    };
+    Ok(Whoami { user, groups, infra_role: infra_role.to_string() })
 }
 
 /// Disables or enables a user: a disabled user's sessions end and the clusters refuse their tokens now.
