@@ -134,6 +134,10 @@ async fn run_exec(mut socket: WebSocket, output: String, stdout: bool, stderr: b
     } else if stderr {
         socket.send(frame(STDERR, output.as_bytes())).await?;
     }
+    // A moment between the output and the exit status, as a real command's exit comes after its output:
+    // kubectl stops copying the output once it reads the status, and under load it could end with the
+    // output frame still unread (seen: `kubectl exec … echo hello` printing nothing).
+    tokio::time::sleep(Duration::from_millis(50)).await;
     finish(socket).await
 }
 
